@@ -1,0 +1,30 @@
+use std::path::PathBuf;
+
+/// Errors of this crate. Every variant names the file and says why.
+#[derive(Debug, thiserror::Error)]
+pub enum DicomError {
+    /// The file could not be read or parsed as DICOM.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// The data set lacks or contradicts an attribute needed to interpret the image.
+    #[error("cannot use {}: {reason}", path.display())]
+    Header { path: PathBuf, reason: String },
+    /// The pixel data could not be decoded.
+    #[error("cannot decode {}: transfer syntax {transfer_syntax}: {reason}", path.display())]
+    Decode { path: PathBuf, transfer_syntax: String, reason: String },
+}
+
+/// Joins an error and its sources into one line.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

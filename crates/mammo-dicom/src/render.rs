@@ -1,0 +1,138 @@
+//! Stored values -> presentation values: Modality LUT, VOI LUT, Presentation LUT shape
+//! (MONOCHROME1 inversion), PS3.4 N.2 grayscale pipeline.
+
+use serde::Serialize;
+
+use crate::decode::StoredFrame;
+use crate::lut::{ModalityLut, VoiTransform, Window, VoiFunction};
+use crate::meta::{ImageMeta, Photometric};
+
+/// Which VOI transform to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum VoiChoice {
+    /// The first window (or VOI LUT) the data set offers, as viewers show by default; the
+    /// min-max window when it offers none.
+    #[default]
+    First,
+    /// No VOI from the data set: a linear window over the frame's minimum and maximum
+    /// modality values.
+    None,
+    /// The n-th transform the data set offers (0-based); an error when it has fewer.
+    Index(usize),
+}
+
+impl std::str::FromStr for VoiChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "first" => Ok(Self::First),
+            "none" => Ok(Self::None),
+            other => other
+                .parse::<usize>()
+                .map(Self::Index)
+                .map_err(|_| format!("VOI choice {other:?} is not 'first', 'none' or a window index")),
+        }
+    }
+}
+
+impl std::fmt::Display for VoiChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::First => f.write_str("first"),
+            Self::None => f.write_str("none"),
+            Self::Index(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+/// A rendered grayscale frame: presentation values in `[0, 1]`, 1 = white (dense tissue in
+/// a mammogram), row-major.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+    /// Which VOI transform was applied, e.g. `SIGMOID c=2047 w=4000` or `MINMAX 12..3980`.
+    pub voi_used: String,
+    /// Whether a MONOCHROME1 inversion was applied.
+    pub inverted: bool,
+}
+
+/// Renders stored values like a DICOM viewer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Renderer {
+    pub voi: VoiChoice,
+}
+
+/// Inputs with more distinct stored values than this are mapped per pixel, not by table.
+const MAX_TABLE: i64 = 1 << 20;
+
+impl Renderer {
+    pub fn new(voi: VoiChoice) -> Self {
+        Self { voi }
+    }
+
+    /// Renders one frame. Fails for colour images and for a VOI index the data set lacks.
+    pub fn render(&self, meta: &ImageMeta, frame: &StoredFrame) -> Result<Rendered, String> {
+        let inverted = match &meta.photometric {
+            Photometric::Monochrome1 => true,
+            Photometric::Monochrome2 => false,
+            Photometric::Other(p) => return Err(format!("Photometric Interpretation {p} is not grayscale")),
+        };
+        if frame.samples_per_pixel != 1 {
+            return Err(format!("{} samples per pixel: only grayscale images are rendered", frame.samples_per_pixel));
+        }
+        let (smin, smax) = frame.min_max();
+        let modality = &meta.modality_lut;
+        let voi: VoiTransform = match self.voi {
+            VoiChoice::First if !meta.voi.is_empty() => meta.voi[0].clone(),
+            VoiChoice::Index(i) => meta
+                .voi
+                .get(i)
+                .cloned()
+                .ok_or_else(|| format!("VOI transform {i} requested, the image offers {}", meta.voi.len()))?,
+            VoiChoice::First | VoiChoice::None => min_max_window(modality, frame, smin, smax),
+        };
+        let voi_used = match (&voi, self.voi) {
+            (VoiTransform::Window(w), VoiChoice::None) | (VoiTransform::Window(w), VoiChoice::First) if meta.voi.is_empty() || self.voi == VoiChoice::None => {
+                format!("MINMAX {}..{}", w.center - w.width / 2.0, w.center + w.width / 2.0)
+            }
+            (t, _) => t.describe(),
+        };
+        let present = |s: i32| -> f32 {
+            let y = voi.apply(modality.apply(s as f64)) as f32;
+            if inverted { 1.0 - y } else { y }
+        };
+        let range = smax as i64 - smin as i64 + 1;
+        let data: Vec<f32> = if range <= MAX_TABLE {
+            let table: Vec<f32> = (smin..=smax).map(present).collect();
+            frame.data.iter().map(|&s| table[(s - smin) as usize]).collect()
+        } else {
+            frame.data.iter().map(|&s| present(s)).collect()
+        };
+        Ok(Rendered { width: frame.width, height: frame.height, data, voi_used, inverted })
+    }
+}
+
+/// A LINEAR_EXACT window spanning the frame's modality values: min -> 0, max -> 1.
+fn min_max_window(modality: &ModalityLut, frame: &StoredFrame, smin: i32, smax: i32) -> VoiTransform {
+    let (lo, hi) = match modality {
+        // Monotone: the ends map to the ends.
+        ModalityLut::Rescale { .. } => {
+            let (a, b) = (modality.apply(smin as f64), modality.apply(smax as f64));
+            (a.min(b), a.max(b))
+        }
+        ModalityLut::Lut(_) => frame.data.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &s| {
+            let m = modality.apply(s as f64);
+            (lo.min(m), hi.max(m))
+        }),
+    };
+    let width = (hi - lo).max(f64::MIN_POSITIVE);
+    VoiTransform::Window(Window { center: (lo + hi) / 2.0, width, function: VoiFunction::LinearExact })
+}
+
+/// Quantises presentation values to `bits` (1..=16) with rounding.
+pub fn quantize(values: &[f32], bits: u32) -> Vec<u16> {
+    let max = ((1u32 << bits) - 1) as f32;
+    values.iter().map(|&v| (v.clamp(0.0, 1.0) * max + 0.5) as u16).collect()
+}
