@@ -1,0 +1,13 @@
+pub mod bench;
+pub mod convert;
+pub mod phantom;
+pub mod preprocess;
+
+/// `--bits`: 8 or 16.
+pub fn parse_bits(s: &str) -> Result<u32, String> {
+    match s {
+        "8" => Ok(8),
+        "16" => Ok(16),
+        o => Err(format!("{o}: PNG depth is 8 or 16")),
+    }
+}

@@ -1,0 +1,114 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use mammo_dicom::VoiChoice;
+use mammo_image::Filter;
+use mammo_preprocess::{BatchOptions, FlipTo, OutputSize, PipelineConfig, run_batch};
+
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// RSNA-style CSV (columns patient_id, image_id, laterality, view, cancer, ...).
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// Folder holding `<patient_id>/<image_id>.dcm`.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// Output folder (resumes when it holds an earlier run with the same settings).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Square output size in pixels; repeat for several (e.g. --size 512 --size 256).
+    #[arg(long = "size")]
+    pub sizes: Vec<u32>,
+    /// Output height (with --width) for a non-square size.
+    #[arg(long, requires = "width")]
+    pub height: Option<u32>,
+    /// Output width (with --height).
+    #[arg(long, requires = "height")]
+    pub width: Option<u32>,
+    /// Crop to the breast (removes background, labels and markers).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub crop: String,
+    /// VOI transform: `first` window of each file, `none` (min-max), or an index.
+    #[arg(long, default_value = "first")]
+    pub voi: VoiChoice,
+    /// PNG bit depth.
+    #[arg(long, default_value_t = 8, value_parser = crate::cmd::parse_bits)]
+    pub bits: u32,
+    /// Mirror right breasts so every chest wall is on the left (`left`), or not (`none`).
+    #[arg(long, default_value = "none")]
+    pub flip_to: FlipTo,
+    /// Resampling filter: area (exact area average) or lanczos3.
+    #[arg(long, default_value = "area")]
+    pub filter: Filter,
+    /// Stretch to the size instead of keeping the aspect ratio and padding.
+    #[arg(long)]
+    pub stretch: bool,
+    /// Always decode at full resolution (disables the reduced JPEG 2000 decode).
+    #[arg(long)]
+    pub full_decode: bool,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Args {
+    pub fn pipeline(&self) -> Result<PipelineConfig> {
+        let mut sizes: Vec<OutputSize> = self.sizes.iter().map(|&s| OutputSize { height: s, width: s }).collect();
+        if let (Some(h), Some(w)) = (self.height, self.width) {
+            sizes.push(OutputSize { height: h, width: w });
+        }
+        if sizes.is_empty() {
+            bail!("give at least one --size (or --height with --width)");
+        }
+        sizes.dedup();
+        Ok(PipelineConfig {
+            sizes,
+            crop: self.crop == "on",
+            voi: self.voi,
+            bits: self.bits,
+            flip_to: self.flip_to,
+            filter: self.filter,
+            keep_aspect: !self.stretch,
+            reduced_decode: !self.full_decode,
+            ..PipelineConfig::default()
+        })
+    }
+}
+
+pub fn run(a: Args) -> Result<Outcome> {
+    let cfg = a.pipeline()?;
+    let opts = BatchOptions {
+        csv: a.csv.clone(),
+        images: a.images.clone(),
+        out: a.out.clone(),
+        jobs: a.jobs,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+    };
+    let report = run_batch(&opts, &cfg)?;
+    eprintln!(
+        "preprocessed {} images in {:.1}s ({} new, {} already done, {} failed); manifests: {}",
+        report.total,
+        report.seconds,
+        report.processed,
+        report.skipped_done,
+        report.failed,
+        report.manifests.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    if report.failed > 0 {
+        eprintln!("failures ({}), also in {}:", report.failed, a.out.join("failures.csv").display());
+        for f in report.failures.iter().take(20) {
+            eprintln!("  {}: {}", f.file, f.reason);
+        }
+        if report.failed > 20 {
+            eprintln!("  ... and {} more", report.failed - 20);
+        }
+        return Ok(Outcome::PartialFailure);
+    }
+    Ok(Outcome::Ok)
+}

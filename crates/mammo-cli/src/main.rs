@@ -1,0 +1,64 @@
+//! `mammo`: deep-learning analysis of screening mammograms, from DICOM to report.
+//!
+//! This binary only parses arguments and calls the library crates. Exit codes: 0 success,
+//! 1 failure, 2 bad usage, 3 a batch finished but some items failed (listed in its report).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Debug, Parser)]
+#[command(name = "mammo", version, about = "Deep-learning analysis of screening mammograms", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render one DICOM image to PNG like a viewer (modality LUT, VOI, MONOCHROME1 inverted).
+    Convert(cmd::convert::Args),
+    /// Turn an RSNA-layout dataset into cropped, windowed, resized PNGs plus a manifest.
+    Preprocess(cmd::preprocess::Args),
+    /// Write a synthetic RSNA-layout screening dataset with ground-truth lesions.
+    Phantom(cmd::phantom::Args),
+    /// Benchmarks against the Python pipelines (printed side by side with ratios).
+    #[command(subcommand)]
+    Bench(cmd::bench::Bench),
+}
+
+/// Outcome of a command that finished without an error.
+pub enum Outcome {
+    Ok,
+    /// Some items of a batch failed; the command has already reported them.
+    PartialFailure,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Preprocess(a) => cmd::preprocess::run(a),
+        Command::Phantom(a) => cmd::phantom::run(a),
+        Command::Bench(b) => cmd::bench::run(b),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::PartialFailure) => ExitCode::from(3),
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The batch driver: parallel over files, resumable, failures collected.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PreprocessError, io_err};
+use crate::manifest::{ManifestRow, write_csv};
+use crate::pipeline::{PipelineConfig, Processed, process_image};
+use crate::rsna::{RsnaRow, read_rsna_csv};
+
+/// Where to read and write, and how hard to work.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub csv: PathBuf,
+    pub images: PathBuf,
+    pub out: PathBuf,
+    /// Worker threads; 0 = all cores.
+    pub jobs: usize,
+    pub progress: bool,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReport {
+    pub total: usize,
+    pub processed: usize,
+    pub skipped_done: usize,
+    pub failed: usize,
+    pub failures: Vec<Failure>,
+    pub manifests: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+/// One image that could not be processed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub file: String,
+    pub reason: String,
+}
+
+/// Settings file written beside the outputs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SavedSettings {
+    tool: String,
+    version: String,
+    csv: String,
+    images: String,
+    pipeline: PipelineConfig,
+}
+
+/// One journal line: all the manifest rows (one per size) of a finished image.
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalEntry {
+    image_id: String,
+    rows: Vec<ManifestRow>,
+}
+
+/// Runs the pipeline over every row of the CSV.
+pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchReport, PreprocessError> {
+    let started = std::time::Instant::now();
+    cfg.validate().map_err(PreprocessError::Config)?;
+    let rows = read_rsna_csv(&opts.csv)?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| io_err(&opts.out, e))?;
+    check_settings(opts, cfg)?;
+
+    let journal_path = opts.out.join("journal.jsonl");
+    let mut done = read_journal(&journal_path);
+    // A journal entry counts only when its PNGs are still there and whole.
+    done.retain(|_, entry| {
+        entry.rows.len() == cfg.sizes.len()
+            && entry.rows.iter().all(|r| {
+                let p = opts.out.join(size_dir(r)).join(&r.path);
+                matches!(mammo_image::png_dimensions(&p), Ok((w, h, _)) if w == r.width && h == r.height)
+            })
+    });
+    let journal = Mutex::new(
+        OpenOptions::new().create(true).append(true).open(&journal_path).map_err(|e| io_err(&journal_path, e))?,
+    );
+
+    let bar = if opts.progress { ProgressBar::new(rows.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} preprocess [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs).build().map_err(|e| PreprocessError::Config(e.to_string()))?;
+    let skipped = rows.iter().filter(|r| done.contains_key(&r.image_id)).count();
+    bar.inc(skipped as u64);
+
+    let results: Vec<(usize, Vec<ManifestRow>)> = pool.install(|| {
+        rows.par_iter()
+            .enumerate()
+            .filter(|(_, r)| !done.contains_key(&r.image_id))
+            .map(|(i, row)| {
+                let file = opts.images.join(&row.patient_id).join(format!("{}.dcm", row.image_id));
+                let out_rows = match process_one(&file, row, cfg, &opts.out) {
+                    Ok(rows) => {
+                        let line = serde_json::to_string(&JournalEntry { image_id: row.image_id.clone(), rows: rows.clone() })
+                            .expect("rows serialise");
+                        let mut j = journal.lock().expect("journal lock");
+                        // A failed journal write only costs redoing this image on resume.
+                        let _ = writeln!(j, "{line}").and_then(|_| j.flush());
+                        rows
+                    }
+                    Err(reason) => {
+                        bar.println(format!("failed: {}: {reason}", file.display()));
+                        failures.lock().expect("failures lock").push(Failure { file: file.display().to_string(), reason: reason.clone() });
+                        cfg.sizes
+                            .iter()
+                            .map(|s| ManifestRow { height: s.height, width: s.width, status: format!("failed: {reason}"), ..base_row(row) })
+                            .collect()
+                    }
+                };
+                bar.inc(1);
+                (i, out_rows)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+
+    // Assemble manifests in CSV order: finished-before rows from the journal, new ones.
+    let mut by_index: HashMap<usize, Vec<ManifestRow>> = results.into_iter().collect();
+    let mut per_size: Vec<Vec<ManifestRow>> = vec![Vec::with_capacity(rows.len()); cfg.sizes.len()];
+    for (i, row) in rows.iter().enumerate() {
+        let image_rows = by_index.remove(&i).or_else(|| done.get(&row.image_id).map(|e| e.rows.clone())).unwrap_or_default();
+        for (k, r) in image_rows.into_iter().enumerate().take(cfg.sizes.len()) {
+            per_size[k].push(r);
+        }
+    }
+    let mut manifests = Vec::new();
+    for (k, size) in cfg.sizes.iter().enumerate() {
+        let dir = opts.out.join(size.label());
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        let path = dir.join("manifest.csv");
+        write_csv(&path, &per_size[k])?;
+        manifests.push(path);
+    }
+    let mut failures = failures.into_inner().expect("failures lock");
+    failures.sort_by(|a, b| a.file.cmp(&b.file));
+    write_csv(&opts.out.join("failures.csv"), &failures)?;
+    let report = BatchReport {
+        total: rows.len(),
+        processed: rows.len() - skipped - failures.len(),
+        skipped_done: skipped,
+        failed: failures.len(),
+        failures,
+        manifests,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let summary = opts.out.join("summary.json");
+    mammo_image::write_atomic(&summary, serde_json::to_string_pretty(&report).expect("report serialises").as_bytes())
+        .map_err(|e| io_err(&summary, e))?;
+    Ok(report)
+}
+
+fn size_dir(r: &ManifestRow) -> String {
+    crate::OutputSize { height: r.height, width: r.width }.label()
+}
+
+fn base_row(row: &RsnaRow) -> ManifestRow {
+    ManifestRow {
+        patient_id: row.patient_id.clone(),
+        image_id: row.image_id.clone(),
+        laterality: row.laterality.clone(),
+        view: row.view.clone(),
+        label: row.label().map(|l| l.to_string()).unwrap_or_default(),
+        site_id: row.site_id.clone(),
+        machine_id: row.machine_id.clone(),
+        age: row.age.clone(),
+        density: row.density.clone(),
+        biopsy: row.biopsy.clone(),
+        invasive: row.invasive.clone(),
+        birads: row.birads.clone(),
+        implant: row.implant.clone(),
+        difficult_negative_case: row.difficult_negative_case.clone(),
+        ..Default::default()
+    }
+}
+
+fn process_one(file: &Path, row: &RsnaRow, cfg: &PipelineConfig, out: &Path) -> Result<Vec<ManifestRow>, String> {
+    if !file.exists() {
+        return Err(format!("{}: no such file", file.display()));
+    }
+    let p: Processed = process_image(file, cfg, Some(&row.laterality))?;
+    let mut rows = Vec::with_capacity(p.outputs.len());
+    for o in &p.outputs {
+        let rel = format!("{}/{}.png", row.patient_id, row.image_id);
+        let dir = out.join(o.size.label()).join(&row.patient_id);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let png = out.join(o.size.label()).join(&rel);
+        mammo_image::write_png_gray(&png, o.size.width, o.size.height, &o.pixels, cfg.bits).map_err(|e| e.to_string())?;
+        rows.push(ManifestRow {
+            path: rel,
+            height: o.size.height,
+            width: o.size.width,
+            source_width: p.source_width,
+            source_height: p.source_height,
+            decode_reduce: p.reduce,
+            crop_x0: p.crop.x0,
+            crop_y0: p.crop.y0,
+            crop_x1: p.crop.x1,
+            crop_y1: p.crop.y1,
+            flipped: p.flipped as u8,
+            scale_x: o.placement.scale_x,
+            scale_y: o.placement.scale_y,
+            offset_x: o.placement.offset_x,
+            offset_y: o.placement.offset_y,
+            voi: p.voi_used.clone(),
+            inverted: p.inverted as u8,
+            status: if !cfg.crop || p.breast_found { "ok".into() } else { "ok-no-breast-found".into() },
+            laterality: if row.laterality.is_empty() { p.laterality.clone().unwrap_or_default() } else { row.laterality.clone() },
+            ..base_row(row)
+        });
+    }
+    Ok(rows)
+}
+
+fn read_journal(path: &Path) -> HashMap<String, JournalEntry> {
+    let Ok(file) = std::fs::File::open(path) else { return HashMap::new() };
+    // A line cut short by a kill is simply not parsed.
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<JournalEntry>(&l).ok())
+        .map(|e| (e.image_id.clone(), e))
+        .collect()
+}
+
+fn check_settings(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<(), PreprocessError> {
+    let path = opts.out.join("preprocess.json");
+    let settings = SavedSettings {
+        tool: "mammo".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        csv: opts.csv.display().to_string(),
+        images: opts.images.display().to_string(),
+        pipeline: cfg.clone(),
+    };
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let old: SavedSettings = serde_json::from_str(&text).map_err(|e| PreprocessError::SettingsChanged {
+            path: opts.out.clone(),
+            reason: format!("unreadable {}: {e}", path.display()),
+        })?;
+        if old.pipeline != settings.pipeline {
+            return Err(PreprocessError::SettingsChanged {
+                path: opts.out.clone(),
+                reason: format!(
+                    "saved {}, requested {}",
+                    serde_json::to_string(&old.pipeline).unwrap_or_default(),
+                    serde_json::to_string(&settings.pipeline).unwrap_or_default()
+                ),
+            });
+        }
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&settings).expect("settings serialise");
+    mammo_image::write_atomic(&path, text.as_bytes()).map_err(|e| io_err(&path, e))
+}

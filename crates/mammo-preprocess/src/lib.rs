@@ -1,0 +1,26 @@
+//! Batch preprocessing of an RSNA-layout screening dataset: every DICOM becomes a PNG per
+//! requested size plus a manifest row, in parallel, resumably, with failures reported and
+//! never fatal to the batch.
+//!
+//! Layout read: `train.csv` (RSNA Screening Mammography columns) and
+//! `train_images/<patient_id>/<image_id>.dcm`. Layout written under `OUT/`:
+//!
+//! ```text
+//! OUT/preprocess.json            resolved settings and versions
+//! OUT/<HxW>/manifest.csv         one row per image (ok and failed)
+//! OUT/<HxW>/<patient>/<image>.png
+//! OUT/failures.csv               file, reason
+//! OUT/journal.jsonl              finished images (resume state)
+//! ```
+
+mod batch;
+mod error;
+mod manifest;
+mod pipeline;
+mod rsna;
+
+pub use batch::{BatchOptions, BatchReport, run_batch};
+pub use error::PreprocessError;
+pub use manifest::{ManifestRow, read_manifest};
+pub use pipeline::{FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image};
+pub use rsna::{RsnaRow, read_rsna_csv};
