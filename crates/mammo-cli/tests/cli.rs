@@ -1,0 +1,154 @@
+//! End-to-end tests of the `mammo` binary: exit codes, pinned error messages, outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mammo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mammo")).args(args).output().expect("run mammo")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mammo-dicom/tests/fixtures").join(name)
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mammo-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn convert_writes_a_viewer_rendering() {
+    let dir = tempdir("convert");
+    let out = dir.join("mono1.png");
+    let o = mammo(&["convert", fixture("voi_mono1.dcm").to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("MONOCHROME1 inverted"), "{}", stderr(&o));
+    let (w, h, bits, px) = mammo_image::read_png_gray(&out).unwrap();
+    assert_eq!((w, h, bits), (120, 150, 8));
+    assert!(px.iter().any(|&v| v == 0) && px.iter().any(|&v| v > 200));
+
+    let out16 = dir.join("x16.png");
+    let o = mammo(&["convert", "--bits", "16", "--voi", "none", fixture("synth12_j2k_jp2wrapped.dcm").to_str().unwrap(), out16.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, _, bits, px) = mammo_image::read_png_gray(&out16).unwrap();
+    assert_eq!(bits, 16);
+    assert_eq!((*px.iter().min().unwrap(), *px.iter().max().unwrap()), (0, 65535), "min-max spans the range");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn errors_name_the_file_and_the_reason() {
+    let dir = tempdir("errors");
+    let bad = dir.join("bad.dcm");
+    std::fs::write(&bad, b"not dicom").unwrap();
+    let o = mammo(&["convert", bad.to_str().unwrap(), dir.join("x.png").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.starts_with(&format!("error: cannot read {}:", bad.display())), "{err}");
+    assert!(!dir.join("x.png").exists());
+
+    let o = mammo(&["convert", "--bits", "12", "a.dcm", "b.png"]);
+    assert_eq!(o.status.code(), Some(2), "bad usage exits 2");
+    assert!(stderr(&o).contains("12: PNG depth is 8 or 16"), "{}", stderr(&o));
+
+    let o = mammo(&["convert", "--voi", "7", fixture("voi_linear.dcm").to_str().unwrap(), dir.join("y.png").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("VOI transform 7 requested, the image offers 1"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A small RSNA-layout set from the fixtures, with one corrupt and one missing file.
+fn small_dataset(dir: &Path) -> (PathBuf, PathBuf) {
+    let images = dir.join("train_images");
+    let files = [
+        ("10", "101", "L", "CC", "0", "synth12_j2k_jp2wrapped.dcm"),
+        ("10", "102", "R", "MLO", "1", "synth12_j2k_gdcm.dcm"),
+        ("11", "111", "L", "CC", "0", "voi_mono1.dcm"),
+        ("11", "112", "R", "CC", "0", "synth12_jpegls.dcm"),
+        ("12", "121", "L", "MLO", "0", "CORRUPT"),
+        ("12", "122", "R", "MLO", "0", "MISSING"),
+    ];
+    let mut csv = String::from("site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,difficult_negative_case\n");
+    for (p, i, lat, view, cancer, src) in files {
+        csv += &format!("1,{p},{i},{lat},{view},60,{cancer},0,0,,0,B,49,False\n");
+        std::fs::create_dir_all(images.join(p)).unwrap();
+        let dst = images.join(p).join(format!("{i}.dcm"));
+        match src {
+            "CORRUPT" => {
+                let bytes = std::fs::read(fixture("synth12_j2k_gdcm.dcm")).unwrap();
+                std::fs::write(&dst, &bytes[..bytes.len() / 2]).unwrap();
+            }
+            "MISSING" => {}
+            f => {
+                std::fs::copy(fixture(f), &dst).unwrap();
+            }
+        }
+    }
+    let csv_path = dir.join("train.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    (csv_path, images)
+}
+
+#[test]
+fn preprocess_reports_failures_goes_on_and_resumes() {
+    let dir = tempdir("preprocess");
+    let (csv, images) = small_dataset(&dir);
+    let out = dir.join("out");
+    let args = |extra: &[&str]| {
+        let mut v = vec!["preprocess", "--csv", csv.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", out.to_str().unwrap(), "--size", "64", "--height", "96", "--width", "48", "--flip-to", "left", "--quiet"];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| mammo(&a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let o = run(args(&[]));
+    assert_eq!(o.status.code(), Some(3), "some failed -> exit 3: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("preprocessed 6 images") && err.contains("4 new, 0 already done, 2 failed"), "{err}");
+    assert!(err.contains("122.dcm: no such file"), "{err}");
+
+    let failures = std::fs::read_to_string(out.join("failures.csv")).unwrap();
+    assert_eq!(failures.lines().count(), 3, "{failures}");
+    assert!(failures.contains("121.dcm") && failures.contains("122.dcm"), "{failures}");
+
+    for (label, w, h) in [("64", 64, 64), ("96x48", 48, 96)] {
+        let rows = mammo_preprocess::read_manifest(&out.join(label).join("manifest.csv")).unwrap();
+        assert_eq!(rows.len(), 6);
+        let ok: Vec<_> = rows.iter().filter(|r| r.is_ok()).collect();
+        assert_eq!(ok.len(), 4);
+        assert!(rows.iter().filter(|r| !r.is_ok()).all(|r| r.status.starts_with("failed: ")));
+        for r in &ok {
+            let (pw, ph, bits) = mammo_image::png_dimensions(&out.join(label).join(&r.path)).unwrap();
+            assert_eq!((pw, ph, bits), (w, h, 8));
+            assert_eq!(r.flipped, (r.laterality == "R") as u8, "{r:?}");
+            assert!(r.crop_x1 > r.crop_x0 && r.crop_x1 <= r.source_width);
+        }
+        let labelled = rows.iter().find(|r| r.image_id == "102").unwrap();
+        assert_eq!((labelled.label.as_str(), labelled.view.as_str()), ("1", "MLO"));
+    }
+
+    // Second run: everything finished is skipped; the failed ones are retried and fail again.
+    let o = run(args(&[]));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("0 new, 4 already done, 2 failed"), "{}", stderr(&o));
+
+    // A damaged output is redone.
+    let victim = out.join("64/10/101.png");
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(args(&[]));
+    assert!(stderr(&o).contains("1 new, 3 already done, 2 failed"), "{}", stderr(&o));
+    assert!(mammo_image::png_dimensions(&victim).is_ok());
+
+    // Other settings into the same folder are refused.
+    let o = run(args(&["--voi", "none"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("was made with other settings"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
