@@ -24,6 +24,8 @@ enum Command {
     Preprocess(cmd::preprocess::Args),
     /// Write a synthetic RSNA-layout screening dataset with ground-truth lesions.
     Phantom(cmd::phantom::Args),
+    /// The built-in demo: phantom data through every stage available.
+    Demo(cmd::demo::Args),
     /// Benchmarks against the Python pipelines (printed side by side with ratios).
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Preprocess(a) => cmd::preprocess::run(a),
         Command::Phantom(a) => cmd::phantom::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(b) => cmd::bench::run(b),
     };
     match result {

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod convert;
+pub mod demo;
 pub mod phantom;
 pub mod preprocess;
 
