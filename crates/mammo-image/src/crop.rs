@@ -55,8 +55,13 @@ pub fn detect_breast(img: &GrayImage, params: &CropParams) -> Option<BreastRegio
     if area_fraction < params.min_area {
         return None;
     }
+    // Otsu splits tissue from background, but the thin periphery of a compressed breast
+    // falls off toward the background level and lands below it. Grow the component into
+    // every connected pixel clearly above the background's noise.
+    let low = background_edge(&small.data, threshold);
+    let grown = grow_within(&component, &small.data, low, ww as usize, wh as usize);
     // Fill holes so dark fat inside the breast is not blanked.
-    let filled = fill_holes(&component, ww as usize, wh as usize);
+    let filled = fill_holes(&grown, ww as usize, wh as usize);
     let margin_px = (params.margin * ww.max(wh) as f64).ceil() as usize;
     let mask = dilate(&filled, ww as usize, wh as usize, margin_px.max(1));
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
@@ -134,6 +139,45 @@ pub(crate) fn otsu(values: &[f32]) -> f32 {
     }
     // Values in bins <= best_t are background.
     lo + (best_t as f32 + 1.0) / k
+}
+
+/// A level just above the background: the median of the values below the Otsu threshold
+/// plus six robust standard deviations (1.4826 MAD), at least 2 % of the way to the
+/// threshold. Robust statistics, because that class also holds the breast's dim periphery.
+fn background_edge(values: &[f32], otsu: f32) -> f32 {
+    let mut bg: Vec<f32> = values.iter().copied().filter(|&v| v <= otsu).collect();
+    if bg.is_empty() {
+        return otsu;
+    }
+    let mid = bg.len() / 2;
+    let median = *bg.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1;
+    let mut dev: Vec<f32> = bg.iter().map(|&v| (v - median).abs()).collect();
+    let mad = *dev.select_nth_unstable_by(mid, |a, b| a.total_cmp(b)).1;
+    let edge = (median + 6.0 * 1.4826 * mad).max(median + 0.02 * (otsu - median));
+    edge.min(otsu)
+}
+
+/// Pixels above `low` that are 8-connected to `seed`, plus the seed itself.
+fn grow_within(seed: &[bool], values: &[f32], low: f32, w: usize, h: usize) -> Vec<bool> {
+    let mut out = seed.to_vec();
+    let mut stack: Vec<usize> = (0..seed.len()).filter(|&i| seed[i]).collect();
+    while let Some(p) = stack.pop() {
+        let (x, y) = ((p % w) as isize, (p / w) as isize);
+        for dy in -1..=1isize {
+            for dx in -1..=1isize {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                    continue;
+                }
+                let q = ny as usize * w + nx as usize;
+                if !out[q] && values[q] > low {
+                    out[q] = true;
+                    stack.push(q);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The largest 8-connected component of `fg` and its size.
@@ -289,6 +333,32 @@ mod tests {
         let r2 = detect_breast(&img, &with_marker_row).unwrap();
         let out = r2.apply(&img);
         assert!(out.data.iter().all(|&v| v < 0.99));
+    }
+
+    #[test]
+    fn dim_periphery_is_kept() {
+        // Tissue at 0.6 inside radius 0.7, falling off linearly to 0.08 at the skin line
+        // (radius 1), over a 0.02 +- 0.005 background: Otsu alone would cut the fall-off.
+        let (w, h) = (300u32, 400u32);
+        let mut data = vec![0f32; (w * h) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let (dx, dy) = (x as f32 / (0.8 * w as f32), (y as f32 - h as f32 / 2.0) / (0.45 * h as f32));
+                let r = (dx * dx + dy * dy).sqrt();
+                let noise = 0.005 * (((x * 7 + y * 13) % 5) as f32 - 2.0) / 2.0;
+                data[(y * w + x) as usize] = noise + if r < 0.7 { 0.6 } else if r < 1.0 { 0.08 + 0.52 * (1.0 - r) / 0.3 } else { 0.02 };
+            }
+        }
+        let img = GrayImage::new(w, h, data);
+        let region = detect_breast(&img, &CropParams::default()).unwrap();
+        // the skin line is at x = 240 on the middle row
+        assert!(region.bbox.x1 >= 240, "{:?}", region.bbox);
+        let out = region.apply(&img);
+        let mid = (h / 2 - region.bbox.y0) as usize;
+        let row = &out.data[mid * out.width as usize..(mid + 1) * out.width as usize];
+        for x in 0..238usize {
+            assert!(row[x] >= 0.07, "breast pixel at x = {x} blanked ({})", row[x]);
+        }
     }
 
     #[test]
