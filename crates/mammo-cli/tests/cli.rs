@@ -152,3 +152,42 @@ fn preprocess_reports_failures_goes_on_and_resumes() {
     assert!(stderr(&o).contains("was made with other settings"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The phantom set is what the README's demo runs on: every file must preprocess cleanly,
+/// and every lesion box must land inside the breast in the PNG.
+#[test]
+fn phantom_set_preprocesses_without_failures() {
+    let dir = tempdir("phantom");
+    let data = dir.join("data");
+    let o = mammo(&["phantom", "--out", data.to_str().unwrap(), "--patients", "12", "--size", "200x260", "--prevalence", "0.5", "--conspicuity", "high", "--seed", "3", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.join("processed");
+    let o = mammo(&[
+        "preprocess", "--csv", data.join("train.csv").to_str().unwrap(), "--images", data.join("train_images").to_str().unwrap(),
+        "--out", out.to_str().unwrap(), "--size", "64", "--flip-to", "left", "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = mammo_preprocess::read_manifest(&out.join("64/manifest.csv")).unwrap();
+    assert!(rows.len() >= 48, "{} rows", rows.len());
+    assert!(rows.iter().all(|r| r.status == "ok"), "{:?}", rows.iter().find(|r| r.status != "ok"));
+    assert_eq!(std::fs::read_to_string(out.join("failures.csv")).unwrap().trim(), "", "no failures");
+
+    // Map each lesion's centre into its PNG: it must be inside the picture and on tissue.
+    let lesions = std::fs::read_to_string(data.join("lesions.csv")).unwrap();
+    let mut checked = 0;
+    for line in lesions.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (image_id, x0, y0, x1, y1): (&str, f64, f64, f64, f64) = (f[0], f[5].parse().unwrap(), f[6].parse().unwrap(), f[7].parse().unwrap(), f[8].parse().unwrap());
+        let r = rows.iter().find(|r| r.image_id == image_id).expect("lesion image in manifest");
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let dx = if r.flipped == 1 { r.crop_x1 as f64 - cx } else { cx - r.crop_x0 as f64 };
+        let (px, py) = (r.offset_x as f64 + r.scale_x * dx, r.offset_y as f64 + r.scale_y * (cy - r.crop_y0 as f64));
+        assert!(px >= 0.0 && py >= 0.0 && px < r.width as f64 && py < r.height as f64, "{image_id}: ({px}, {py})");
+        let (w, _, _, pixels) = mammo_image::read_png_gray(&out.join("64").join(&r.path)).unwrap();
+        let v = pixels[py as usize * w as usize + px as usize];
+        assert!(v > 20, "{image_id}: lesion centre maps to background ({v})");
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} lesions");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,230 @@
+//! Seeded synthetic screening mammograms written exactly like the RSNA Screening Mammography
+//! Breast Cancer Detection dataset: `train.csv` with its 14 columns,
+//! `train_images/<patient_id>/<image_id>.dcm`, plus `lesions.csv` with the ground-truth boxes
+//! and `phantom.json` with the resolved configuration.
+//!
+//! Images are made from anatomy and physics, not noise: a compressed breast outline against
+//! the chest-wall edge with a skin line and thickness roll-off, pectoral muscle in oblique
+//! views, power-law fibroglandular texture scaled by density, quantum noise, a burned-in
+//! laterality marker, rare implants, and masses or calcification clusters placed at the same
+//! 3-D site in every view of a cancer breast.
+//!
+//! Everything is a function of the seed: the same configuration gives byte-identical files
+//! whatever the thread count.
+//!
+//! Layers: [`rng`] -> [`anatomy`], [`texture`], [`lesions`] -> [`render`] -> [`study`]
+//! (planning) -> [`dicom_write`] -> [`generate`].
+
+pub mod anatomy;
+pub mod dicom_write;
+pub mod lesions;
+pub mod machines;
+mod output;
+pub mod render;
+pub mod rng;
+pub mod study;
+pub mod texture;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+pub use output::{MachineCount, PhantomSummary, generate};
+pub use render::{RenderedImage, render};
+pub use study::{ImagePlan, plan_dataset};
+
+/// RSNA's patient-level cancer prevalence in train.csv: 486 of 11,913 patients.
+pub const RSNA_PREVALENCE: f64 = 486.0 / 11913.0;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum PhantomError {
+    /// A file or folder could not be written or read.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// JPEG 2000 encoding failed.
+    #[error("cannot encode image {image_id} as JPEG 2000: {source}")]
+    Encode {
+        /// The image.
+        image_id: u64,
+        /// The cause.
+        source: mammo_j2k::J2kError,
+    },
+    /// The DICOM writer refused the object.
+    #[error("cannot write DICOM file {path}: {message}")]
+    Dicom {
+        /// The file.
+        path: PathBuf,
+        /// The writer's message.
+        message: String,
+    },
+    /// A CSV could not be written.
+    #[error("cannot write {path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: csv::Error,
+    },
+    /// The configuration cannot describe a dataset.
+    #[error("invalid phantom configuration: {0}")]
+    Config(String),
+}
+
+/// Image matrix sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizePreset {
+    /// Each machine's real detector matrix (2082x2776 to 2560x3328).
+    Full,
+    /// Each machine's matrix divided by 5 (about 416x556 to 512x666), for quick demos.
+    Small,
+    /// Exactly this matrix for every machine.
+    Custom {
+        /// Columns.
+        width: u32,
+        /// Rows.
+        height: u32,
+    },
+}
+
+impl fmt::Display for SizePreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SizePreset::Full => f.write_str("full"),
+            SizePreset::Small => f.write_str("small"),
+            SizePreset::Custom { width, height } => write!(f, "{width}x{height}"),
+        }
+    }
+}
+
+impl FromStr for SizePreset {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(SizePreset::Full),
+            "small" => Ok(SizePreset::Small),
+            other => {
+                let bad = || {
+                    format!("size {s:?} is not \"full\", \"small\" or WIDTHxHEIGHT (e.g. 512x640)")
+                };
+                let (w, h) = other.split_once('x').ok_or_else(bad)?;
+                let (width, height): (u32, u32) =
+                    (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+                if !(16..=65535).contains(&width) || !(16..=65535).contains(&height) {
+                    return Err(format!("size {s:?}: width and height must be 16..=65535"));
+                }
+                Ok(SizePreset::Custom { width, height })
+            }
+        }
+    }
+}
+
+impl Serialize for SizePreset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// How visible lesions are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conspicuity {
+    /// Subtle: masses add about 0.12 attenuation units (fat = 1), calcifications 0.3.
+    Low,
+    /// Masses about 0.22, calcifications 0.6.
+    Medium,
+    /// Clearly visible: masses about 0.40, calcifications 1.1.
+    High,
+}
+
+impl fmt::Display for Conspicuity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conspicuity::Low => "low",
+            Conspicuity::Medium => "medium",
+            Conspicuity::High => "high",
+        })
+    }
+}
+
+impl FromStr for Conspicuity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Ok(Conspicuity::Low),
+            "medium" => Ok(Conspicuity::Medium),
+            "high" => Ok(Conspicuity::High),
+            _ => Err(format!("conspicuity {s:?} is not low, medium or high")),
+        }
+    }
+}
+
+impl Serialize for Conspicuity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What to generate and where.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhantomConfig {
+    /// Output folder (created); receives train.csv, lesions.csv, phantom.json, train_images/.
+    pub out: PathBuf,
+    /// Number of patients (each has 4 or more images).
+    pub patients: usize,
+    /// Seed; the same configuration and seed give byte-identical output.
+    pub seed: u64,
+    /// Patient-level probability of cancer (default [`RSNA_PREVALENCE`]).
+    pub prevalence: f64,
+    /// Matrix sizes.
+    pub size: SizePreset,
+    /// Lesion visibility.
+    pub conspicuity: Conspicuity,
+    /// Worker threads (0 = all cores). Does not change the output.
+    pub jobs: usize,
+    /// Show a progress bar. Does not change the output.
+    pub progress: bool,
+}
+
+impl Default for PhantomConfig {
+    fn default() -> Self {
+        PhantomConfig {
+            out: PathBuf::from("phantom-out"),
+            patients: 60,
+            seed: 0,
+            prevalence: RSNA_PREVALENCE,
+            size: SizePreset::Small,
+            conspicuity: Conspicuity::Medium,
+            jobs: 0,
+            progress: false,
+        }
+    }
+}
+
+impl PhantomConfig {
+    /// Checks the values that no dataset can satisfy.
+    pub fn validate(&self) -> Result<(), PhantomError> {
+        if !(0.0..=1.0).contains(&self.prevalence) {
+            return Err(PhantomError::Config(format!(
+                "prevalence {} is outside 0..=1",
+                self.prevalence
+            )));
+        }
+        if let SizePreset::Custom { width, height } = self.size
+            && (!(16..=65535).contains(&width) || !(16..=65535).contains(&height))
+        {
+            return Err(PhantomError::Config(format!(
+                "size {width}x{height}: width and height must be 16..=65535"
+            )));
+        }
+        Ok(())
+    }
+}
