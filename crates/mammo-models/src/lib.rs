@@ -1,0 +1,33 @@
+//! timm-compatible image classifiers on burn 0.22.
+//!
+//! Every architecture exposes the same [`Classifier`] surface (`forward_features`,
+//! `forward_head`, `forward`), is listed by its timm name in [`MODELS`], and keeps its
+//! parameters under timm state-dict keys, so a timm `.safetensors` checkpoint loads by name
+//! ([`load_timm_safetensors`]) and [`save_safetensors`] writes one timm can read.
+//!
+//! ```no_run
+//! use burn::tensor::{Device, Tensor};
+//! use mammo_models::{Classifier, ModelConfig, create_model};
+//!
+//! let device = Device::flex();
+//! let cfg = ModelConfig::new("resnet18").unwrap(); // 1 logit, 1 input channel
+//! let model = create_model(&cfg, &device).unwrap();
+//! let logits = model.forward(Tensor::zeros([2, 1, 64, 64], &device)); // [2, 1]
+//! ```
+
+mod classifier;
+mod config;
+pub mod deterministic;
+mod device;
+mod error;
+pub mod layers;
+mod registry;
+pub mod resnet;
+mod weights;
+
+pub use classifier::Classifier;
+pub use config::{CONFIG_METADATA_KEY, IMAGENET_MEAN, IMAGENET_STD, ModelConfig};
+pub use device::parse_device;
+pub use error::{ModelError, Result};
+pub use registry::{Arch, MODELS, Model, ModelSpec, create_model, model_names, spec};
+pub use weights::{LoadReport, load_timm_safetensors, save_safetensors, timm_keys};

@@ -1,0 +1,243 @@
+//! Weights in safetensors files under timm state-dict keys.
+//!
+//! burn names a batch norm's scale and shift `gamma`/`beta` and stores a linear weight as
+//! `[in, out]`; PyTorch says `weight`/`bias` and `[out, in]`. burn-store's PyTorch adapters
+//! translate both ways, and enum variant names (`Model::ResNet`, `Block::Basic`) are skipped,
+//! so the keys in a file are exactly timm's: `conv1.weight`, `bn1.running_var`,
+//! `layer1.0.downsample.1.weight`, `fc.bias`, ...
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::{
+    BurnToPyTorchAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, SafetensorsStore,
+    bridge,
+};
+use burn::tensor::{DType, TensorData};
+
+use crate::config::{CONFIG_METADATA_KEY, ModelConfig};
+use crate::error::{ModelError, Result};
+use crate::registry::ModelSpec;
+
+/// What [`load_timm_safetensors`] did besides copying tensors one to one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Tensors copied into the model.
+    pub loaded: usize,
+    /// `(from, to)` input channels when the first conv was adapted (3 -> 1 sums over channels).
+    pub adapted_first_conv: Option<(usize, usize)>,
+    /// Classifier keys not loaded because their shape differs (e.g. 1000 ImageNet classes
+    /// into a 1-logit head); the head keeps its fresh initialisation.
+    pub skipped_head: Vec<String>,
+    /// Keys ignored on purpose (`*.num_batches_tracked`, which burn does not keep).
+    pub ignored: Vec<String>,
+    /// One human-readable line per adaptation or skip, for logs.
+    pub notes: Vec<String>,
+}
+
+/// The model's parameters and buffers under their timm keys, with PyTorch-layout shapes.
+/// Reads no tensor data.
+pub fn timm_keys<M: Module>(model: &M) -> BTreeMap<String, Vec<usize>> {
+    model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect()
+}
+
+fn store_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Store {
+        action,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Load a timm state dict saved as safetensors into `model`, matching tensors by name.
+///
+/// - `*.num_batches_tracked` entries are ignored (listed in the report).
+/// - Tensors in another float dtype (f16, bf16, f64) are converted to f32.
+/// - If the file's first conv has 3 input channels and the model 1, the weight is summed over
+///   the input-channel axis, as timm's `adapt_input_conv` does; any other channel mismatch is
+///   an error.
+/// - If any classifier tensor's shape differs from the model's, the whole classifier is left
+///   at its initialisation and listed in [`LoadReport::skipped_head`].
+/// - Any other key in the file but not in the model, in the model but not in the file, or with
+///   a different shape, is an error naming every such key.
+pub fn load_timm_safetensors<M: Module>(
+    model: &mut M,
+    spec: &ModelSpec,
+    path: &Path,
+) -> Result<LoadReport> {
+    let expected = timm_keys(model);
+    let mut store = SafetensorsStore::from_file(path);
+    let mut file: BTreeMap<String, PackTensor> = store
+        .get_all_tensors()
+        .map_err(|e| store_err("read", path, e))?
+        .clone();
+    let mut report = LoadReport::default();
+
+    file.retain(|key, _| {
+        let keep = !key.ends_with(".num_batches_tracked");
+        if !keep {
+            report.ignored.push(key.clone());
+        }
+        keep
+    });
+
+    adapt_first_conv(&mut file, &expected, spec, path, &mut report)?;
+    skip_mismatched_head(&mut file, &expected, spec, &mut report);
+
+    let unexpected: Vec<String> = file
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .cloned()
+        .collect();
+    if !unexpected.is_empty() {
+        return Err(ModelError::UnexpectedKeys {
+            path: path.to_path_buf(),
+            model: spec.name.to_string(),
+            keys: unexpected,
+        });
+    }
+    let missing: Vec<String> = expected
+        .keys()
+        .filter(|k| !file.contains_key(*k) && !report.skipped_head.contains(k))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(ModelError::MissingKeys {
+            path: path.to_path_buf(),
+            model: spec.name.to_string(),
+            keys: missing,
+        });
+    }
+    for (key, tensor) in &file {
+        let want = &expected[key];
+        if tensor.shape.as_slice() != want.as_slice() {
+            return Err(ModelError::ShapeMismatch {
+                path: path.to_path_buf(),
+                model: spec.name.to_string(),
+                key: key.clone(),
+                expected: want.clone(),
+                found: tensor.shape.to_vec(),
+            });
+        }
+    }
+
+    let tensors: Vec<PackTensor> = file.into_values().map(to_f32).collect();
+    report.loaded = tensors.len();
+    let result = model.apply(tensors, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    if !result.errors.is_empty() || !result.unused.is_empty() {
+        let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+        problems.extend(result.unused.iter().map(|k| format!("unused tensor {k}")));
+        return Err(store_err("load", path, problems.join("; ")));
+    }
+    Ok(report)
+}
+
+/// Write `model` to `path` under timm keys in PyTorch layout (loadable by
+/// `timm.create_model(..., num_classes=cfg.num_classes, in_chans=cfg.in_chans)` followed by
+/// `load_state_dict`), with `cfg` as JSON in the metadata. Atomic: the file appears complete
+/// or not at all.
+pub fn save_safetensors<M: Module>(model: &M, cfg: &ModelConfig, path: &Path) -> Result<()> {
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .overwrite(true)
+        .metadata("format", "pt")
+        .metadata(CONFIG_METADATA_KEY, cfg.to_json());
+    model
+        .save_into(&mut store)
+        .map_err(|e| store_err("write", path, e))
+}
+
+/// The tensor as f32, converted lazily if it is stored in another float type.
+fn to_f32(tensor: PackTensor) -> PackTensor {
+    if tensor.dtype == DType::F32 || !tensor.dtype.is_float() {
+        return tensor;
+    }
+    let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
+    bridge::map_data(tensor, name, DType::F32, shape, |d| {
+        d.convert_dtype(DType::F32)
+    })
+}
+
+/// timm `adapt_input_conv` for the case this project needs: a 3-channel first conv into a
+/// 1-channel model, `weight.sum(dim=1, keepdim=True)`.
+fn adapt_first_conv(
+    file: &mut BTreeMap<String, PackTensor>,
+    expected: &BTreeMap<String, Vec<usize>>,
+    spec: &ModelSpec,
+    path: &Path,
+    report: &mut LoadReport,
+) -> Result<()> {
+    let key = format!("{}.weight", spec.first_conv);
+    let (Some(tensor), Some(want)) = (file.get(&key), expected.get(&key)) else {
+        return Ok(()); // reported as missing or unexpected later
+    };
+    let shape = tensor.shape.to_vec();
+    if shape.len() != 4 || want.len() != 4 || shape[1] == want[1] {
+        return Ok(());
+    }
+    let (from, to) = (shape[1], want[1]);
+    if !(from == 3 && to == 1) {
+        return Err(ModelError::InputConvAdaptation {
+            path: path.to_path_buf(),
+            key,
+            from,
+            to,
+        });
+    }
+    let tensor = file.remove(&key).expect("checked above");
+    let data = bridge::into_data(tensor).map_err(|e| store_err("read", path, e))?;
+    let values: Vec<f32> = data
+        .convert_dtype(DType::F32)
+        .try_into_vec()
+        .map_err(|e| store_err("read", path, format!("{key}: {e:?}")))?;
+    let [out_c, in_c, kh, kw] = [shape[0], shape[1], shape[2], shape[3]];
+    let plane = kh * kw;
+    let mut summed = vec![0.0f32; out_c * plane];
+    for o in 0..out_c {
+        for c in 0..in_c {
+            let src = &values[(o * in_c + c) * plane..][..plane];
+            for (dst, v) in summed[o * plane..][..plane].iter_mut().zip(src) {
+                *dst += v;
+            }
+        }
+    }
+    let data = TensorData::new(summed, [out_c, 1, kh, kw]);
+    file.insert(key.clone(), bridge::from_data(data, key.clone(), None));
+    report.adapted_first_conv = Some((from, to));
+    report
+        .notes
+        .push(format!("{key}: summed {from} input channels into {to}"));
+    Ok(())
+}
+
+/// Drop every classifier tensor when any of them has a shape the model's head does not.
+fn skip_mismatched_head(
+    file: &mut BTreeMap<String, PackTensor>,
+    expected: &BTreeMap<String, Vec<usize>>,
+    spec: &ModelSpec,
+    report: &mut LoadReport,
+) {
+    let prefix = format!("{}.", spec.classifier);
+    let head: Vec<&String> = expected.keys().filter(|k| k.starts_with(&prefix)).collect();
+    let mismatch = head.iter().find_map(|k| {
+        let found = file.get(*k)?.shape.to_vec();
+        (found != expected[*k]).then(|| (k.to_string(), found, expected[*k].clone()))
+    });
+    if let Some((key, found, want)) = mismatch {
+        for k in head {
+            file.remove(k);
+            report.skipped_head.push(k.clone());
+        }
+        report.notes.push(format!(
+            "classifier {}: {key} is {found:?} in the file but {want:?} in the model; head left at its initialisation",
+            spec.classifier
+        ));
+    }
+}

@@ -1,0 +1,186 @@
+//! Checks every registered model gets: shapes, finite outputs, gradients at the first conv,
+//! and an exact save -> load round trip. A model added to `MODELS` is covered automatically.
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use mammo_models::deterministic::{deterministic_input, fill_deterministic};
+use mammo_models::{
+    Classifier, MODELS, ModelConfig, create_model, load_timm_safetensors, save_safetensors,
+    timm_keys,
+};
+
+use common::{max_abs_diff, scratch, tensor4, values};
+
+const BATCH: usize = 2;
+const SIZE: usize = 64;
+
+fn small_input(device: &Device) -> Tensor<4> {
+    tensor4(deterministic_input([BATCH, 1, SIZE, SIZE]), device)
+}
+
+#[test]
+fn every_model_has_the_classifier_shapes_and_finite_outputs() {
+    let device = Device::flex();
+    for spec in MODELS {
+        let cfg = ModelConfig::new(spec.name).unwrap();
+        let model = create_model(&cfg, &device).unwrap().valid();
+
+        let features = model.forward_features(small_input(&device));
+        let [b, c, h, w] = features.dims();
+        assert_eq!(
+            [b, c, h, w],
+            [BATCH, model.num_features(), SIZE / 32, SIZE / 32],
+            "{}",
+            spec.name
+        );
+
+        let logits = model.forward_head(features.clone());
+        assert_eq!(logits.dims(), [BATCH, cfg.num_classes], "{}", spec.name);
+        assert!(
+            values(features).iter().all(|v| v.is_finite()),
+            "{}: features not finite",
+            spec.name
+        );
+        let logits = values(logits);
+        assert!(
+            logits.iter().all(|v| v.is_finite()),
+            "{}: logits not finite: {logits:?}",
+            spec.name
+        );
+
+        let direct = values(model.forward(small_input(&device)));
+        assert_eq!(
+            direct, logits,
+            "{}: forward != forward_head(forward_features)",
+            spec.name
+        );
+    }
+}
+
+#[test]
+fn every_model_passes_gradients_to_its_first_conv() {
+    let device = Device::flex().autodiff();
+    for spec in MODELS {
+        let cfg = ModelConfig::new(spec.name).unwrap().with_drop_rate(0.2);
+        let model = create_model(&cfg, &device).unwrap();
+        let logits = model.forward(small_input(&device)); // batch-norm in training mode
+        let grads = logits.sum().backward();
+        let grad = model
+            .first_conv()
+            .weight
+            .val()
+            .grad(&grads)
+            .unwrap_or_else(|| panic!("{}: no gradient at the first conv", spec.name));
+        assert_eq!(grad.dims(), [64, 1, 7, 7], "{}", spec.name);
+        let grad = values(grad);
+        assert!(
+            grad.iter().all(|v| v.is_finite()),
+            "{}: gradient not finite",
+            spec.name
+        );
+        let norm: f32 = grad.iter().map(|v| v.abs()).sum();
+        assert!(
+            norm > 0.0,
+            "{}: gradient at the first conv is all zero",
+            spec.name
+        );
+    }
+}
+
+#[test]
+fn every_model_round_trips_through_safetensors() {
+    let device = Device::flex();
+    for spec in MODELS {
+        let cfg = ModelConfig::new(spec.name).unwrap();
+        let mut saved = create_model(&cfg, &device).unwrap();
+        fill_deterministic(&mut saved);
+        let path = scratch(&format!("roundtrip-{}.safetensors", spec.name));
+        save_safetensors(&saved, &cfg, &path).unwrap();
+
+        let mut loaded = create_model(&cfg, &device).unwrap();
+        let report = load_timm_safetensors(&mut loaded, spec, &path).unwrap();
+        assert_eq!(report.loaded, timm_keys(&saved).len(), "{}", spec.name);
+        assert!(report.notes.is_empty(), "{}: {:?}", spec.name, report.notes);
+
+        let before = values(saved.valid().forward(small_input(&device)));
+        let after = values(loaded.valid().forward(small_input(&device)));
+        assert_eq!(max_abs_diff(&before, &after), 0.0, "{}", spec.name);
+    }
+}
+
+/// Parameter counts of the timm/torchvision ImageNet models (3 channels, 1000 classes), as
+/// printed by `sum(p.numel() for p in model.parameters())`.
+#[test]
+fn parameter_counts_match_timm() {
+    let expected = [
+        ("resnet18", 11_689_512),
+        ("resnet34", 21_797_672),
+        ("resnet50", 25_557_032),
+        ("resnet152", 60_192_808),
+    ];
+    let device = Device::flex();
+    for spec in MODELS {
+        let cfg = ModelConfig::new(spec.name)
+            .unwrap()
+            .with_in_chans(3)
+            .with_num_classes(1000);
+        let model = create_model(&cfg, &device).unwrap();
+        // burn's `num_params` also counts batch-norm running statistics; timm's count does not.
+        let params: usize = timm_keys(&model)
+            .iter()
+            .filter(|(k, _)| !k.ends_with(".running_mean") && !k.ends_with(".running_var"))
+            .map(|(_, shape)| shape.iter().product::<usize>())
+            .sum();
+        let (_, want) = expected
+            .iter()
+            .find(|(name, _)| *name == spec.name)
+            .unwrap_or_else(|| panic!("{}: add its timm parameter count to this test", spec.name));
+        assert_eq!(params, *want, "{}", spec.name);
+    }
+}
+
+/// Keys and shapes checked by hand against `timm.create_model("resnet18", num_classes=1,
+/// in_chans=1).state_dict()`: 122 entries, of which 20 are `num_batches_tracked`.
+#[test]
+fn resnet18_keys_are_timm_state_dict_keys() {
+    let cfg = ModelConfig::new("resnet18").unwrap();
+    let keys = timm_keys(&create_model(&cfg, &Device::flex()).unwrap());
+    assert_eq!(keys.len(), 102);
+    let expect = [
+        ("conv1.weight", vec![64, 1, 7, 7]),
+        ("bn1.weight", vec![64]),
+        ("bn1.bias", vec![64]),
+        ("bn1.running_mean", vec![64]),
+        ("bn1.running_var", vec![64]),
+        ("layer1.0.conv1.weight", vec![64, 64, 3, 3]),
+        ("layer1.1.bn2.running_var", vec![64]),
+        ("layer2.0.conv1.weight", vec![128, 64, 3, 3]),
+        ("layer2.0.downsample.0.weight", vec![128, 64, 1, 1]),
+        ("layer2.0.downsample.1.weight", vec![128]),
+        ("layer2.0.downsample.1.running_mean", vec![128]),
+        ("layer4.1.conv2.weight", vec![512, 512, 3, 3]),
+        ("fc.weight", vec![1, 512]),
+        ("fc.bias", vec![1]),
+    ];
+    for (key, shape) in expect {
+        assert_eq!(keys.get(key), Some(&shape), "{key}");
+    }
+    assert!(!keys.contains_key("layer1.0.downsample.0.weight"));
+}
+
+#[test]
+fn resnet50_bottleneck_keys() {
+    let cfg = ModelConfig::new("resnet50").unwrap();
+    let keys = timm_keys(&create_model(&cfg, &Device::flex()).unwrap());
+    // 1 stem conv + 16 blocks x 3 convs + 4 downsample convs = 53 convs, each followed by a
+    // BN with 4 tensors, plus fc: 267 keys, timm's 320 less 53 `num_batches_tracked`.
+    assert_eq!(keys.len(), 53 + 53 * 4 + 2);
+    assert_eq!(keys["layer1.0.conv1.weight"], vec![64, 64, 1, 1]);
+    assert_eq!(keys["layer1.0.conv3.weight"], vec![256, 64, 1, 1]);
+    assert_eq!(keys["layer1.0.downsample.0.weight"], vec![256, 64, 1, 1]);
+    assert_eq!(keys["layer2.0.conv2.weight"], vec![128, 128, 3, 3]);
+    assert_eq!(keys["layer4.2.bn3.running_var"], vec![2048]);
+    assert_eq!(keys["fc.weight"], vec![1, 2048]);
+}
