@@ -157,26 +157,34 @@ fn background_edge(values: &[f32], otsu: f32) -> f32 {
     edge.min(otsu)
 }
 
-/// Pixels above `low` that are 8-connected to `seed`, plus the seed itself.
-fn grow_within(seed: &[bool], values: &[f32], low: f32, w: usize, h: usize) -> Vec<bool> {
-    let mut out = seed.to_vec();
-    let mut stack: Vec<usize> = (0..seed.len()).filter(|&i| seed[i]).collect();
+/// 8-connected flood fill from `stack`: `admit(q)` decides whether a neighbour joins (and
+/// records that it did); returns how many pixels were popped.
+fn flood(stack: &mut Vec<usize>, w: usize, h: usize, mut admit: impl FnMut(usize) -> bool) -> usize {
+    let mut popped = 0;
     while let Some(p) = stack.pop() {
-        let (x, y) = ((p % w) as isize, (p / w) as isize);
-        for dy in -1..=1isize {
-            for dx in -1..=1isize {
-                let (nx, ny) = (x + dx, y + dy);
-                if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
-                    continue;
-                }
-                let q = ny as usize * w + nx as usize;
-                if !out[q] && values[q] > low {
-                    out[q] = true;
+        popped += 1;
+        let (x, y) = (p % w, p / w);
+        for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+            for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                let q = ny * w + nx;
+                if q != p && admit(q) {
                     stack.push(q);
                 }
             }
         }
     }
+    popped
+}
+
+/// Pixels above `low` that are 8-connected to `seed`, plus the seed itself.
+fn grow_within(seed: &[bool], values: &[f32], low: f32, w: usize, h: usize) -> Vec<bool> {
+    let mut out = seed.to_vec();
+    let mut stack: Vec<usize> = (0..seed.len()).filter(|&i| seed[i]).collect();
+    flood(&mut stack, w, h, |q| {
+        let join = !out[q] && values[q] > low;
+        out[q] |= join;
+        join
+    });
     out
 }
 
@@ -191,26 +199,15 @@ fn largest_component(fg: &[bool], w: usize, h: usize) -> Option<(Vec<bool>, usiz
             continue;
         }
         next += 1;
-        let mut size = 0usize;
         label[start] = next;
         stack.push(start);
-        while let Some(p) = stack.pop() {
-            size += 1;
-            let (x, y) = ((p % w) as isize, (p / w) as isize);
-            for dy in -1..=1isize {
-                for dx in -1..=1isize {
-                    let (nx, ny) = (x + dx, y + dy);
-                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
-                        continue;
-                    }
-                    let q = ny as usize * w + nx as usize;
-                    if fg[q] && label[q] == 0 {
-                        label[q] = next;
-                        stack.push(q);
-                    }
-                }
+        let size = flood(&mut stack, w, h, |q| {
+            let join = fg[q] && label[q] == 0;
+            if join {
+                label[q] = next;
             }
-        }
+            join
+        });
         if size > best_size {
             best_size = size;
             best_label = next;
