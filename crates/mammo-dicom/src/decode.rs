@@ -30,12 +30,12 @@ impl StoredFrame {
     }
 }
 
-pub(crate) fn decode_frame(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32) -> Result<StoredFrame, String> {
+pub(crate) fn decode_frame(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame, String> {
     if frame >= meta.frames {
         return Err(format!("frame {frame} requested, the image has {}", meta.frames));
     }
     match meta.kind {
-        TransferSyntaxKind::Jpeg2000 => decode_jpeg2000(obj, meta, frame, reduce),
+        TransferSyntaxKind::Jpeg2000 => decode_jpeg2000(obj, meta, frame, reduce, threads),
         TransferSyntaxKind::Native | TransferSyntaxKind::Encapsulated => decode_generic(obj, meta, frame),
     }
 }
@@ -83,7 +83,7 @@ fn frame_bytes(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result
     Ok(out)
 }
 
-fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32) -> Result<StoredFrame, String> {
+fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame, String> {
     let mut bytes = frame_bytes(obj, meta, frame)?;
     // Fragments are padded to even length; trailing zero padding after EOC is harmless.
     if let Some(start) = find_jpeg2000_start(&bytes) {
@@ -91,7 +91,7 @@ fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduc
             bytes.drain(..start);
         }
     }
-    let decoded = mammo_j2k::decode(&bytes, &mammo_j2k::DecodeOptions { reduce, threads: 1 }).map_err(|e| e.to_string())?;
+    let decoded = mammo_j2k::decode(&bytes, &mammo_j2k::DecodeOptions { reduce, threads: threads.max(1) }).map_err(|e| e.to_string())?;
     let expect_w = meta.columns.div_ceil(1 << decoded.reduce);
     let expect_h = meta.rows.div_ceil(1 << decoded.reduce);
     if decoded.width != expect_w || decoded.height != expect_h {

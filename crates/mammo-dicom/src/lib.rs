@@ -72,7 +72,13 @@ impl DicomImage {
     /// Decodes the stored values of one frame. `reduce` asks JPEG 2000 sources for a
     /// `2^reduce`-times smaller image; other sources ignore it (see [`StoredFrame::reduce`]).
     pub fn decode(&self, frame: u32, reduce: u32) -> Result<StoredFrame> {
-        decode::decode_frame(&self.object, &self.meta, frame, reduce).map_err(|reason| DicomError::Decode {
+        self.decode_with_threads(frame, reduce, 1)
+    }
+
+    /// [`Self::decode`] with `threads` OpenJPEG workers for this one image (JPEG 2000 only;
+    /// use 1 when images are already decoded in parallel).
+    pub fn decode_with_threads(&self, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame> {
+        decode::decode_frame(&self.object, &self.meta, frame, reduce, threads).map_err(|reason| DicomError::Decode {
             path: self.path.clone(),
             transfer_syntax: self.meta.transfer_syntax.clone(),
             reason,

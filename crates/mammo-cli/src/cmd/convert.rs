@@ -25,7 +25,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<Outcome> {
     let image = DicomImage::open(&a.input)?;
-    let frame = image.decode(a.frame, 0)?;
+    let threads = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    let frame = image.decode_with_threads(a.frame, 0, threads)?;
     let rendered = Renderer::new(a.voi)
         .render(image.meta(), &frame)
         .map_err(|e| anyhow::anyhow!("cannot render {}: {e}", a.input.display()))?;
