@@ -13,7 +13,9 @@ in the metadata. Needs torch, timm and safetensors (a venv outside the repo); CI
 
     /work/venv-torch/bin/python tools/parity/timm_parity.py WEIGHTS_DIR [--models resnet18 ...]
 
-Exits 1 if a state dict does not match the timm model key for key.
+Exits 1 if a state dict does not match the timm model key for key, or if the two parity
+images give features closer than MIN_SPREAD (the deterministic weights forgot the input, so the
+fixture could not catch a wrong layer; see `mammo_models::deterministic::norm_gain`).
 """
 
 import argparse
@@ -24,7 +26,10 @@ import timm
 import torch
 from safetensors.torch import load_file, save_file
 
-DEFAULT_MODELS = ["resnet18", "resnet34", "resnet50", "resnet152"]
+DEFAULT_MODELS = [
+    "resnet18", "resnet34", "resnet50", "resnet152", "efficientnet_b0", "tf_efficientnet_lite0",
+]
+MIN_SPREAD = 1e-3
 FIXTURES = Path(__file__).resolve().parents[2] / "crates/mammo-models/tests/fixtures/parity"
 
 
@@ -55,10 +60,14 @@ def main() -> int:
     meta = {"timm": timm.__version__, "torch": torch.__version__, "input": "make_parity_weights"}
     for name in args.models:
         tensors = expected_outputs(name, args.weights_dir / f"{name}.safetensors", x)
+        features = tensors["features"]
+        spread = (features[0] - features[1]).abs().max().item()
+        if spread < MIN_SPREAD:
+            raise SystemExit(f"{name}: the two parity images give features within {spread:.1e}")
         path = args.out / f"{name}.safetensors"
         save_file(tensors, str(path), metadata=meta)
         logits = tensors["logits"].flatten().tolist()
-        print(f"{name}: features {tuple(tensors['features'].shape)} logits {logits} -> {path}")
+        print(f"{name}: features {tuple(features.shape)} (max |f| {features.abs().max():.3f}, image spread {spread:.3f}) logits {logits} -> {path}")
     return 0
 
 

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use mammo_models::deterministic::{deterministic_input, fill_deterministic};
+use mammo_models::deterministic::{deterministic_input, fill_deterministic, norm_gain};
 use mammo_models::{MODELS, ModelConfig, create_model, save_safetensors};
 
 /// The parity input: batch 2, one channel, 64 x 64 (final feature map 2 x 2).
@@ -28,7 +28,7 @@ fn main() {
     for spec in MODELS {
         let cfg = ModelConfig::new(spec.name).expect("registered");
         let mut model = create_model(&cfg, &device).expect("default config is valid");
-        fill_deterministic(&mut model);
+        fill_deterministic(&mut model, norm_gain(&spec.arch));
         let path = out.join(format!("{}.safetensors", spec.name));
         save_safetensors(&model, &cfg, &path).unwrap_or_else(|e| panic!("{e}"));
         println!("wrote {}", path.display());

@@ -39,11 +39,13 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     /// Defaults for `architecture`: one logit, one input channel, no dropout, the registry's
-    /// input size, and ImageNet normalisation averaged over RGB (for one channel).
+    /// input size, and the registry's normalisation (ImageNet for most models) averaged over
+    /// RGB (for one channel).
     ///
     /// The grey mean/std is this project's choice, not timm's: a 3-channel checkpoint adapted
-    /// to one channel by summing `conv1` (see [`crate::load_timm_safetensors`]) sees a grey
-    /// image as R = G = B, so one shared mean and std, the RGB averages, is the closest match.
+    /// to one channel by summing its first conv (see [`crate::load_timm_safetensors`]) sees a
+    /// grey image as R = G = B, so one shared mean and std, the RGB averages, is the closest
+    /// match.
     pub fn new(architecture: &str) -> Result<Self> {
         let spec = spec(architecture)?;
         let mut cfg = Self {
@@ -55,14 +57,14 @@ impl ModelConfig {
             mean: Vec::new(),
             std: Vec::new(),
         };
-        cfg.set_imagenet_normalisation();
+        cfg.set_normalisation();
         Ok(cfg)
     }
 
     /// Same config with `in_chans` changed and mean/std reset to match.
     pub fn with_in_chans(mut self, in_chans: usize) -> Self {
         self.in_chans = in_chans;
-        self.set_imagenet_normalisation();
+        self.set_normalisation();
         self
     }
 
@@ -78,14 +80,19 @@ impl ModelConfig {
         self
     }
 
-    fn set_imagenet_normalisation(&mut self) {
+    /// The registry's mean/std for the architecture (ImageNet's for an unknown name, which
+    /// [`Self::validate`] rejects anyway), averaged over RGB unless `in_chans` is 3.
+    fn set_normalisation(&mut self) {
+        let (mean, std) = spec(&self.architecture)
+            .map(|s| (s.mean, s.std))
+            .unwrap_or((IMAGENET_MEAN, IMAGENET_STD));
         if self.in_chans == 3 {
-            self.mean = IMAGENET_MEAN.to_vec();
-            self.std = IMAGENET_STD.to_vec();
+            self.mean = mean.to_vec();
+            self.std = std.to_vec();
         } else {
             let avg = |v: [f32; 3]| v.iter().sum::<f32>() / 3.0;
-            self.mean = vec![avg(IMAGENET_MEAN); self.in_chans];
-            self.std = vec![avg(IMAGENET_STD); self.in_chans];
+            self.mean = vec![avg(mean); self.in_chans];
+            self.std = vec![avg(std); self.in_chans];
         }
     }
 

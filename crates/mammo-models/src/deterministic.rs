@@ -5,15 +5,35 @@
 //! and platform without storing them. The `make_parity_weights` example writes them to a
 //! safetensors file that `tools/parity/timm_parity.py` loads into timm.
 //!
-//! The scales keep activations of order one through deep residual stacks with batch norm in
-//! eval mode: conv weights are uniform with variance 2/fan_in (He), linear 1/fan_in, norm scales are
-//! positive and below one, running variances in [0.5, 1.5].
+//! The scales keep activations of order one through deep stacks with batch norm in eval mode:
+//! conv weights are uniform with variance 2/fan_in (He), linear 1/fan_in, norm scales positive
+//! with mean 0.5 times an architecture's [`norm_gain`], running variances in [0.5, 1.5].
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
 use burn::tensor::TensorData;
 
+use crate::registry::Arch;
 use crate::weights::timm_keys;
+
+/// Multiplier on the norm scales that keeps `arch`'s eval-mode activations of order one *and*
+/// dependent on the input, so a parity test sees every layer.
+///
+/// Found by running timm on these weights (`tools/parity/timm_parity.py` prints the logits of
+/// the two parity images, which must differ):
+/// - ResNet, 1.0: the residual sums carry the signal; larger scales make it grow with depth.
+/// - EfficientNet with squeeze-excite (B0), 2.2: at 1.0 the image is forgotten within two
+///   blocks (no identity path where a stage starts, a sigmoid gate near 0.5 in every block;
+///   timm's features of the two images then differ by 2e-8); at 2.4 activations explode.
+/// - EfficientNet without squeeze-excite (Lite0), 1.6: from 2.0 on, ReLU6 saturates and f32
+///   rounding is amplified to 1e-4.
+pub fn norm_gain(arch: &Arch) -> f32 {
+    match arch {
+        Arch::ResNet(_) => 1.0,
+        Arch::EfficientNet(a) if a.se_ratio > 0.0 => 2.2,
+        Arch::EfficientNet(_) => 1.6,
+    }
+}
 
 /// FNV-1a 64-bit hash of a key.
 fn fnv1a(key: &str) -> u64 {
@@ -42,8 +62,9 @@ pub fn uniform(seed_key: &str, n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Deterministic values for one tensor given its timm key and PyTorch-layout shape.
-pub fn tensor_values(key: &str, shape: &[usize]) -> Vec<f32> {
+/// Deterministic values for one tensor given its timm key and PyTorch-layout shape; norm
+/// scales are multiplied by `norm_gain` ([`norm_gain`]).
+pub fn tensor_values(key: &str, shape: &[usize], norm_gain: f32) -> Vec<f32> {
     let n: usize = shape.iter().product();
     let u = uniform(key, n);
     let leaf = key.rsplit('.').next().unwrap_or("");
@@ -51,8 +72,8 @@ pub fn tensor_values(key: &str, shape: &[usize]) -> Vec<f32> {
     match (leaf, shape.len()) {
         ("running_var", _) => map(&|v| 1.0 + 0.5 * v),
         ("running_mean", _) => map(&|v| 0.1 * v),
-        // Norm scale: positive, mean 0.5.
-        ("weight", 1) => map(&|v| 0.5 + 0.25 * v),
+        // Norm scale: positive, mean 0.5 * norm_gain.
+        ("weight", 1) => map(&|v| norm_gain * (0.5 + 0.25 * v)),
         ("bias", 1) => map(&|v| 0.05 * v),
         // Conv weight: variance 2 / fan_in (He); linear weight: variance 1 / fan_in.
         ("weight", rank) => {
@@ -66,19 +87,19 @@ pub fn tensor_values(key: &str, shape: &[usize]) -> Vec<f32> {
 }
 
 /// Every tensor of `model` under its timm key, with deterministic values in PyTorch layout.
-pub fn deterministic_state_dict<M: Module>(model: &M) -> Vec<(String, TensorData)> {
+pub fn deterministic_state_dict<M: Module>(model: &M, norm_gain: f32) -> Vec<(String, TensorData)> {
     timm_keys(model)
         .into_iter()
         .map(|(key, shape)| {
-            let values = tensor_values(&key, &shape);
+            let values = tensor_values(&key, &shape, norm_gain);
             (key, TensorData::new(values, shape))
         })
         .collect()
 }
 
 /// Overwrite every parameter and batch-norm statistic of `model` with deterministic values.
-pub fn fill_deterministic<M: Module>(model: &mut M) {
-    let tensors = deterministic_state_dict(model)
+pub fn fill_deterministic<M: Module>(model: &mut M, norm_gain: f32) {
+    let tensors = deterministic_state_dict(model, norm_gain)
         .into_iter()
         .map(|(key, data)| bridge::from_data(data, key, None))
         .collect();

@@ -1,4 +1,5 @@
-//! timm-compatible image classifiers on burn 0.22.
+//! timm-compatible image classifiers on burn 0.22: ResNet-18/34/50/152, EfficientNet-B0 and
+//! EfficientNet-Lite0.
 //!
 //! Every architecture exposes the same [`Classifier`] surface (`forward_features`,
 //! `forward_head`, `forward`), is listed by its timm name in [`MODELS`], and keeps its
@@ -19,6 +20,7 @@ mod classifier;
 mod config;
 pub mod deterministic;
 mod device;
+pub mod efficientnet;
 mod error;
 pub mod layers;
 mod registry;

@@ -5,19 +5,22 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
-use crate::config::ModelConfig;
+use crate::config::{IMAGENET_MEAN, IMAGENET_STD, ModelConfig};
+use crate::efficientnet::{self, EfficientNet, EfficientNetArch, EfficientNetOptions};
 use crate::error::{ModelError, Result};
 use crate::resnet::{self, ResNet, ResNetArch, ResNetOptions};
 
 /// Which architecture family a registry entry builds, with its variant data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arch {
     /// [`ResNet`] with the given block type and depths.
     ResNet(ResNetArch),
+    /// [`EfficientNet`] with the given stage table and conv style.
+    EfficientNet(EfficientNetArch),
 }
 
 /// A registry entry: a timm model name and the facts timm keeps in its `PretrainedCfg`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelSpec {
     /// timm model name.
     pub name: &'static str,
@@ -29,6 +32,10 @@ pub struct ModelSpec {
     pub first_conv: &'static str,
     /// State-dict prefix of the classifier layer (timm `classifier`).
     pub classifier: &'static str,
+    /// RGB mean the reference weights expect on a [0, 1] image (timm `mean`).
+    pub mean: [f32; 3],
+    /// RGB standard deviation the reference weights expect (timm `std`).
+    pub std: [f32; 3],
 }
 
 /// The registry. Tests iterate over it, so a model added here is tested everywhere.
@@ -37,6 +44,19 @@ pub const MODELS: &[ModelSpec] = &[
     resnet_spec("resnet34", resnet::RESNET34),
     resnet_spec("resnet50", resnet::RESNET50),
     resnet_spec("resnet152", resnet::RESNET152),
+    efficientnet_spec(
+        "efficientnet_b0",
+        efficientnet::EFFICIENTNET_B0,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+    ),
+    // timm `tf_efficientnet_lite0.in1k`: the TensorFlow weights expect [-1, 1] input.
+    efficientnet_spec(
+        "tf_efficientnet_lite0",
+        efficientnet::TF_EFFICIENTNET_LITE0,
+        [0.5; 3],
+        [0.5; 3],
+    ),
 ];
 
 const fn resnet_spec(name: &'static str, arch: ResNetArch) -> ModelSpec {
@@ -46,6 +66,25 @@ const fn resnet_spec(name: &'static str, arch: ResNetArch) -> ModelSpec {
         default_input_size: [224, 224],
         first_conv: "conv1",
         classifier: "fc",
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+    }
+}
+
+const fn efficientnet_spec(
+    name: &'static str,
+    arch: EfficientNetArch,
+    mean: [f32; 3],
+    std: [f32; 3],
+) -> ModelSpec {
+    ModelSpec {
+        name,
+        arch: Arch::EfficientNet(arch),
+        default_input_size: [224, 224],
+        first_conv: "conv_stem",
+        classifier: "classifier",
+        mean,
+        std,
     }
 }
 
@@ -68,9 +107,12 @@ pub fn spec(name: &str) -> Result<&'static ModelSpec> {
 /// Any registered model. A burn module (trainable, storable) that dispatches the
 /// [`Classifier`] surface to the architecture inside; the variant name is not part of any
 /// stored key.
+// A model is built once and held; boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     ResNet(ResNet),
+    EfficientNet(EfficientNet),
 }
 
 /// Build the model `cfg` describes, freshly initialised, on `device`.
@@ -90,6 +132,14 @@ pub fn create_model(cfg: &ModelConfig, device: &Device) -> Result<Model> {
             };
             Model::ResNet(ResNet::new(&arch, &options, device))
         }
+        Arch::EfficientNet(arch) => {
+            let options = EfficientNetOptions {
+                num_classes: cfg.num_classes,
+                in_chans: cfg.in_chans,
+                drop_rate: cfg.drop_rate,
+            };
+            Model::EfficientNet(EfficientNet::new(&arch, &options, device))
+        }
     })
 }
 
@@ -97,24 +147,28 @@ impl Classifier for Model {
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Model::ResNet(m) => m.forward_features(x),
+            Model::EfficientNet(m) => m.forward_features(x),
         }
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {
         match self {
             Model::ResNet(m) => m.forward_head(features),
+            Model::EfficientNet(m) => m.forward_head(features),
         }
     }
 
     fn first_conv(&self) -> &Conv2d {
         match self {
             Model::ResNet(m) => m.first_conv(),
+            Model::EfficientNet(m) => m.first_conv(),
         }
     }
 
     fn num_features(&self) -> usize {
         match self {
             Model::ResNet(m) => m.num_features(),
+            Model::EfficientNet(m) => m.num_features(),
         }
     }
 }

@@ -9,7 +9,7 @@ use mammo_models::deterministic::{
     deterministic_input, deterministic_state_dict, fill_deterministic,
 };
 use mammo_models::{
-    Classifier, ModelConfig, ModelError, create_model, load_timm_safetensors, spec,
+    Classifier, MODELS, ModelConfig, ModelError, create_model, load_timm_safetensors, spec,
 };
 
 use common::{Raw, max_abs_diff, scratch, tensor4, values, write_safetensors};
@@ -22,8 +22,8 @@ fn imagenet_like_resnet18(path: &std::path::Path) -> mammo_models::Model {
         .with_in_chans(3)
         .with_num_classes(1000);
     let mut model = create_model(&cfg, &Device::flex()).unwrap();
-    fill_deterministic(&mut model);
-    let mut raw: Vec<Raw> = deterministic_state_dict(&model)
+    fill_deterministic(&mut model, 1.0);
+    let mut raw: Vec<Raw> = deterministic_state_dict(&model, 1.0)
         .iter()
         .map(|(k, d)| Raw::f32(k, d))
         .collect();
@@ -74,12 +74,53 @@ fn three_channel_checkpoint_loads_into_one_channel_binary_model() {
     );
 }
 
+/// Every registered model: an ImageNet-shaped checkpoint (3 channels, 1000 classes) loads into
+/// the 1-channel binary model through the spec's `first_conv` and `classifier` names.
+#[test]
+fn every_model_adapts_a_three_channel_checkpoint() {
+    let device = Device::flex();
+    for spec in MODELS {
+        let rgb_cfg = ModelConfig::new(spec.name)
+            .unwrap()
+            .with_in_chans(3)
+            .with_num_classes(1000);
+        let mut rgb = create_model(&rgb_cfg, &device).unwrap();
+        fill_deterministic(&mut rgb, 1.0);
+        let raw: Vec<Raw> = deterministic_state_dict(&rgb, 1.0)
+            .iter()
+            .map(|(k, d)| Raw::f32(k, d))
+            .collect();
+        let path = scratch(&format!("imagenet-like-{}.safetensors", spec.name));
+        write_safetensors(&path, &raw);
+
+        let mut grey = create_model(&ModelConfig::new(spec.name).unwrap(), &device).unwrap();
+        let report = load_timm_safetensors(&mut grey, spec, &path).unwrap();
+        assert_eq!(report.adapted_first_conv, Some((3, 1)), "{}", spec.name);
+        let head = [
+            format!("{}.bias", spec.classifier),
+            format!("{}.weight", spec.classifier),
+        ];
+        assert_eq!(report.skipped_head, head, "{}", spec.name);
+
+        let x = tensor4(deterministic_input([1, 1, 64, 64]), &device);
+        let x_rgb = Tensor::cat(vec![x.clone(), x.clone(), x.clone()], 1); // [1, 3, 64, 64]
+        let want = values(rgb.valid().forward_features(x_rgb));
+        let got = values(grey.valid().forward_features(x));
+        let diff = max_abs_diff(&want, &got);
+        assert!(
+            diff <= 1e-4,
+            "{}: adapted conv differs by {diff}",
+            spec.name
+        );
+    }
+}
+
 #[test]
 fn unexpected_keys_are_listed() {
     let path = scratch("extra-keys.safetensors");
     let cfg = ModelConfig::new("resnet18").unwrap();
     let model = create_model(&cfg, &Device::flex()).unwrap();
-    let mut raw: Vec<Raw> = deterministic_state_dict(&model)
+    let mut raw: Vec<Raw> = deterministic_state_dict(&model, 1.0)
         .iter()
         .map(|(k, d)| Raw::f32(k, d))
         .collect();
@@ -105,7 +146,7 @@ fn missing_keys_are_listed() {
     let path = scratch("missing-keys.safetensors");
     let cfg = ModelConfig::new("resnet18").unwrap();
     let model = create_model(&cfg, &Device::flex()).unwrap();
-    let raw: Vec<Raw> = deterministic_state_dict(&model)
+    let raw: Vec<Raw> = deterministic_state_dict(&model, 1.0)
         .iter()
         .filter(|(k, _)| !k.starts_with("layer4.1.bn2."))
         .map(|(k, d)| Raw::f32(k, d))
@@ -130,7 +171,7 @@ fn wrong_architecture_is_rejected_by_name() {
     let path = scratch("resnet34-as-18.safetensors");
     let cfg34 = ModelConfig::new("resnet34").unwrap();
     let model34 = create_model(&cfg34, &Device::flex()).unwrap();
-    let raw: Vec<Raw> = deterministic_state_dict(&model34)
+    let raw: Vec<Raw> = deterministic_state_dict(&model34, 1.0)
         .iter()
         .map(|(k, d)| Raw::f32(k, d))
         .collect();
@@ -159,7 +200,7 @@ fn shape_mismatch_names_the_key() {
     // A 1-channel checkpoint into a 3-channel model is not an adaptation timm does.
     let path = scratch("grey-into-rgb.safetensors");
     let grey = create_model(&ModelConfig::new("resnet18").unwrap(), &Device::flex()).unwrap();
-    let raw: Vec<Raw> = deterministic_state_dict(&grey)
+    let raw: Vec<Raw> = deterministic_state_dict(&grey, 1.0)
         .iter()
         .map(|(k, d)| Raw::f32(k, d))
         .collect();
@@ -182,7 +223,8 @@ fn unknown_model_and_bad_config_errors() {
     let err = ModelConfig::new("resnet19").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unknown model \"resnet19\"; known models: resnet18, resnet34, resnet50, resnet152"
+        "unknown model \"resnet19\"; known models: resnet18, resnet34, resnet50, resnet152, \
+         efficientnet_b0, tf_efficientnet_lite0"
     );
 
     let cfg = ModelConfig::new("resnet18").unwrap().with_drop_rate(1.0);
@@ -208,4 +250,12 @@ fn config_json_round_trip() {
     let grey = ModelConfig::new("resnet50").unwrap();
     assert_eq!(grey.mean.len(), 1);
     assert!((grey.mean[0] - 0.449).abs() < 1e-6 && (grey.std[0] - 0.226).abs() < 1e-6);
+    // timm's tf_efficientnet_lite0.in1k expects [-1, 1] input: mean = std = 0.5.
+    let lite = ModelConfig::new("tf_efficientnet_lite0").unwrap();
+    assert_eq!(
+        (lite.mean.as_slice(), lite.std.as_slice()),
+        (&[0.5][..], &[0.5][..])
+    );
+    let lite = lite.with_in_chans(3);
+    assert_eq!(lite.mean, [0.5; 3]);
 }

@@ -11,8 +11,11 @@ mod common;
 use std::path::PathBuf;
 
 use burn::module::Module;
-use burn::tensor::Device;
-use mammo_models::deterministic::fill_deterministic;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2dConfig;
+use burn::tensor::{Device, Tensor};
+use mammo_models::deterministic::{deterministic_input, fill_deterministic, norm_gain};
+use mammo_models::layers::{Padding, tf_same_padding};
 use mammo_models::{Classifier, MODELS, ModelConfig, create_model};
 
 use common::{max_abs_diff, read_safetensors, tensor4, values};
@@ -32,7 +35,7 @@ fn every_model_matches_timm() {
     for spec in MODELS {
         let expected = read_safetensors(&fixture(spec.name));
         let mut model = create_model(&ModelConfig::new(spec.name).unwrap(), &device).unwrap();
-        fill_deterministic(&mut model);
+        fill_deterministic(&mut model, norm_gain(&spec.arch));
         let model = model.valid();
 
         let x = tensor4(expected["input"].clone(), &device);
@@ -66,4 +69,49 @@ fn every_model_matches_timm() {
         failures.is_empty(),
         "parity with timm above {TOLERANCE}: {failures:#?}"
     );
+}
+
+/// TensorFlow "SAME" as timm computes it (`get_same_padding`, `pad_same`), hand-checked: the
+/// odd pixel goes after.
+#[test]
+fn tf_same_padding_matches_timm() {
+    // (size, kernel, stride) -> (before, after)
+    let cases = [
+        ((64, 3, 2), (0, 1)), // (32 - 1) * 2 + 3 - 64 = 1
+        ((16, 5, 2), (1, 2)), // (8 - 1) * 2 + 5 - 16 = 3
+        ((7, 3, 2), (1, 1)),  // (4 - 1) * 2 + 3 - 7 = 2
+        ((7, 5, 2), (2, 2)),  // (4 - 1) * 2 + 5 - 7 = 4
+        ((9, 5, 1), (2, 2)),  // stride 1: (k - 1) / 2 each side
+        ((2, 5, 2), (1, 2)),  // (1 - 1) * 2 + 5 - 2 = 3
+        ((5, 1, 1), (0, 0)),
+    ];
+    for ((size, k, s), want) in cases {
+        assert_eq!(tf_same_padding(size, k, s), want, "size {size} k {k} s {s}");
+    }
+}
+
+/// The tf_ models' convolutions use burn's `Same`, which must pad exactly as
+/// [`tf_same_padding`] says for every input size, odd or even, at strides 1 and 2.
+#[test]
+fn burn_same_convolution_is_tf_same() {
+    let device = Device::flex();
+    for (k, s) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+        for (h, w) in [(7, 8), (16, 15), (9, 9)] {
+            let conv = Conv2dConfig::new([2, 3], [k, k])
+                .with_stride([s, s])
+                .with_padding(Padding::TfSame.config(k, s))
+                .init(&device);
+            let (top, bottom) = tf_same_padding(h, k, s);
+            let (left, right) = tf_same_padding(w, k, s);
+            let explicit = burn::nn::conv::Conv2d {
+                padding: PaddingConfig2d::Explicit(top, left, bottom, right),
+                ..conv.clone()
+            };
+            let x: Tensor<4> = tensor4(deterministic_input([1, 2, h, w]), &device);
+            let same = conv.forward(x.clone()); // [1, 3, ceil(h/s), ceil(w/s)]
+            assert_eq!(same.dims(), [1, 3, h.div_ceil(s), w.div_ceil(s)]);
+            let diff = max_abs_diff(&values(same), &values(explicit.forward(x)));
+            assert_eq!(diff, 0.0, "k {k} s {s} input {h}x{w}");
+        }
+    }
 }

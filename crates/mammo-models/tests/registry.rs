@@ -5,7 +5,7 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use mammo_models::deterministic::{deterministic_input, fill_deterministic};
+use mammo_models::deterministic::{deterministic_input, fill_deterministic, norm_gain};
 use mammo_models::{
     Classifier, MODELS, ModelConfig, create_model, load_timm_safetensors, save_safetensors,
     timm_keys,
@@ -73,7 +73,13 @@ fn every_model_passes_gradients_to_its_first_conv() {
             .val()
             .grad(&grads)
             .unwrap_or_else(|| panic!("{}: no gradient at the first conv", spec.name));
-        assert_eq!(grad.dims(), [64, 1, 7, 7], "{}", spec.name);
+        let weight_dims = model.first_conv().weight.dims();
+        assert_eq!(
+            weight_dims[1], 1,
+            "{}: first conv input channels",
+            spec.name
+        );
+        assert_eq!(grad.dims(), weight_dims, "{}", spec.name);
         let grad = values(grad);
         assert!(
             grad.iter().all(|v| v.is_finite()),
@@ -95,7 +101,7 @@ fn every_model_round_trips_through_safetensors() {
     for spec in MODELS {
         let cfg = ModelConfig::new(spec.name).unwrap();
         let mut saved = create_model(&cfg, &device).unwrap();
-        fill_deterministic(&mut saved);
+        fill_deterministic(&mut saved, norm_gain(&spec.arch));
         let path = scratch(&format!("roundtrip-{}.safetensors", spec.name));
         save_safetensors(&saved, &cfg, &path).unwrap();
 
@@ -119,6 +125,8 @@ fn parameter_counts_match_timm() {
         ("resnet34", 21_797_672),
         ("resnet50", 25_557_032),
         ("resnet152", 60_192_808),
+        ("efficientnet_b0", 5_288_548),
+        ("tf_efficientnet_lite0", 4_652_008),
     ];
     let device = Device::flex();
     for spec in MODELS {
@@ -183,4 +191,55 @@ fn resnet50_bottleneck_keys() {
     assert_eq!(keys["layer2.0.conv2.weight"], vec![128, 128, 3, 3]);
     assert_eq!(keys["layer4.2.bn3.running_var"], vec![2048]);
     assert_eq!(keys["fc.weight"], vec![1, 2048]);
+}
+
+/// Checked against `timm.create_model("efficientnet_b0", num_classes=1, in_chans=1)
+/// .state_dict()` (timm 1.0.31): 360 entries, of which 49 are `num_batches_tracked`.
+#[test]
+fn efficientnet_b0_keys_are_timm_state_dict_keys() {
+    let cfg = ModelConfig::new("efficientnet_b0").unwrap();
+    let keys = timm_keys(&create_model(&cfg, &Device::flex()).unwrap());
+    assert_eq!(keys.len(), 360 - 49);
+    let expect = [
+        ("conv_stem.weight", vec![32, 1, 3, 3]),
+        ("bn1.running_var", vec![32]),
+        // Stage 0: depthwise-separable, squeeze-excite on the block input (32 -> 8).
+        ("blocks.0.0.conv_dw.weight", vec![32, 1, 3, 3]),
+        ("blocks.0.0.se.conv_reduce.weight", vec![8, 32, 1, 1]),
+        ("blocks.0.0.se.conv_reduce.bias", vec![8]),
+        ("blocks.0.0.se.conv_expand.weight", vec![32, 8, 1, 1]),
+        ("blocks.0.0.conv_pw.weight", vec![16, 32, 1, 1]),
+        ("blocks.0.0.bn2.running_mean", vec![16]),
+        // Inverted residuals: SE width from the block input (16 * 0.25), on the 96 hidden.
+        ("blocks.1.0.conv_pw.weight", vec![96, 16, 1, 1]),
+        ("blocks.1.0.conv_dw.weight", vec![96, 1, 3, 3]),
+        ("blocks.1.0.se.conv_reduce.weight", vec![4, 96, 1, 1]),
+        ("blocks.1.0.se.conv_expand.bias", vec![96]),
+        ("blocks.1.0.conv_pwl.weight", vec![24, 96, 1, 1]),
+        ("blocks.2.0.conv_dw.weight", vec![144, 1, 5, 5]),
+        ("blocks.5.3.se.conv_reduce.weight", vec![48, 1152, 1, 1]),
+        ("blocks.6.0.conv_pwl.weight", vec![320, 1152, 1, 1]),
+        ("blocks.6.0.bn3.weight", vec![320]),
+        ("conv_head.weight", vec![1280, 320, 1, 1]),
+        ("bn2.bias", vec![1280]),
+        ("classifier.weight", vec![1, 1280]),
+        ("classifier.bias", vec![1]),
+    ];
+    for (key, shape) in expect {
+        assert_eq!(keys.get(key), Some(&shape), "{key}");
+    }
+    assert!(!keys.contains_key("blocks.7.0.conv_pw.weight"));
+    assert!(!keys.contains_key("blocks.5.4.conv_pw.weight"));
+}
+
+/// Lite0 has B0's convolutions without squeeze-excite: 296 timm entries less 49
+/// `num_batches_tracked`.
+#[test]
+fn tf_efficientnet_lite0_keys_have_no_squeeze_excite() {
+    let cfg = ModelConfig::new("tf_efficientnet_lite0").unwrap();
+    let keys = timm_keys(&create_model(&cfg, &Device::flex()).unwrap());
+    assert_eq!(keys.len(), 296 - 49);
+    assert!(keys.keys().all(|k| !k.contains(".se.")), "{keys:?}");
+    assert_eq!(keys["blocks.2.1.conv_dw.weight"], vec![240, 1, 5, 5]);
+    assert_eq!(keys["conv_head.weight"], vec![1280, 320, 1, 1]);
 }
