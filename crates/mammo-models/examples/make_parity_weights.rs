@@ -26,7 +26,10 @@ fn main() {
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", out.display()));
     let device = Device::flex();
     for spec in MODELS {
-        let cfg = ModelConfig::new(spec.name).expect("registered");
+        // Built for the parity input size: MaxViT's window is input_size / 32.
+        let cfg = ModelConfig::new(spec.name)
+            .expect("registered")
+            .with_input_size([PARITY_INPUT[2], PARITY_INPUT[3]]);
         let mut model = create_model(&cfg, &device).expect("default config is valid");
         fill_deterministic(&mut model, norm_gain(&spec.arch));
         let path = out.join(format!("{}.safetensors", spec.name));

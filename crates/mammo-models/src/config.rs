@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
-use crate::registry::spec;
+use crate::registry::{Arch, spec};
 
 /// ImageNet channel means (timm `IMAGENET_DEFAULT_MEAN`).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -74,6 +74,13 @@ impl ModelConfig {
         self
     }
 
+    /// Same config with `input_size` changed. For MaxViT this sets the attention window
+    /// (`input_size / 32`), hence the shape of the relative position tables.
+    pub fn with_input_size(mut self, input_size: [usize; 2]) -> Self {
+        self.input_size = input_size;
+        self
+    }
+
     /// Same config with `drop_rate` changed.
     pub fn with_drop_rate(mut self, drop_rate: f64) -> Self {
         self.drop_rate = drop_rate;
@@ -98,7 +105,7 @@ impl ModelConfig {
 
     /// Check every field against what the architecture can be built with.
     pub fn validate(&self) -> Result<()> {
-        spec(&self.architecture)?;
+        let spec = spec(&self.architecture)?;
         let invalid = |reason: String| {
             Err(ModelError::InvalidConfig {
                 model: self.architecture.clone(),
@@ -122,6 +129,15 @@ impl ModelConfig {
                 "input_size must be positive, got {:?}",
                 self.input_size
             ));
+        }
+        if let Arch::MaxVit(arch) = &spec.arch {
+            let r = arch.partition_ratio;
+            if self.input_size.iter().any(|s| s % r != 0) {
+                return invalid(format!(
+                    "input_size must be a multiple of {r} (the attention window is input_size / {r}), got {:?}",
+                    self.input_size
+                ));
+            }
         }
         if self.mean.len() != self.in_chans || self.std.len() != self.in_chans {
             return invalid(format!(

@@ -1,5 +1,5 @@
-//! timm-compatible image classifiers on burn 0.22: ResNet-18/34/50/152, EfficientNet-B0 and
-//! EfficientNet-Lite0.
+//! timm-compatible image classifiers on burn 0.22: ResNet-18/34/50/152, EfficientNet-B0,
+//! EfficientNet-Lite0 and MaxViT-nano.
 //!
 //! Every architecture exposes the same [`Classifier`] surface (`forward_features`,
 //! `forward_head`, `forward`), is listed by its timm name in [`MODELS`], and keeps its
@@ -23,6 +23,7 @@ mod device;
 pub mod efficientnet;
 mod error;
 pub mod layers;
+pub mod maxvit;
 mod registry;
 pub mod resnet;
 mod weights;

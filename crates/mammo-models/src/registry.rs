@@ -8,6 +8,7 @@ use crate::classifier::Classifier;
 use crate::config::{IMAGENET_MEAN, IMAGENET_STD, ModelConfig};
 use crate::efficientnet::{self, EfficientNet, EfficientNetArch, EfficientNetOptions};
 use crate::error::{ModelError, Result};
+use crate::maxvit::{self, MaxVit, MaxVitArch, MaxVitOptions};
 use crate::resnet::{self, ResNet, ResNetArch, ResNetOptions};
 
 /// Which architecture family a registry entry builds, with its variant data.
@@ -17,6 +18,9 @@ pub enum Arch {
     ResNet(ResNetArch),
     /// [`EfficientNet`] with the given stage table and conv style.
     EfficientNet(EfficientNetArch),
+    /// [`MaxVit`] with the given widths and depths; its window size follows the config's
+    /// `input_size`.
+    MaxVit(MaxVitArch),
 }
 
 /// A registry entry: a timm model name and the facts timm keeps in its `PretrainedCfg`.
@@ -57,6 +61,15 @@ pub const MODELS: &[ModelSpec] = &[
         [0.5; 3],
         [0.5; 3],
     ),
+    ModelSpec {
+        name: "maxvit_nano_rw_256",
+        arch: Arch::MaxVit(maxvit::MAXVIT_NANO_RW),
+        default_input_size: [256, 256],
+        first_conv: "stem.conv1",
+        classifier: "head.fc",
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+    },
 ];
 
 const fn resnet_spec(name: &'static str, arch: ResNetArch) -> ModelSpec {
@@ -113,6 +126,7 @@ pub fn spec(name: &str) -> Result<&'static ModelSpec> {
 pub enum Model {
     ResNet(ResNet),
     EfficientNet(EfficientNet),
+    MaxVit(MaxVit),
 }
 
 /// Build the model `cfg` describes, freshly initialised, on `device`.
@@ -140,6 +154,15 @@ pub fn create_model(cfg: &ModelConfig, device: &Device) -> Result<Model> {
             };
             Model::EfficientNet(EfficientNet::new(&arch, &options, device))
         }
+        Arch::MaxVit(arch) => {
+            let options = MaxVitOptions {
+                num_classes: cfg.num_classes,
+                in_chans: cfg.in_chans,
+                drop_rate: cfg.drop_rate,
+                img_size: cfg.input_size,
+            };
+            Model::MaxVit(MaxVit::new(&arch, &options, device))
+        }
     })
 }
 
@@ -148,6 +171,7 @@ impl Classifier for Model {
         match self {
             Model::ResNet(m) => m.forward_features(x),
             Model::EfficientNet(m) => m.forward_features(x),
+            Model::MaxVit(m) => m.forward_features(x),
         }
     }
 
@@ -155,6 +179,7 @@ impl Classifier for Model {
         match self {
             Model::ResNet(m) => m.forward_head(features),
             Model::EfficientNet(m) => m.forward_head(features),
+            Model::MaxVit(m) => m.forward_head(features),
         }
     }
 
@@ -162,6 +187,7 @@ impl Classifier for Model {
         match self {
             Model::ResNet(m) => m.first_conv(),
             Model::EfficientNet(m) => m.first_conv(),
+            Model::MaxVit(m) => m.first_conv(),
         }
     }
 
@@ -169,6 +195,7 @@ impl Classifier for Model {
         match self {
             Model::ResNet(m) => m.num_features(),
             Model::EfficientNet(m) => m.num_features(),
+            Model::MaxVit(m) => m.num_features(),
         }
     }
 }

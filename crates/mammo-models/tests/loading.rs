@@ -12,7 +12,7 @@ use mammo_models::{
     Classifier, MODELS, ModelConfig, ModelError, create_model, load_timm_safetensors, spec,
 };
 
-use common::{Raw, max_abs_diff, scratch, tensor4, values, write_safetensors};
+use common::{Raw, max_abs_diff, scratch, tensor4, test_config, values, write_safetensors};
 
 /// An "ImageNet" resnet18 checkpoint as timm saves it: 3 channels, 1000 classes, with
 /// `num_batches_tracked` buffers.
@@ -80,8 +80,7 @@ fn three_channel_checkpoint_loads_into_one_channel_binary_model() {
 fn every_model_adapts_a_three_channel_checkpoint() {
     let device = Device::flex();
     for spec in MODELS {
-        let rgb_cfg = ModelConfig::new(spec.name)
-            .unwrap()
+        let rgb_cfg = test_config(spec.name)
             .with_in_chans(3)
             .with_num_classes(1000);
         let mut rgb = create_model(&rgb_cfg, &device).unwrap();
@@ -93,7 +92,7 @@ fn every_model_adapts_a_three_channel_checkpoint() {
         let path = scratch(&format!("imagenet-like-{}.safetensors", spec.name));
         write_safetensors(&path, &raw);
 
-        let mut grey = create_model(&ModelConfig::new(spec.name).unwrap(), &device).unwrap();
+        let mut grey = create_model(&test_config(spec.name), &device).unwrap();
         let report = load_timm_safetensors(&mut grey, spec, &path).unwrap();
         assert_eq!(report.adapted_first_conv, Some((3, 1)), "{}", spec.name);
         let head = [
@@ -224,7 +223,7 @@ fn unknown_model_and_bad_config_errors() {
     assert_eq!(
         err.to_string(),
         "unknown model \"resnet19\"; known models: resnet18, resnet34, resnet50, resnet152, \
-         efficientnet_b0, tf_efficientnet_lite0"
+         efficientnet_b0, tf_efficientnet_lite0, maxvit_nano_rw_256"
     );
 
     let cfg = ModelConfig::new("resnet18").unwrap().with_drop_rate(1.0);

@@ -1,6 +1,7 @@
 //! Parity with timm: every registered model, filled with the deterministic weights of
 //! `mammo_models::deterministic`, must reproduce timm's last feature map and logits on the
-//! fixed input to within 1e-4 (max absolute difference, f32).
+//! fixed input to within 1e-4 (max absolute difference, f32). MaxViT fixtures also hold the
+//! map after its first stage (`stage0`), checked to the same tolerance.
 //!
 //! The expected values were computed by timm (`tools/parity/timm_parity.py`, versions in each
 //! fixture's metadata) from weights written by the `make_parity_weights` example; this test
@@ -16,7 +17,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Tensor};
 use mammo_models::deterministic::{deterministic_input, fill_deterministic, norm_gain};
 use mammo_models::layers::{Padding, tf_same_padding};
-use mammo_models::{Classifier, MODELS, ModelConfig, create_model};
+use mammo_models::{Classifier, MODELS, Model, ModelConfig, create_model};
 
 use common::{max_abs_diff, read_safetensors, tensor4, values};
 
@@ -34,7 +35,11 @@ fn every_model_matches_timm() {
     let mut failures = Vec::new();
     for spec in MODELS {
         let expected = read_safetensors(&fixture(spec.name));
-        let mut model = create_model(&ModelConfig::new(spec.name).unwrap(), &device).unwrap();
+        let [_, _, h, w] = expected["input"].shape().to_vec()[..] else {
+            panic!("{}: parity input is not NCHW", spec.name)
+        };
+        let cfg = ModelConfig::new(spec.name).unwrap().with_input_size([h, w]);
+        let mut model = create_model(&cfg, &device).unwrap();
         fill_deterministic(&mut model, norm_gain(&spec.arch));
         let model = model.valid();
 
@@ -58,6 +63,16 @@ fn every_model_matches_timm() {
             "{}: max |features| {scale:.3}, features diff {diff_f:.2e}, logits {got_l:?} vs timm {want_l:?}, diff {diff_l:.2e}",
             spec.name
         );
+        // MaxViT fixtures also hold the map after the first stage, an early intermediate.
+        if let (Some(want), Model::MaxVit(m)) = (expected.get("stage0"), &model) {
+            let got = m.forward_stages(tensor4(expected["input"].clone(), &device), 1);
+            assert_eq!(got.shape().to_vec(), want.shape().to_vec(), "{}", spec.name);
+            let diff = max_abs_diff(&values(got), &want.try_to_vec::<f32>().unwrap());
+            eprintln!("{}: stage0 diff {diff:.2e}", spec.name);
+            if diff.is_nan() || diff > TOLERANCE {
+                failures.push(format!("{}: stage0 diff {diff:e}", spec.name));
+            }
+        }
         if !(diff_f <= TOLERANCE && diff_l <= TOLERANCE) {
             failures.push(format!(
                 "{}: features diff {diff_f:e}, logits diff {diff_l:e}",

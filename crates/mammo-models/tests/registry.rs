@@ -11,10 +11,10 @@ use mammo_models::{
     timm_keys,
 };
 
-use common::{max_abs_diff, scratch, tensor4, values};
+use common::{TEST_SIZE, max_abs_diff, scratch, tensor4, test_config, values};
 
 const BATCH: usize = 2;
-const SIZE: usize = 64;
+const SIZE: usize = TEST_SIZE;
 
 fn small_input(device: &Device) -> Tensor<4> {
     tensor4(deterministic_input([BATCH, 1, SIZE, SIZE]), device)
@@ -24,7 +24,7 @@ fn small_input(device: &Device) -> Tensor<4> {
 fn every_model_has_the_classifier_shapes_and_finite_outputs() {
     let device = Device::flex();
     for spec in MODELS {
-        let cfg = ModelConfig::new(spec.name).unwrap();
+        let cfg = test_config(spec.name);
         let model = create_model(&cfg, &device).unwrap().valid();
 
         let features = model.forward_features(small_input(&device));
@@ -63,7 +63,7 @@ fn every_model_has_the_classifier_shapes_and_finite_outputs() {
 fn every_model_passes_gradients_to_its_first_conv() {
     let device = Device::flex().autodiff();
     for spec in MODELS {
-        let cfg = ModelConfig::new(spec.name).unwrap().with_drop_rate(0.2);
+        let cfg = test_config(spec.name).with_drop_rate(0.2);
         let model = create_model(&cfg, &device).unwrap();
         let logits = model.forward(small_input(&device)); // batch-norm in training mode
         let grads = logits.sum().backward();
@@ -99,7 +99,7 @@ fn every_model_passes_gradients_to_its_first_conv() {
 fn every_model_round_trips_through_safetensors() {
     let device = Device::flex();
     for spec in MODELS {
-        let cfg = ModelConfig::new(spec.name).unwrap();
+        let cfg = test_config(spec.name);
         let mut saved = create_model(&cfg, &device).unwrap();
         fill_deterministic(&mut saved, norm_gain(&spec.arch));
         let path = scratch(&format!("roundtrip-{}.safetensors", spec.name));
@@ -127,6 +127,8 @@ fn parameter_counts_match_timm() {
         ("resnet152", 60_192_808),
         ("efficientnet_b0", 5_288_548),
         ("tf_efficientnet_lite0", 4_652_008),
+        // At the default 256 x 256 (window 8: relative position tables of 15 x 15 rows).
+        ("maxvit_nano_rw_256", 15_451_148),
     ];
     let device = Device::flex();
     for spec in MODELS {
@@ -242,4 +244,91 @@ fn tf_efficientnet_lite0_keys_have_no_squeeze_excite() {
     assert!(keys.keys().all(|k| !k.contains(".se.")), "{keys:?}");
     assert_eq!(keys["blocks.2.1.conv_dw.weight"], vec![240, 1, 5, 5]);
     assert_eq!(keys["conv_head.weight"], vec![1280, 320, 1, 1]);
+}
+
+/// Checked against `timm.create_model("maxvit_nano_rw_256", num_classes=1, in_chans=1)
+/// .state_dict()` (timm 1.0.31): 350 entries, of which 22 are `num_batches_tracked`; the
+/// non-persistent `relative_position_index` buffers are in neither. The relative position
+/// tables follow the input size: 15 x 15 offsets at 256 (window 8), 3 x 3 at 64 (window 2).
+#[test]
+fn maxvit_nano_keys_are_timm_state_dict_keys() {
+    let cfg = ModelConfig::new("maxvit_nano_rw_256").unwrap();
+    let keys = timm_keys(&create_model(&cfg, &Device::flex()).unwrap());
+    assert_eq!(keys.len(), 350 - 22);
+    let expect = [
+        ("stem.conv1.weight", vec![32, 1, 3, 3]),
+        ("stem.norm1.running_var", vec![32]),
+        ("stem.conv2.weight", vec![64, 32, 3, 3]),
+        ("stages.0.blocks.0.conv.pre_norm.weight", vec![64]),
+        (
+            "stages.0.blocks.0.conv.conv1_1x1.weight",
+            vec![256, 64, 1, 1],
+        ),
+        (
+            "stages.0.blocks.0.conv.conv2_kxk.weight",
+            vec![256, 1, 3, 3],
+        ),
+        ("stages.0.blocks.0.conv.se.fc1.weight", vec![16, 256, 1, 1]),
+        ("stages.0.blocks.0.conv.se.fc2.bias", vec![256]),
+        (
+            "stages.0.blocks.0.conv.conv3_1x1.weight",
+            vec![64, 256, 1, 1],
+        ),
+        ("stages.0.blocks.0.attn_block.norm1.weight", vec![64]),
+        (
+            "stages.0.blocks.0.attn_block.attn.qkv.weight",
+            vec![192, 64],
+        ),
+        (
+            "stages.0.blocks.0.attn_block.attn.rel_pos.relative_position_bias_table",
+            vec![225, 2],
+        ),
+        ("stages.0.blocks.0.attn_grid.mlp.fc2.weight", vec![64, 256]),
+        (
+            "stages.1.blocks.0.conv.shortcut.expand.weight",
+            vec![128, 64, 1, 1],
+        ),
+        (
+            "stages.1.blocks.1.conv.conv2_kxk.weight",
+            vec![512, 1, 3, 3],
+        ),
+        (
+            "stages.2.blocks.2.attn_block.mlp.fc1.weight",
+            vec![1024, 256],
+        ),
+        (
+            "stages.3.blocks.0.attn_grid.attn.rel_pos.relative_position_bias_table",
+            vec![225, 16],
+        ),
+        ("norm.weight", vec![512]),
+        ("head.fc.weight", vec![1, 512]),
+        ("head.fc.bias", vec![1]),
+    ];
+    for (key, shape) in expect {
+        assert_eq!(keys.get(key), Some(&shape), "{key}");
+    }
+    // Only a stride-2 block whose width changes has a shortcut conv; none is biased.
+    assert!(!keys.contains_key("stages.0.blocks.0.conv.shortcut.expand.weight"));
+    assert!(!keys.contains_key("stages.1.blocks.1.conv.shortcut.expand.weight"));
+    assert!(!keys.contains_key("stages.1.blocks.0.conv.conv3_1x1.bias"));
+    assert!(keys.keys().all(|k| !k.ends_with("relative_position_index")));
+
+    let small = timm_keys(&create_model(&cfg.with_input_size([64, 64]), &Device::flex()).unwrap());
+    assert_eq!(
+        small["stages.3.blocks.0.attn_grid.attn.rel_pos.relative_position_bias_table"],
+        vec![9, 16]
+    );
+}
+
+#[test]
+fn maxvit_rejects_an_input_size_off_its_partition_ratio() {
+    let err = ModelConfig::new("maxvit_nano_rw_256")
+        .unwrap()
+        .with_input_size([224, 200])
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid model config for maxvit_nano_rw_256: input_size must be a multiple of 32 (the attention window is input_size / 32), got [224, 200]"
+    );
 }

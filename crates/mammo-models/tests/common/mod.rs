@@ -5,6 +5,17 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+/// Side of the square test images: the smallest MaxViT accepts (window 2 = 64 / 32).
+pub const TEST_SIZE: usize = 64;
+
+/// The default config of `name`, built for [`TEST_SIZE`] input. Only MaxViT depends on the
+/// input size (its attention window is `input_size / 32`); the convnets ignore it.
+pub fn test_config(name: &str) -> mammo_models::ModelConfig {
+    mammo_models::ModelConfig::new(name)
+        .unwrap()
+        .with_input_size([TEST_SIZE, TEST_SIZE])
+}
+
 /// A fresh path under cargo's per-target scratch directory.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mammo-models");
