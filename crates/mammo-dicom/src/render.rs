@@ -84,20 +84,27 @@ impl Renderer {
         }
         let (smin, smax) = frame.min_max();
         let modality = &meta.modality_lut;
-        let voi: VoiTransform = match self.voi {
-            VoiChoice::First if !meta.voi.is_empty() => meta.voi[0].clone(),
-            VoiChoice::Index(i) => meta
+        let use_min_max = match self.voi {
+            VoiChoice::None => true,
+            VoiChoice::First => meta.voi.is_empty(),
+            VoiChoice::Index(_) => false,
+        };
+        let (voi, voi_used) = if use_min_max {
+            let (lo, hi) = modality_range(modality, frame, smin, smax);
+            let window = Window { center: (lo + hi) / 2.0, width: (hi - lo).max(f64::MIN_POSITIVE), function: VoiFunction::LinearExact };
+            (VoiTransform::Window(window), format!("MINMAX {}..{}", fmt_num(lo), fmt_num(hi)))
+        } else {
+            let i = match self.voi {
+                VoiChoice::Index(i) => i,
+                _ => 0,
+            };
+            let t = meta
                 .voi
                 .get(i)
                 .cloned()
-                .ok_or_else(|| format!("VOI transform {i} requested, the image offers {}", meta.voi.len()))?,
-            VoiChoice::First | VoiChoice::None => min_max_window(modality, frame, smin, smax),
-        };
-        let voi_used = match (&voi, self.voi) {
-            (VoiTransform::Window(w), VoiChoice::None) | (VoiTransform::Window(w), VoiChoice::First) if meta.voi.is_empty() || self.voi == VoiChoice::None => {
-                format!("MINMAX {}..{}", w.center - w.width / 2.0, w.center + w.width / 2.0)
-            }
-            (t, _) => t.describe(),
+                .ok_or_else(|| format!("VOI transform {i} requested, the image offers {}", meta.voi.len()))?;
+            let used = t.describe();
+            (t, used)
         };
         let present = |s: i32| -> f32 {
             let y = voi.apply(modality.apply(s as f64)) as f32;
@@ -114,9 +121,10 @@ impl Renderer {
     }
 }
 
-/// A LINEAR_EXACT window spanning the frame's modality values: min -> 0, max -> 1.
-fn min_max_window(modality: &ModalityLut, frame: &StoredFrame, smin: i32, smax: i32) -> VoiTransform {
-    let (lo, hi) = match modality {
+/// Smallest and largest modality value of the frame. A LINEAR_EXACT window over this range
+/// maps the minimum to 0 and the maximum to 1.
+fn modality_range(modality: &ModalityLut, frame: &StoredFrame, smin: i32, smax: i32) -> (f64, f64) {
+    match modality {
         // Monotone: the ends map to the ends.
         ModalityLut::Rescale { .. } => {
             let (a, b) = (modality.apply(smin as f64), modality.apply(smax as f64));
@@ -126,9 +134,13 @@ fn min_max_window(modality: &ModalityLut, frame: &StoredFrame, smin: i32, smax: 
             let m = modality.apply(s as f64);
             (lo.min(m), hi.max(m))
         }),
-    };
-    let width = (hi - lo).max(f64::MIN_POSITIVE);
-    VoiTransform::Window(Window { center: (lo + hi) / 2.0, width, function: VoiFunction::LinearExact })
+    }
+}
+
+/// A number for logs: at most 6 decimals, trailing zeros dropped.
+fn fmt_num(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Quantises presentation values to `bits` (1..=16) with rounding.
