@@ -86,10 +86,10 @@ fn frame_bytes(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result
 fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame, String> {
     let mut bytes = frame_bytes(obj, meta, frame)?;
     // Fragments are padded to even length; trailing zero padding after EOC is harmless.
-    if let Some(start) = find_jpeg2000_start(&bytes) {
-        if start > 0 {
-            bytes.drain(..start);
-        }
+    if let Some(start) = find_jpeg2000_start(&bytes)
+        && start > 0
+    {
+        bytes.drain(..start);
     }
     let decoded = mammo_j2k::decode(&bytes, &mammo_j2k::DecodeOptions { reduce, threads: threads.max(1) }).map_err(|e| e.to_string())?;
     let expect_w = meta.columns.div_ceil(1 << decoded.reduce);

@@ -135,7 +135,7 @@ mod tests {
         let mut rng = SplitMix(seed);
         let (mut y, mut g) = (Vec::new(), Vec::new());
         for p in 0..patients {
-            let cancer = rng.next() % 12 == 0;
+            let cancer = rng.next().is_multiple_of(12);
             for view in 0..4 {
                 y.push((cancer && view < 2) as u8);
                 g.push(format!("p{p}"));

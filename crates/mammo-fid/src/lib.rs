@@ -34,7 +34,7 @@ pub struct Features<'a> {
 
 impl<'a> Features<'a> {
     pub fn new(data: &'a [f32], dim: usize) -> Result<Self, FidError> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(FidError::Ragged(data.len(), dim));
         }
         Ok(Self { data, dim })

@@ -107,7 +107,7 @@ impl BreastRegion {
 /// Otsu's threshold (1979) over a 256-bin histogram of the value range.
 pub(crate) fn otsu(values: &[f32]) -> f32 {
     let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return lo;
     }
     let bins = 256usize;
@@ -353,8 +353,8 @@ mod tests {
         let out = region.apply(&img);
         let mid = (h / 2 - region.bbox.y0) as usize;
         let row = &out.data[mid * out.width as usize..(mid + 1) * out.width as usize];
-        for x in 0..238usize {
-            assert!(row[x] >= 0.07, "breast pixel at x = {x} blanked ({})", row[x]);
+        for (x, &v) in row.iter().enumerate().take(238) {
+            assert!(v >= 0.07, "breast pixel at x = {x} blanked ({v})");
         }
     }
 

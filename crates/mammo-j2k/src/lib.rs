@@ -306,10 +306,10 @@ unsafe extern "C" fn on_message(msg: *const c_char, data: *mut c_void) {
     unsafe {
         let messages = &*(data as *const Messages);
         let text = CStr::from_ptr(msg).to_string_lossy();
-        if let Ok(mut buf) = messages.text.try_borrow_mut() {
-            if buf.len() < 4096 {
-                buf.push_str(&text);
-            }
+        if let Ok(mut buf) = messages.text.try_borrow_mut()
+            && buf.len() < 4096
+        {
+            buf.push_str(&text);
         }
     }
 }
