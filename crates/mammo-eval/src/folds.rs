@@ -14,24 +14,6 @@ pub enum FoldError {
     LengthMismatch { labels: usize, groups: usize },
 }
 
-/// SplitMix64: a tiny, version-stable generator for shuffles.
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
-}
-
 /// Stratified K-fold over samples (the paper's split): each class is shuffled and dealt
 /// round-robin, so every fold holds about 1/k of each class.
 pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<usize>, FoldError> {
@@ -41,7 +23,7 @@ pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<usize>
     if labels.len() < k {
         return Err(FoldError::TooFewItems { k, groups: labels.len(), what: "samples" });
     }
-    let mut rng = SplitMix(seed);
+    let mut rng = mammo_rand::Rng::from_keys(seed, &[0x666f_6c64]); // "fold"
     let mut fold = vec![0usize; labels.len()];
     let mut next = 0usize; // continue dealing across classes so fold sizes stay even
     let mut classes: Vec<u8> = labels.to_vec();
@@ -83,7 +65,7 @@ pub fn stratified_group_kfold(labels: &[u8], groups: &[&str], k: usize, seed: u6
     if order.len() < k {
         return Err(FoldError::TooFewItems { k, groups: order.len(), what: "groups" });
     }
-    let mut rng = SplitMix(seed);
+    let mut rng = mammo_rand::Rng::from_keys(seed, &[0x666f_6c64]); // "fold"
     rng.shuffle(&mut order);
     // stable sort keeps the shuffled order among equals
     order.sort_by_key(|g| {
@@ -132,10 +114,10 @@ mod tests {
 
     fn dataset(patients: usize, seed: u64) -> (Vec<u8>, Vec<String>) {
         // 4 images per patient; about 1 in 12 patients has one cancer breast (2 images).
-        let mut rng = SplitMix(seed);
+        let mut rng = mammo_rand::Rng::from_keys(seed, &[0x666f_6c64]); // "fold"
         let (mut y, mut g) = (Vec::new(), Vec::new());
         for p in 0..patients {
-            let cancer = rng.next().is_multiple_of(12);
+            let cancer = rng.next_u64().is_multiple_of(12);
             for view in 0..4 {
                 y.push((cancer && view < 2) as u8);
                 g.push(format!("p{p}"));

@@ -104,31 +104,6 @@ pub struct Kid {
     pub subset_size: usize,
 }
 
-/// SplitMix64 for subset sampling, stable across crate versions.
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// `k` distinct indices of `0..n` (partial Fisher-Yates); all of them, in order, when k == n.
-    fn sample(&mut self, n: usize, k: usize) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..n).collect();
-        if k >= n {
-            return idx;
-        }
-        for i in 0..k {
-            let j = i + (self.next() % (n - i) as u64) as usize;
-            idx.swap(i, j);
-        }
-        idx.truncate(k);
-        idx
-    }
-}
-
 fn poly_kernel(x: &[f32], y: &[f32]) -> f64 {
     let d = x.len() as f64;
     let dot: f64 = x.iter().zip(y).map(|(a, b)| *a as f64 * *b as f64).sum();
@@ -168,11 +143,11 @@ pub fn kernel_inception_distance(x: &Features<'_>, y: &Features<'_>, subsets: us
     if m < 2 {
         return Err(FidError::TooFewSamples { what: "KID subset", n: m, min: 2 });
     }
-    let mut rng = SplitMix(seed);
+    let mut rng = mammo_rand::Rng::from_keys(seed, &[0x6b69_64]); // "kid"
     let values: Vec<f64> = (0..subsets.max(1))
         .map(|_| {
-            let xi = rng.sample(x.n(), m);
-            let yi = rng.sample(y.n(), m);
+            let xi = rng.sample_indices(x.n(), m);
+            let yi = rng.sample_indices(y.n(), m);
             mmd2_unbiased(x, &xi, y, &yi)
         })
         .collect();

@@ -21,7 +21,8 @@ pub mod lesions;
 pub mod machines;
 mod output;
 pub mod render;
-pub mod rng;
+/// The deterministic RNG (the `mammo-rand` crate).
+pub use mammo_rand as rng;
 pub mod study;
 pub mod texture;
 

@@ -1,5 +1,5 @@
-//! A small, self-contained deterministic RNG, so that a seed reproduces the same dataset on
-//! every platform and with every version of the `rand` crates.
+//! mammo's one deterministic RNG, so that a seed reproduces the same dataset, folds and
+//! samples on every platform and with every version of the `rand` crates.
 //!
 //! * Seeding and key derivation: SplitMix64 (Steele, Lea & Flood, "Fast splittable
 //!   pseudorandom number generators", OOPSLA 2014).
@@ -52,6 +52,29 @@ impl Rng {
             s,
             spare_normal: None,
         }
+    }
+
+    /// Fisher-Yates shuffle in place.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+
+    /// `k` distinct indices of `0..n` (partial Fisher-Yates); all of them, in order, when
+    /// `k >= n`.
+    pub fn sample_indices(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        if k >= n {
+            return idx;
+        }
+        for i in 0..k {
+            let j = i + (self.next_u64() % (n - i) as u64) as usize;
+            idx.swap(i, j);
+        }
+        idx.truncate(k);
+        idx
     }
 
     /// Next raw 64-bit output.
