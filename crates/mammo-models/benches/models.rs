@@ -1,0 +1,546 @@
+//! Model benchmark: inference forward and one training step (forward + BCE-with-logits +
+//! backward + Adam), mammo on burn against PyTorch + timm on the same cores, printed as a
+//! Markdown table with ratios. Numbers, not verdicts: this is not a timed test.
+//!
+//! ```sh
+//! CARGO_TARGET_DIR=/work/target cargo bench -p mammo-models --bench models -- \
+//!     --python /work/venv-torch/bin/python --threads 2
+//! ```
+//!
+//! Options (after `--`): model names (default `resnet18 efficientnet_b0`), `--batch 8`,
+//! `--size 256`, `--in-chans 1`, `--device flex` (repeatable; `cuda:0` with feature `cuda`),
+//! `--threads N` (rayon pool, which flex runs on; PyTorch gets the same), `--warmup 2`,
+//! `--iters 5`, `--python PATH` (without it only mammo is measured), `--python-device cpu`,
+//! `--profile` (per-op breakdown of ResNet inference on the first device, plus PyTorch's own
+//! profiler when `--python` is given), `--only forward|train`. See bench/README.md.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
+use burn::nn::loss::BinaryCrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use clap::Parser;
+use mammo_models::resnet::{Block, ResNet};
+use mammo_models::{Classifier, Model, ModelConfig, create_model, parse_device};
+
+#[derive(Debug, Parser)]
+#[command(about = "mammo-models benchmark: forward and train-step time vs PyTorch + timm")]
+struct Args {
+    /// timm model names from the registry.
+    #[arg(default_values_t = ["resnet18".to_string(), "efficientnet_b0".to_string()])]
+    models: Vec<String>,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Square input size.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    #[arg(long, default_value_t = 1)]
+    in_chans: usize,
+    /// burn devices to measure (repeatable): flex, cuda, cuda:<i> (feature `cuda`).
+    #[arg(long = "device", default_values_t = ["flex".to_string()])]
+    devices: Vec<String>,
+    /// Threads of the global rayon pool (flex's CPU threads) and of PyTorch. Default: rayon's
+    /// default (RAYON_NUM_THREADS or all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Untimed iterations before the timed ones.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed iterations; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Python with torch and timm (see bench/README.md). Without it only mammo is measured.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The PyTorch + timm script.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/python/timm_bench.py"))]
+    script: PathBuf,
+    /// Device for PyTorch: cpu or cuda[:i].
+    #[arg(long, default_value = "cpu")]
+    python_device: String,
+    /// Also print a per-op time breakdown of ResNet inference (mammo and, with --python, PyTorch).
+    #[arg(long)]
+    profile: bool,
+    /// Measure only `forward` or only `train`.
+    #[arg(long)]
+    only: Option<String>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Median and all timings of one measurement, milliseconds.
+#[derive(Debug, Clone)]
+struct Timing {
+    median_ms: f64,
+    all_ms: Vec<f64>,
+}
+
+fn time_it(warmup: usize, iters: usize, mut f: impl FnMut()) -> Timing {
+    for _ in 0..warmup {
+        f();
+    }
+    let all_ms: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let mut sorted = all_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median_ms = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    Timing { median_ms, all_ms }
+}
+
+fn sync(device: &Device) {
+    device.sync().expect("device sync failed");
+}
+
+fn config(args: &Args, name: &str) -> ModelConfig {
+    ModelConfig::new(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_in_chans(args.in_chans)
+        .with_input_size([args.size, args.size])
+}
+
+fn input(args: &Args, device: &Device) -> Tensor<4> {
+    Tensor::random(
+        [args.batch, args.in_chans, args.size, args.size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    )
+}
+
+/// Inference: plain (non-autodiff) device, `valid()` model (BN running stats, no dropout).
+fn bench_forward(args: &Args, name: &str, device: &Device) -> Timing {
+    let model = create_model(&config(args, name), device)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .valid();
+    let x = input(args, device);
+    time_it(args.warmup, args.iters, || {
+        let logits = model.forward(x.clone());
+        // Reading the logits back waits for the whole forward on any backend.
+        let _ = logits.into_data();
+    })
+}
+
+/// One optimisation step: forward on the autodiff device, BCE-with-logits, backward, Adam.
+fn bench_train(args: &Args, name: &str, device: &Device) -> Timing {
+    let device = device.clone().autodiff();
+    let mut model =
+        Some(create_model(&config(args, name), &device).unwrap_or_else(|e| panic!("{e}")));
+    let mut optim = AdamConfig::new().init();
+    let loss_fn = BinaryCrossEntropyLossConfig::new()
+        .with_logits(true)
+        .init(&device);
+    let x = input(args, &device);
+    let targets: Tensor<2, Int> =
+        Tensor::<2>::random([args.batch, 1], Distribution::Bernoulli(0.5), &device).int();
+    time_it(args.warmup, args.iters, || {
+        let m = model.take().expect("model");
+        let logits = m.forward(x.clone());
+        let loss = loss_fn.forward(logits, targets.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let m = optim.step(1e-4, m, grads);
+        sync(&device);
+        model = Some(m);
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    model: String,
+    backend: String,
+    forward_ms: Option<f64>,
+    train_ms: Option<f64>,
+}
+
+fn run_python(args: &Args, threads: usize) -> Result<(Vec<Row>, Vec<serde_json::Value>), String> {
+    let python = args.python.as_ref().expect("--python");
+    let mut cmd = Command::new(python);
+    cmd.arg(&args.script)
+        .args(&args.models)
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--size", &args.size.to_string()])
+        .args(["--in-chans", &args.in_chans.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--iters", &args.iters.to_string()])
+        .args(["--device", &args.python_device]);
+    if args.profile {
+        cmd.arg("--profile");
+    }
+    if let Some(only) = &args.only {
+        cmd.args(["--only", only]);
+    }
+    eprintln!("running {cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}):\n{}",
+            args.script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        rows.push(Row {
+            model: v["model"].as_str().unwrap_or("?").to_string(),
+            backend: v["backend"].as_str().unwrap_or("pytorch").to_string(),
+            forward_ms: v["forward_ms"].as_f64(),
+            train_ms: v["train_step_ms"].as_f64(),
+        });
+        lines.push(v);
+    }
+    Ok((rows, lines))
+}
+
+/// "x times slower/faster" for mammo's time against PyTorch's.
+fn ratio(mammo: Option<f64>, torch: Option<f64>) -> String {
+    match (mammo, torch) {
+        (Some(m), Some(t)) if m > 0.0 && t > 0.0 => {
+            if m >= t {
+                format!("{:.2}x slower", m / t)
+            } else {
+                format!("{:.2}x faster", t / m)
+            }
+        }
+        _ => "-".to_string(),
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.1}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-op profile of ResNet inference: every conv / BN / ReLU / add / pool timed on its own
+// (each op is run and synchronised separately; flex executes eagerly), plus the same convs
+// with batch norm folded into their weights and bias.
+
+#[derive(Default)]
+struct OpTimes {
+    ms: BTreeMap<&'static str, f64>,
+    /// Convolutions (plain or folded) by shape: `kxk cin->cout /stride @ HxW in`.
+    conv_ms: BTreeMap<String, f64>,
+}
+
+impl OpTimes {
+    fn run<T>(&mut self, device: &Device, op: &'static str, f: impl FnOnce() -> T) -> T {
+        sync(device);
+        let t = Instant::now();
+        let out = f();
+        sync(device);
+        *self.ms.entry(op).or_default() += t.elapsed().as_secs_f64() * 1e3;
+        out
+    }
+}
+
+/// `conv` followed by inference-mode `bn`, as one conv with bias:
+/// `w' = w * s`, `b' = (b - mean) * s + beta` with `s = gamma / sqrt(var + eps)`.
+fn fold_bn(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt(); // [C]
+    let [c, _, _, _] = conv.weight.dims();
+    let bias = match &conv.bias {
+        Some(b) => b.val() - bn.running_mean.value(),
+        None => bn.running_mean.value().neg(),
+    };
+    let mut folded = conv.clone();
+    folded.weight = Param::from_tensor(conv.weight.val() * scale.clone().reshape([c, 1, 1, 1]));
+    folded.bias = Some(Param::from_tensor(bias * scale + bn.beta.val()));
+    folded
+}
+
+fn conv_bn(
+    t: &mut OpTimes,
+    device: &Device,
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    folded: bool,
+    x: Tensor<4>,
+) -> Tensor<4> {
+    let [cout, cin, k, _] = conv.weight.dims();
+    let [_, _, h, w] = x.dims();
+    let label = format!("{k}x{k} {cin}->{cout} /{} @ {h}x{w}", conv.stride[0]);
+    let before = t.ms.values().sum::<f64>();
+    let y = if folded {
+        let f = fold_bn(conv, bn);
+        t.run(device, "conv+bias (BN folded)", || f.forward(x))
+    } else {
+        let y = t.run(device, "conv", || conv.forward(x));
+        let conv_ms = t.ms.values().sum::<f64>() - before;
+        *t.conv_ms.entry(label.clone()).or_default() += conv_ms;
+        return t.run(device, "batch_norm", || bn.forward(y));
+    };
+    *t.conv_ms.entry(label).or_default() += t.ms.values().sum::<f64>() - before;
+    y
+}
+
+fn profile_resnet(r: &ResNet, device: &Device, x: Tensor<4>, folded: bool) -> OpTimes {
+    let mut t = OpTimes::default();
+    let y = conv_bn(&mut t, device, &r.conv1, &r.bn1, folded, x);
+    let y = t.run(device, "relu", || relu(y));
+    let mut y = t.run(device, "max_pool", || r.maxpool.forward(y));
+    for block in r
+        .layer1
+        .iter()
+        .chain(&r.layer2)
+        .chain(&r.layer3)
+        .chain(&r.layer4)
+    {
+        y = match block {
+            Block::Basic(b) => {
+                let h = conv_bn(&mut t, device, &b.conv1, &b.bn1, folded, y.clone());
+                let h = t.run(device, "relu", || relu(h));
+                let h = conv_bn(&mut t, device, &b.conv2, &b.bn2, folded, h);
+                let s = match &b.downsample {
+                    Some((c, n)) => conv_bn(&mut t, device, c, n, folded, y),
+                    None => y,
+                };
+                let h = t.run(device, "add", || h + s);
+                t.run(device, "relu", || relu(h))
+            }
+            Block::Bottleneck(b) => {
+                let h = conv_bn(&mut t, device, &b.conv1, &b.bn1, folded, y.clone());
+                let h = t.run(device, "relu", || relu(h));
+                let h = conv_bn(&mut t, device, &b.conv2, &b.bn2, folded, h);
+                let h = t.run(device, "relu", || relu(h));
+                let h = conv_bn(&mut t, device, &b.conv3, &b.bn3, folded, h);
+                let s = match &b.downsample {
+                    Some((c, n)) => conv_bn(&mut t, device, c, n, folded, y),
+                    None => y,
+                };
+                let h = t.run(device, "add", || h + s);
+                t.run(device, "relu", || relu(h))
+            }
+        };
+    }
+    let logits = t.run(device, "head (pool+fc)", || r.forward_head(y));
+    let _ = logits.into_data();
+    t
+}
+
+fn print_profile(args: &Args, name: &str, device: &Device) {
+    let model = create_model(&config(args, name), device)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .valid();
+    let Model::ResNet(r) = &model else {
+        eprintln!("--profile: {name} is not a ResNet; per-op breakdown skipped");
+        return;
+    };
+    let x = input(args, device);
+    for folded in [false, true] {
+        for _ in 0..args.warmup {
+            profile_resnet(r, device, x.clone(), folded);
+        }
+        // Median per op over the timed runs.
+        let runs: Vec<OpTimes> = (0..args.iters.max(1))
+            .map(|_| profile_resnet(r, device, x.clone(), folded))
+            .collect();
+        let mut ops: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for run in &runs {
+            for (op, v) in &run.ms {
+                ops.entry(op).or_default().push(*v);
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let mut rows: Vec<(&str, f64)> = ops.iter_mut().map(|(k, v)| (*k, med(v))).collect();
+        let mut convs: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for run in &runs {
+            for (shape, v) in &run.conv_ms {
+                convs.entry(shape).or_default().push(*v);
+            }
+        }
+        let mut conv_rows: Vec<(&str, f64)> = convs.iter_mut().map(|(k, v)| (*k, med(v))).collect();
+        conv_rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = rows.iter().map(|r| r.1).sum();
+        println!();
+        println!(
+            "mammo {name} inference per op ({}, batch {}, {}x{}x{}){}:",
+            dev_label(device),
+            args.batch,
+            args.in_chans,
+            args.size,
+            args.size,
+            if folded {
+                ", batch norm folded into conv"
+            } else {
+                ""
+            }
+        );
+        println!();
+        println!("| op | ms | share |");
+        println!("|---|---:|---:|");
+        for (op, v) in &rows {
+            println!("| {op} | {v:.1} | {:.0}% |", 100.0 * v / total);
+        }
+        println!("| total (ops timed one by one) | {total:.1} | |");
+        if !folded {
+            let conv_total: f64 = conv_rows.iter().map(|r| r.1).sum();
+            println!();
+            println!("| conv (all of that shape) | ms | share of conv |");
+            println!("|---|---:|---:|");
+            for (shape, v) in &conv_rows {
+                println!("| {shape} | {v:.1} | {:.0}% |", 100.0 * v / conv_total);
+            }
+        }
+    }
+}
+
+fn print_torch_profile(lines: &[serde_json::Value]) {
+    for v in lines {
+        let Some(p) = v["profile"].as_object() else {
+            continue;
+        };
+        let mut rows: Vec<(&String, f64)> = p
+            .iter()
+            .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = rows.iter().map(|r| r.1).sum();
+        println!();
+        println!(
+            "PyTorch {} inference per op (torch.profiler, self CPU time, one forward):",
+            v["model"].as_str().unwrap_or("?")
+        );
+        println!();
+        println!("| op | ms | share |");
+        println!("|---|---:|---:|");
+        for (op, ms) in rows.iter().take(12) {
+            println!("| {op} | {ms:.1} | {:.0}% |", 100.0 * ms / total);
+        }
+        println!("| total | {total:.1} | |");
+    }
+}
+
+fn dev_label(device: &Device) -> String {
+    // `Device<Flex(..)>` etc.: keep it short.
+    let d = format!("{device:?}");
+    let inner = d.trim_start_matches("Device<").trim_end_matches('>');
+    inner.split('(').next().unwrap_or(inner).to_lowercase()
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .expect("setting the rayon thread count");
+    }
+    let threads = rayon::current_num_threads();
+    let (do_forward, do_train) = match args.only.as_deref() {
+        None => (true, true),
+        Some("forward") => (true, false),
+        Some("train") => (false, true),
+        Some(other) => panic!("--only forward|train, not {other}"),
+    };
+    eprintln!(
+        "batch {}, input {}x{}x{}, rayon threads (flex) {threads}, warm-up {}, median of {}",
+        args.batch, args.in_chans, args.size, args.size, args.warmup, args.iters
+    );
+
+    let mut rows = Vec::new();
+    for dev_name in &args.devices {
+        let device = parse_device(dev_name).unwrap_or_else(|e| panic!("{e}"));
+        for name in &args.models {
+            let forward = do_forward.then(|| bench_forward(&args, name, &device));
+            let train = do_train.then(|| bench_train(&args, name, &device));
+            eprintln!(
+                "mammo {name} on {dev_name}: forward {:?} ms, train step {:?} ms",
+                forward.as_ref().map(|t| &t.all_ms),
+                train.as_ref().map(|t| &t.all_ms)
+            );
+            rows.push(Row {
+                model: name.clone(),
+                backend: format!("mammo {dev_name}"),
+                forward_ms: forward.map(|t| t.median_ms),
+                train_ms: train.map(|t| t.median_ms),
+            });
+        }
+    }
+
+    let (torch_rows, torch_lines) = match &args.python {
+        Some(_) => match run_python(&args, threads) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("PyTorch side not measured: {e}");
+                (Vec::new(), Vec::new())
+            }
+        },
+        None => {
+            eprintln!("(no --python: PyTorch + timm not measured; see bench/README.md)");
+            (Vec::new(), Vec::new())
+        }
+    };
+
+    println!();
+    println!(
+        "batch {}, {}x{}x{} input, {threads} threads, median of {} after {} warm-up",
+        args.batch, args.in_chans, args.size, args.size, args.iters, args.warmup
+    );
+    println!();
+    println!(
+        "| model | backend | forward ms | train step ms | forward: mammo vs PyTorch | train step: mammo vs PyTorch |"
+    );
+    println!("|---|---|---:|---:|---:|---:|");
+    for name in &args.models {
+        let torch = torch_rows.iter().find(|r| &r.model == name);
+        for r in rows.iter().filter(|r| &r.model == name) {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                r.model,
+                r.backend,
+                ms(r.forward_ms),
+                ms(r.train_ms),
+                ratio(r.forward_ms, torch.and_then(|t| t.forward_ms)),
+                ratio(r.train_ms, torch.and_then(|t| t.train_ms)),
+            );
+        }
+        if let Some(t) = torch {
+            println!(
+                "| {} | {} | {} | {} | | |",
+                t.model,
+                t.backend,
+                ms(t.forward_ms),
+                ms(t.train_ms)
+            );
+        }
+    }
+    if let Some(v) = torch_lines.first() {
+        println!();
+        println!("python versions: {}", v["versions"]);
+    }
+
+    if args.profile {
+        let device = parse_device(&args.devices[0]).unwrap_or_else(|e| panic!("{e}"));
+        for name in &args.models {
+            print_profile(&args, name, &device);
+        }
+        print_torch_profile(&torch_lines);
+    }
+}
