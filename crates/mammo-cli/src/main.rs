@@ -24,6 +24,12 @@ enum Command {
     Preprocess(cmd::preprocess::Args),
     /// Write a synthetic RSNA-layout screening dataset with ground-truth lesions.
     Phantom(cmd::phantom::Args),
+    /// Cross-validated training of a classifier on a preprocessed manifest (resumable).
+    Train(cmd::train::Args),
+    /// Metrics of a training run, or of its fold ensemble on another manifest.
+    Eval(cmd::eval::Args),
+    /// Cancer probability for single images with a trained run's fold ensemble.
+    Predict(cmd::predict::Args),
     /// The built-in demo: phantom data through every stage available.
     Demo(cmd::demo::Args),
     /// Benchmarks against the Python pipelines (printed side by side with ratios).
@@ -50,6 +56,9 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Preprocess(a) => cmd::preprocess::run(a),
         Command::Phantom(a) => cmd::phantom::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(b) => cmd::bench::run(b),
     };

@@ -75,6 +75,36 @@ pub fn roc_auc(labels: &[u8], scores: &[f64]) -> Option<f64> {
     Some((rank_sum_pos - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg))
 }
 
+/// ROC curve points `(false positive rate, true positive rate)`, one per distinct score from
+/// the highest down, starting at (0, 0) and ending at (1, 1) (scikit-learn's `roc_curve` with
+/// `drop_intermediate=False`). Empty when one class is absent.
+pub fn roc_curve(labels: &[u8], scores: &[f64]) -> Vec<(f64, f64)> {
+    assert_eq!(labels.len(), scores.len());
+    let pos = labels.iter().filter(|&&y| y == 1).count() as f64;
+    let neg = labels.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return Vec::new();
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut points = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0f64, 0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let s = scores[idx[i]];
+        while i < idx.len() && scores[idx[i]] == s {
+            if labels[idx[i]] == 1 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            i += 1;
+        }
+        points.push((fp / neg, tp / pos));
+    }
+    points
+}
+
 /// The threshold (one of the scores) that maximises F1, and that F1. Ties go to the higher
 /// threshold.
 pub fn best_f1_threshold(labels: &[u8], scores: &[f64]) -> (f64, f64) {
@@ -182,6 +212,16 @@ mod tests {
         let g = per_breast_probabilistic_f1(&["p1", "p1", "p2"], &["L", "L", "R"], &[1, 1, 0], &[0.9, 0.5, 0.2]);
         let (p, r) = (0.7 / 0.9, 0.7);
         assert!((g - 2.0 * p * r / (p + r)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn roc_points() {
+        let pts = roc_curve(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]);
+        assert_eq!(pts, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.0)]);
+        // trapezoid area equals the rank AUC
+        let area: f64 = pts.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum();
+        assert!((area - roc_auc(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]).unwrap()).abs() < 1e-12);
+        assert!(roc_curve(&[1, 1], &[0.2, 0.3]).is_empty());
     }
 
     #[test]

@@ -55,6 +55,15 @@ struct SavedSettings {
     pipeline: PipelineConfig,
 }
 
+/// The pipeline settings a batch run saved in `out/preprocess.json`, so that one more image
+/// (a clinician's DICOM at `mammo predict`) can be processed exactly like the training set.
+pub fn saved_pipeline(out: &Path) -> Result<PipelineConfig, PreprocessError> {
+    let path = out.join("preprocess.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    let saved: SavedSettings = serde_json::from_str(&text).map_err(|e| PreprocessError::Csv { path: path.clone(), reason: format!("not a mammo preprocess.json: {e}") })?;
+    Ok(saved.pipeline)
+}
+
 /// One journal line: all the manifest rows (one per size) of a finished image.
 #[derive(Debug, Serialize, Deserialize)]
 struct JournalEntry {

@@ -19,7 +19,7 @@ mod manifest;
 mod pipeline;
 mod rsna;
 
-pub use batch::{BatchOptions, BatchReport, run_batch};
+pub use batch::{BatchOptions, BatchReport, run_batch, saved_pipeline};
 pub use error::PreprocessError;
 pub use manifest::{ManifestRow, read_manifest};
 pub use pipeline::{FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image};

@@ -1,8 +1,11 @@
 pub mod bench;
 pub mod convert;
 pub mod demo;
+pub mod eval;
 pub mod phantom;
+pub mod predict;
 pub mod preprocess;
+pub mod train;
 
 /// `--bits`: 8 or 16.
 pub fn parse_bits(s: &str) -> Result<u32, String> {

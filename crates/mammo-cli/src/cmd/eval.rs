@@ -1,0 +1,51 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use mammo_train::{Ensemble, Select, evaluate_manifest, evaluate_run};
+
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run folder written by `mammo train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Evaluate the run's fold ensemble on this (held-out) manifest instead of re-scoring
+    /// its out-of-fold predictions.
+    #[arg(long, requires = "out")]
+    pub manifest: Option<PathBuf>,
+    /// Output folder for --manifest (predictions.csv, metrics.json, metrics.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Weights of each fold: `last` or `best` (default: the run's choice).
+    #[arg(long, value_parser = ["last", "best"])]
+    pub select: Option<String>,
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    match (&args.manifest, &args.out) {
+        (None, _) => {
+            if args.select.is_some() {
+                bail!("--select applies to --manifest evaluation; the run's own metrics use its train config's `select`");
+            }
+            evaluate_run(&args.run)?;
+            print!("{}", std::fs::read_to_string(args.run.join("metrics.md"))?);
+            println!("\nwritten: {}/metrics.json, metrics.md, oof_predictions.csv, plots/", args.run.display());
+        }
+        (Some(manifest), Some(out)) => {
+            let device = mammo_models::parse_device(&args.device)?;
+            let select = args.select.as_deref().map(|s| if s == "best" { Select::Best } else { Select::Last });
+            let ens = Ensemble::load(&args.run, select, &device)?;
+            let progress = !args.quiet && std::io::stderr().is_terminal();
+            evaluate_manifest(&ens, manifest, out, progress)?;
+            print!("{}", std::fs::read_to_string(out.join("metrics.md"))?);
+        }
+        (Some(_), None) => bail!("--manifest needs --out"),
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,126 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use mammo_train::{Select, Split, TrainConfig, TrainOptions, train};
+
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `manifest.csv` written by `mammo preprocess` (one image size), optionally with
+    /// synthetic rows (training folds only).
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Run folder (resumes from the last finished epoch when it holds the same run).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// TOML file with a `[train]` table (e.g. configs/paper.toml); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Starting settings when no --config: `default` (paper protocol, folds grouped by
+    /// patient) or `paper` (exactly the paper: folds stratified per image).
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// timm model name (resnet18, resnet34, resnet50, resnet152, efficientnet_b0, maxvit_nano_rw_256, ...).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// timm `.safetensors` checkpoint to start from (e.g. ImageNet weights).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Train only this fold (repeatable); run the others later into the same --out.
+    #[arg(long = "fold")]
+    pub only_folds: Vec<usize>,
+    /// `patient` (stratified, grouped by patient) or `image` (stratified per image).
+    #[arg(long, value_parser = ["patient", "image"])]
+    pub split: Option<String>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Times each positive training image is seen per epoch (1 = no oversampling).
+    #[arg(long)]
+    pub oversample: Option<usize>,
+    /// Which checkpoint gives the reported metrics: `last` (unbiased) or `best` (best validation AUC).
+    #[arg(long, value_parser = ["last", "best"])]
+    pub select: Option<String>,
+    /// Compute device: flex (CPU), or cuda:<index> in a CUDA build.
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Stop after this many epochs in this call (the run stays resumable).
+    #[arg(long)]
+    pub stop_after_epochs: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Args {
+    pub fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => TrainConfig::from_toml_file(path)?,
+            None => TrainConfig::preset(&self.preset)?,
+        };
+        if let Some(v) = &self.model {
+            c.model = v.clone();
+        }
+        if let Some(v) = &self.weights {
+            c.pretrained = Some(v.clone());
+        }
+        if let Some(v) = self.folds {
+            c.folds = v;
+        }
+        if !self.only_folds.is_empty() {
+            c.only_folds = self.only_folds.clone();
+        }
+        if let Some(v) = &self.split {
+            c.split = if v == "image" { Split::Image } else { Split::Patient };
+        }
+        if let Some(v) = self.epochs {
+            c.epochs = v;
+        }
+        if let Some(v) = self.batch_size {
+            c.batch_size = v;
+            c.eval_batch_size = c.eval_batch_size.max(v);
+        }
+        if let Some(v) = self.lr {
+            c.lr = v;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        if let Some(v) = self.oversample {
+            c.oversample_positives = v;
+        }
+        if let Some(v) = &self.select {
+            c.select = if v == "best" { Select::Best } else { Select::Last };
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    let cfg = args.config()?;
+    let device = mammo_models::parse_device(&args.device)?;
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let opts = TrainOptions { manifest: args.manifest.clone(), out: args.out.clone(), device, progress, stop_after_epochs: args.stop_after_epochs };
+    if !args.quiet {
+        eprintln!("training {} on {} ({} folds, {} epochs, batch {}, lr {:e}, device {}) into {}", cfg.model, args.manifest.display(), cfg.folds, cfg.epochs, cfg.batch_size, cfg.lr, args.device, args.out.display());
+    }
+    let report = train(&cfg, &opts).with_context(|| format!("training into {}", args.out.display()))?;
+    if report.complete {
+        let md = std::fs::read_to_string(report.run.join("metrics.md")).unwrap_or_default();
+        println!("{md}");
+        println!("run folder: {} ({} epochs trained in this call, {:.0} s)", report.run.display(), report.epochs_run, report.seconds);
+    } else {
+        println!("stopped after {} epochs ({:.0} s); run the same command again to resume {}", report.epochs_run, report.seconds, report.run.display());
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,266 @@
+//! Training data: manifest rows to labelled items, fold assignment, the per-epoch sample
+//! order (positives oversampled, flips), and image batches as normalised `f32`.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use mammo_models::ModelConfig;
+use mammo_preprocess::ManifestRow;
+use mammo_rand::Rng;
+
+use crate::config::{Split, TrainConfig};
+use crate::error::{Result, TrainError};
+
+/// One usable image of a manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub image_id: String,
+    pub patient_id: String,
+    pub laterality: String,
+    pub label: u8,
+    pub synthetic: bool,
+    /// Absolute (or manifest-relative resolved) PNG path.
+    pub path: PathBuf,
+}
+
+/// The usable rows of a manifest and what was left out.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub manifest: PathBuf,
+    pub items: Vec<Item>,
+    /// `[height, width]` shared by every image.
+    pub size: [usize; 2],
+    /// Rows skipped because preprocessing failed for them.
+    pub skipped_failed: usize,
+}
+
+impl Dataset {
+    /// Read `manifest.csv` (from `mammo preprocess`, or `mammo gan generate` rows). Rows whose
+    /// status is not `ok*` are skipped and counted; a row without a 0/1 label, or a size that
+    /// differs from the first row's, is an error naming the row.
+    pub fn from_manifest(path: &Path) -> Result<Self> {
+        let rows = mammo_preprocess::read_manifest(path).map_err(|e| TrainError::Manifest { path: path.into(), reason: e.to_string() })?;
+        Self::from_rows(path, &rows)
+    }
+
+    pub fn from_rows(path: &Path, rows: &[ManifestRow]) -> Result<Self> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let bad = |line: usize, reason: String| TrainError::Manifest { path: path.into(), reason: format!("row {line}: {reason}") };
+        let mut items = Vec::with_capacity(rows.len());
+        let mut size: Option<[usize; 2]> = None;
+        let mut skipped_failed = 0;
+        for (i, r) in rows.iter().enumerate() {
+            let line = i + 2;
+            if !r.is_ok() {
+                skipped_failed += 1;
+                continue;
+            }
+            let label = match r.label.trim() {
+                "1" | "1.0" | "True" | "true" => 1,
+                "0" | "0.0" | "False" | "false" => 0,
+                other => return Err(bad(line, format!("image {} has label {other:?}; training needs 0 or 1", r.image_id))),
+            };
+            let s = [r.height as usize, r.width as usize];
+            match size {
+                None => size = Some(s),
+                Some(first) if first != s => {
+                    return Err(bad(line, format!("image {} is {}x{} but earlier images are {}x{}; train on one size (one manifest per size)", r.image_id, s[1], s[0], first[1], first[0])));
+                }
+                _ => {}
+            }
+            if r.patient_id.is_empty() || r.image_id.is_empty() {
+                return Err(bad(line, "empty patient_id or image_id".into()));
+            }
+            items.push(Item {
+                image_id: r.image_id.clone(),
+                patient_id: r.patient_id.clone(),
+                laterality: r.laterality.clone(),
+                label,
+                synthetic: r.synthetic != 0,
+                path: base.join(&r.path),
+            });
+        }
+        let size = size.ok_or_else(|| TrainError::Manifest { path: path.into(), reason: "no usable rows".into() })?;
+        Ok(Self { manifest: path.to_path_buf(), items, size, skipped_failed })
+    }
+
+    pub fn positives(&self) -> usize {
+        self.items.iter().filter(|i| i.label == 1).count()
+    }
+}
+
+/// Fold of each item: `Some(k)` for real images, `None` for synthetic ones (they only ever
+/// join training sets, never validation).
+pub fn assign_folds(items: &[Item], cfg: &TrainConfig) -> Result<Vec<Option<usize>>> {
+    let real: Vec<usize> = (0..items.len()).filter(|&i| !items[i].synthetic).collect();
+    let labels: Vec<u8> = real.iter().map(|&i| items[i].label).collect();
+    let folds = match cfg.split {
+        Split::Image => mammo_eval::stratified_kfold(&labels, cfg.folds, cfg.seed),
+        Split::Patient => {
+            let groups: Vec<&str> = real.iter().map(|&i| items[i].patient_id.as_str()).collect();
+            mammo_eval::stratified_group_kfold(&labels, &groups, cfg.folds, cfg.seed)
+        }
+    }
+    .map_err(|e| TrainError::Config(format!("cannot make {} folds: {e}", cfg.folds)))?;
+    let mut out = vec![None; items.len()];
+    for (&i, f) in real.iter().zip(folds) {
+        out[i] = Some(f);
+    }
+    Ok(out)
+}
+
+/// One training sample of an epoch: which item, flipped or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub item: usize,
+    pub flip: bool,
+}
+
+/// The training order of `epoch` of `fold`: every training item once, positives
+/// `oversample_positives` times, shuffled; each sample flipped with probability `hflip`.
+/// A pure function of (seed, fold, epoch), so a resumed run sees the same order.
+pub fn epoch_samples(items: &[Item], folds: &[Option<usize>], fold: usize, epoch: usize, cfg: &TrainConfig) -> Vec<Sample> {
+    let mut order = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if folds[i] == Some(fold) {
+            continue;
+        }
+        let times = if item.label == 1 { cfg.oversample_positives } else { 1 };
+        order.extend(std::iter::repeat_n(i, times));
+    }
+    let mut rng = Rng::from_keys(cfg.seed, &[0x7472_6169_6e, fold as u64, epoch as u64]);
+    rng.shuffle(&mut order);
+    order.into_iter().map(|item| Sample { item, flip: cfg.hflip > 0.0 && rng.uniform() < cfg.hflip }).collect()
+}
+
+/// Items of the validation fold, in manifest order.
+pub fn validation_items(folds: &[Option<usize>], fold: usize) -> Vec<usize> {
+    (0..folds.len()).filter(|&i| folds[i] == Some(fold)).collect()
+}
+
+/// A grey image read from PNG as `[0, 1]` floats.
+pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+    let (w, h, bits, values) = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image { path: path.into(), reason: e.to_string() })?;
+    let max = ((1u32 << bits) - 1) as f32;
+    Ok((h as usize, w as usize, values.into_iter().map(|v| v as f32 / max).collect()))
+}
+
+/// Normalises `[0, 1]` pixels with the model's mean/std into `out` (`in_chans` planes),
+/// flipping horizontally if asked.
+pub fn normalise_into(pixels: &[f32], h: usize, w: usize, flip: bool, model: &ModelConfig, out: &mut [f32]) {
+    let plane = h * w;
+    for c in 0..model.in_chans {
+        let (m, s) = (model.mean[c], model.std[c]);
+        let dst = &mut out[c * plane..(c + 1) * plane];
+        for y in 0..h {
+            let src = &pixels[y * w..(y + 1) * w];
+            let row = &mut dst[y * w..(y + 1) * w];
+            if flip {
+                for (d, v) in row.iter_mut().zip(src.iter().rev()) {
+                    *d = (v - m) / s;
+                }
+            } else {
+                for (d, v) in row.iter_mut().zip(src) {
+                    *d = (v - m) / s;
+                }
+            }
+        }
+    }
+}
+
+/// A batch ready for the model: `[n, in_chans, h, w]` values and labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    pub n: usize,
+    pub values: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+/// Reads and normalises the samples' images in parallel. Every image must have the dataset's
+/// size.
+pub fn load_batch(items: &[Item], samples: &[Sample], size: [usize; 2], model: &ModelConfig) -> Result<Batch> {
+    let [h, w] = size;
+    let per = model.in_chans * h * w;
+    let mut values = vec![0f32; samples.len() * per];
+    values.par_chunks_mut(per).zip(samples.par_iter()).try_for_each(|(out, s)| {
+        let item = &items[s.item];
+        let (ih, iw, px) = read_image(&item.path)?;
+        if [ih, iw] != size {
+            return Err(TrainError::Image { path: item.path.clone(), reason: format!("is {iw}x{ih}, the manifest says {w}x{h}") });
+        }
+        normalise_into(&px, h, w, s.flip, model, out);
+        Ok(())
+    })?;
+    Ok(Batch { n: samples.len(), values, labels: samples.iter().map(|s| items[s.item].label).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n)
+            .map(|i| Item {
+                image_id: format!("{i}"),
+                patient_id: format!("p{}", i / 4),
+                laterality: if i % 2 == 0 { "L".into() } else { "R".into() },
+                label: u8::from(i % 8 == 0),
+                synthetic: i >= n - 3,
+                path: PathBuf::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn folds_group_patients_and_keep_synthetic_out_of_validation() {
+        let items = items(83);
+        let cfg = TrainConfig { folds: 4, ..TrainConfig::default() };
+        let folds = assign_folds(&items, &cfg).unwrap();
+        for (i, it) in items.iter().enumerate() {
+            assert_eq!(folds[i].is_none(), it.synthetic);
+            for (j, other) in items.iter().enumerate() {
+                if it.patient_id == other.patient_id && !it.synthetic && !other.synthetic {
+                    assert_eq!(folds[i], folds[j], "patient {} split across folds", it.patient_id);
+                }
+            }
+        }
+        for f in 0..4 {
+            assert!(validation_items(&folds, f).iter().all(|&i| !items[i].synthetic));
+        }
+    }
+
+    #[test]
+    fn epoch_order_oversamples_and_is_reproducible() {
+        let items = items(80);
+        let cfg = TrainConfig { folds: 4, ..TrainConfig::default() };
+        let folds = assign_folds(&items, &cfg).unwrap();
+        let a = epoch_samples(&items, &folds, 1, 0, &cfg);
+        assert_eq!(a, epoch_samples(&items, &folds, 1, 0, &cfg));
+        assert_ne!(a, epoch_samples(&items, &folds, 1, 1, &cfg), "each epoch reshuffles");
+        let train: Vec<usize> = (0..80).filter(|&i| folds[i] != Some(1)).collect();
+        let pos = train.iter().filter(|&&i| items[i].label == 1).count();
+        assert_eq!(a.len(), train.len() + 4 * pos, "positives 5x");
+        for &i in &train {
+            let times = a.iter().filter(|s| s.item == i).count();
+            assert_eq!(times, if items[i].label == 1 { 5 } else { 1 });
+        }
+        assert!(a.iter().all(|s| folds[s.item] != Some(1)), "no validation image in training");
+        let flips = a.iter().filter(|s| s.flip).count() as f64 / a.len() as f64;
+        assert!((0.3..0.7).contains(&flips), "flip rate {flips}");
+        let none = TrainConfig { hflip: 0.0, oversample_positives: 1, ..cfg };
+        let b = epoch_samples(&items, &folds, 1, 0, &none);
+        assert!(b.iter().all(|s| !s.flip) && b.len() == train.len());
+    }
+
+    #[test]
+    fn normalise_and_flip() {
+        let model = ModelConfig::new("resnet18").unwrap();
+        let px = [0.0, 0.5, 1.0, 0.25];
+        let mut out = [0f32; 4];
+        normalise_into(&px, 2, 2, true, &model, &mut out);
+        let n = |v: f32| (v - model.mean[0]) / model.std[0];
+        assert_eq!(out, [n(0.5), n(0.0), n(0.25), n(1.0)]);
+    }
+}

@@ -1,0 +1,32 @@
+//! Errors of training, evaluation and prediction. Every variant names the file or setting at
+//! fault.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error("invalid training config: {0}")]
+    Config(String),
+    #[error("{path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error("{path}: cannot read image: {reason}")]
+    Image { path: PathBuf, reason: String },
+    #[error("{path}: cannot {action}: {reason}")]
+    Io { action: &'static str, path: PathBuf, reason: String },
+    #[error(
+        "{run}: this run folder was started with a different {what}; use a new --out folder or the original settings\n  saved: {saved}\n  now:   {now}"
+    )]
+    RunMismatch { run: PathBuf, what: &'static str, saved: String, now: String },
+    #[error("{path}: not a training run folder ({reason})")]
+    NotARun { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Model(#[from] mammo_models::ModelError),
+}
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(action: &'static str, path: &std::path::Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io { action, path: path.to_path_buf(), reason: e.to_string() }
+}

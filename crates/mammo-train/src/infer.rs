@@ -1,0 +1,204 @@
+//! Using a finished run: re-scoring it, evaluating its fold ensemble on another manifest, and
+//! predicting single images (PNG from `mammo preprocess`, or DICOM processed with the
+//! training set's saved preprocessing settings).
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+
+use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors};
+use mammo_preprocess::{OutputSize, saved_pipeline};
+
+use crate::config::Select;
+use crate::data::{Dataset, normalise_into, read_image};
+use crate::error::{Result, TrainError, io_err};
+use crate::report::{self, Metrics, Prediction, RunMetrics, sigmoid};
+use crate::run::{Run, fold_dir, write_atomic, write_csv, write_json};
+use crate::trainer::{fold_finished, predict_items};
+
+/// Re-computes `metrics.json`, `metrics.md`, `oof_predictions.csv` and the plots of a
+/// finished run from its saved fold predictions.
+pub fn evaluate_run(dir: &Path) -> Result<RunMetrics> {
+    let run = Run::open(dir)?;
+    let unfinished: Vec<usize> = (0..run.config.folds).filter(|&f| !fold_finished(dir, f, run.config.epochs)).collect();
+    if !unfinished.is_empty() {
+        return Err(TrainError::NotARun { path: dir.into(), reason: format!("folds {unfinished:?} have not finished; run `mammo train` again with the same --out to resume") });
+    }
+    report::finish_run(dir)
+}
+
+/// The fold models of a run, in validation mode, averaged at prediction time.
+pub struct Ensemble {
+    pub run: Run,
+    pub models: Vec<(usize, Model)>,
+    pub device: Device,
+}
+
+impl std::fmt::Debug for Ensemble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ensemble").field("run", &self.run.dir).field("folds", &self.models.iter().map(|m| m.0).collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Ensemble {
+    /// Loads every finished fold's `best` or `last` weights (the run's `select` unless
+    /// given).
+    pub fn load(dir: &Path, select: Option<Select>, device: &Device) -> Result<Self> {
+        let run = Run::open(dir)?;
+        let which = select.unwrap_or(run.config.select);
+        let file = match which {
+            Select::Last => "last.safetensors",
+            Select::Best => "best.safetensors",
+        };
+        let spec = mammo_models::spec(&run.model.architecture)?;
+        let mut models = Vec::new();
+        for fold in 0..run.config.folds {
+            let path = fold_dir(dir, fold).join(file);
+            if !path.exists() {
+                continue;
+            }
+            let mut model = create_model(&run.model, device)?;
+            load_timm_safetensors(&mut model, spec, &path)?;
+            models.push((fold, model.valid()));
+        }
+        if models.is_empty() {
+            return Err(TrainError::NotARun { path: dir.into(), reason: format!("no fold has {file} yet") });
+        }
+        Ok(Self { run, models, device: device.clone() })
+    }
+
+    pub fn model_config(&self) -> &ModelConfig {
+        &self.run.model
+    }
+
+    /// `[h, w]` the models were trained at.
+    pub fn input_size(&self) -> [usize; 2] {
+        self.run.info.input_size
+    }
+
+    /// Mean probability over the fold models, and each fold's, for one `[0, 1]` image of the
+    /// run's size.
+    pub fn predict_pixels(&self, pixels: &[f32]) -> (f64, Vec<f64>) {
+        let [h, w] = self.input_size();
+        let cfg = self.model_config();
+        let mut x = vec![0f32; cfg.in_chans * h * w];
+        normalise_into(pixels, h, w, false, cfg, &mut x);
+        let per: Vec<f64> = self
+            .models
+            .iter()
+            .map(|(_, m)| {
+                let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, cfg.in_chans, h, w]), &self.device);
+                let logit: f32 = m.forward(t).into_scalar();
+                sigmoid(logit as f64)
+            })
+            .collect();
+        (per.iter().sum::<f64>() / per.len() as f64, per)
+    }
+}
+
+/// Where the training set's PNGs came from: `<preprocess out>/<size>/manifest.csv`.
+fn preprocess_dir(run: &Run) -> Option<PathBuf> {
+    run.info.manifest.parent()?.parent().map(Path::to_path_buf)
+}
+
+/// An input image as `[0, 1]` pixels of the run's input size. A PNG must already have that
+/// size (made by `mammo preprocess`); anything else is read as DICOM and processed with the
+/// settings the training set was made with (`preprocess.json`).
+pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
+    let [h, w] = run.info.input_size;
+    let is_png = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png {
+        let (ih, iw, px) = read_image(path)?;
+        if [ih, iw] != [h, w] {
+            return Err(TrainError::Image { path: path.into(), reason: format!("is {iw}x{ih}; the model was trained on {w}x{h} images (pass the DICOM instead, or preprocess with --height {h} --width {w})") });
+        }
+        return Ok(px);
+    }
+    let dir = preprocess_dir(run).ok_or_else(|| TrainError::Image { path: path.into(), reason: "cannot locate the training set's preprocess.json".into() })?;
+    let mut pipeline = saved_pipeline(&dir).map_err(|e| TrainError::Image { path: path.into(), reason: format!("need the training set's preprocessing settings: {e}") })?;
+    pipeline.sizes = vec![OutputSize { height: h as u32, width: w as u32 }];
+    let processed = mammo_preprocess::process_image(path, &pipeline, None).map_err(|reason| TrainError::Image { path: path.into(), reason })?;
+    let out = &processed.outputs[0];
+    let max = ((1u32 << pipeline.bits) - 1) as f32;
+    Ok(out.pixels.iter().map(|&v| v as f32 / max).collect())
+}
+
+/// `mammo predict` output for one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePrediction {
+    pub path: PathBuf,
+    /// Mean of the fold models' probabilities.
+    pub probability: f64,
+    pub fold_probabilities: Vec<f64>,
+}
+
+/// Predicts each image with the run's fold ensemble. Failures are per image (the batch goes
+/// on); each `Err` names the file.
+pub fn predict_images(ensemble: &Ensemble, images: &[PathBuf]) -> Vec<Result<ImagePrediction>> {
+    images
+        .iter()
+        .map(|p| {
+            let px = load_input(&ensemble.run, p)?;
+            let (probability, fold_probabilities) = ensemble.predict_pixels(&px);
+            Ok(ImagePrediction { path: p.clone(), probability, fold_probabilities })
+        })
+        .collect()
+}
+
+/// Evaluates the run's fold ensemble (mean probability) on every usable row of `manifest`;
+/// writes `predictions.csv`, `metrics.json` and `metrics.md` into `out`.
+pub fn evaluate_manifest(ensemble: &Ensemble, manifest: &Path, out: &Path, progress: bool) -> Result<Metrics> {
+    let data = Dataset::from_manifest(manifest)?;
+    let size = ensemble.input_size();
+    if data.size != size {
+        return Err(TrainError::Manifest { path: manifest.into(), reason: format!("images are {}x{}, the run was trained at {}x{}", data.size[1], data.size[0], size[1], size[0]) });
+    }
+    let idx: Vec<usize> = (0..data.items.len()).collect();
+    let mut sum = vec![0f64; idx.len()];
+    for (fold, model) in &ensemble.models {
+        let logits = predict_items(model, ensemble.model_config(), &data.items, &idx, size, ensemble.run.config.eval_batch_size, &ensemble.device, progress, &format!("fold {fold} model"))?;
+        for (s, l) in sum.iter_mut().zip(logits) {
+            *s += sigmoid(l);
+        }
+    }
+    let n = ensemble.models.len() as f64;
+    let rows: Vec<Prediction> = data
+        .items
+        .iter()
+        .zip(&sum)
+        .map(|(item, &s)| {
+            let p = (s / n).clamp(1e-12, 1.0 - 1e-12);
+            let mut r = Prediction::new(item, None, (p / (1.0 - p)).ln());
+            r.probability = s / n;
+            r
+        })
+        .collect();
+    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
+    let metrics = report::metrics_of(&rows);
+    write_csv(&out.join("predictions.csv"), &rows)?;
+    write_json(&out.join("metrics.json"), &metrics)?;
+    let c = &metrics.binary.confusion;
+    let md = format!(
+        "# {} fold ensemble ({} models) on {}\n\n| images | positives | accuracy | ROC-AUC | precision | recall | F1 | best F1 | pF1 | TP | FP | TN | FN |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {} |\n",
+        ensemble.run.model.architecture,
+        ensemble.models.len(),
+        manifest.display(),
+        metrics.binary.n,
+        metrics.binary.positives,
+        100.0 * metrics.binary.accuracy,
+        metrics.binary.roc_auc.map_or("n/a".into(), |a| format!("{:.2}", 100.0 * a)),
+        100.0 * metrics.binary.precision,
+        100.0 * metrics.binary.recall,
+        100.0 * metrics.binary.f1,
+        100.0 * metrics.binary.best_f1,
+        metrics.pf1,
+        c.tp,
+        c.fp,
+        c.tn,
+        c.fn_
+    );
+    write_atomic(&out.join("metrics.md"), md.as_bytes())?;
+    Ok(metrics)
+}

@@ -1,0 +1,353 @@
+//! The training loop: per fold, per epoch, with a checkpoint after every epoch so that a
+//! killed run resumes from the last finished epoch and ends bit-identical to an uninterrupted
+//! one (the sample order, flips and learning rate are pure functions of seed, fold, epoch and
+//! step; the model and optimiser state are restored exactly).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use std::sync::Mutex;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::loss::BinaryCrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors, save_safetensors};
+
+use crate::config::{OptimizerKind, TrainConfig};
+use crate::data::{Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items};
+use crate::error::{Result, TrainError, io_err};
+use crate::report::{self, Prediction, RunMetrics};
+use crate::run::{self, fold_dir, read_json, write_csv, write_json};
+use crate::schedule::learning_rate;
+
+/// How and where to train.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub manifest: PathBuf,
+    pub out: PathBuf,
+    /// Plain (inference) device; training uses its autodiff twin.
+    pub device: Device,
+    pub progress: bool,
+    /// Stop after this many epochs (over all folds) in this call; the run stays resumable.
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// One epoch's record in `history.csv` and `state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_auc: Option<f64>,
+    pub val_accuracy: f64,
+    pub val_f1: f64,
+    pub val_pf1: f64,
+    pub lr_last: f64,
+    pub seconds: f64,
+}
+
+/// `fold-K/checkpoint/state.json`: progress of a fold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldState {
+    pub epochs_done: usize,
+    pub steps_done: usize,
+    pub best_epoch: usize,
+    pub best_auc: Option<f64>,
+    pub history: Vec<EpochRecord>,
+}
+
+/// What a call to [`train`] did.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub run: PathBuf,
+    pub folds_trained: Vec<usize>,
+    pub epochs_run: usize,
+    /// Every fold of the run has finished (metrics were written).
+    pub complete: bool,
+    pub metrics: Option<RunMetrics>,
+    pub seconds: f64,
+}
+
+/// Trains (or resumes) the cross-validated run `opts.out` on `opts.manifest`.
+pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainReport> {
+    cfg.validate()?;
+    let started = Instant::now();
+    let data = Dataset::from_manifest(&opts.manifest)?;
+    let model_cfg = ModelConfig::new(&cfg.model)?.with_input_size(data.size).with_drop_rate(cfg.drop_rate);
+    model_cfg.validate()?;
+    let folds = assign_folds(&data.items, cfg)?;
+    run::prepare(&opts.out, cfg, &model_cfg, &data, &folds)?;
+
+    let mut budget = opts.stop_after_epochs;
+    let mut trained = Vec::new();
+    let mut epochs_run = 0;
+    for fold in cfg.folds_to_train() {
+        if budget == Some(0) {
+            break;
+        }
+        let ran = train_fold(cfg, &model_cfg, &data, &folds, fold, opts, &mut budget)?;
+        if ran > 0 {
+            trained.push(fold);
+        }
+        epochs_run += ran;
+    }
+
+    let complete = (0..cfg.folds).all(|f| fold_finished(&opts.out, f, cfg.epochs));
+    let metrics = if complete { Some(report::finish_run(&opts.out)?) } else { None };
+    Ok(TrainReport { run: opts.out.clone(), folds_trained: trained, epochs_run, complete, metrics, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Whether fold `fold` of the run in `run` has trained all `epochs`.
+pub fn fold_finished(run: &Path, fold: usize, epochs: usize) -> bool {
+    load_state(&fold_dir(run, fold)).ok().flatten().is_some_and(|s| s.epochs_done >= epochs)
+}
+
+fn checkpoint_dir(fold_dir: &Path) -> PathBuf {
+    fold_dir.join("checkpoint")
+}
+
+/// The fold's saved state, recovering from a kill between the two renames of a checkpoint
+/// swap.
+pub fn load_state(fold_dir: &Path) -> Result<Option<FoldState>> {
+    let ckpt = checkpoint_dir(fold_dir);
+    let old = fold_dir.join("checkpoint.old");
+    if !ckpt.exists() && old.exists() {
+        std::fs::rename(&old, &ckpt).map_err(|e| io_err("restore", &old, e))?;
+    }
+    let state = ckpt.join("state.json");
+    if !state.exists() {
+        return Ok(None);
+    }
+    read_json(&state).map(Some)
+}
+
+/// burn draws initial weights from one process-wide generator; holding this lock while
+/// seeding it and materialising every parameter makes the initialisation a function of the
+/// seed even when several trainings run in one process (tests, a GAN beside a classifier).
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+struct Materialise;
+
+impl ModuleVisitor for Materialise {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// A freshly initialised model whose weights depend only on `seed`.
+pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Result<Model> {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = create_model(cfg, device)?;
+    model.visit(&mut Materialise);
+    Ok(model)
+}
+
+fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    let [b1, b2] = cfg.betas;
+    match cfg.optimizer {
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(b1 as f32)
+            .with_beta_2(b2 as f32)
+            .with_epsilon(cfg.eps as f32)
+            .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(b1 as f32)
+            .with_beta_2(b2 as f32)
+            .with_epsilon(cfg.eps as f32)
+            .with_weight_decay(cfg.weight_decay as f32)
+            .init(),
+    }
+}
+
+fn bar(show: bool, len: u64, prefix: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})").expect("template").progress_chars("=> "));
+    pb.set_prefix(prefix);
+    pb
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds: &[Option<usize>], fold: usize, opts: &TrainOptions, budget: &mut Option<usize>) -> Result<usize> {
+    let dir = fold_dir(&opts.out, fold);
+    std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+    let mut state = load_state(&dir)?;
+    if state.as_ref().is_some_and(|s| s.epochs_done >= cfg.epochs) {
+        return Ok(0);
+    }
+    let plain = opts.device.clone();
+    let device = plain.clone().autodiff();
+    let mut model = create_initialised(model_cfg, &device, mammo_rand::derive(cfg.seed, &[0x696e_6974, fold as u64]))?;
+    let mut optim = optimizer(cfg);
+    match &state {
+        Some(_) => {
+            let ckpt = checkpoint_dir(&dir);
+            let path = ckpt.join("model.bpk");
+            let mut store = BurnpackStore::from_file(&path);
+            model.load_from(&mut store).map_err(|e| io_err("load checkpoint", &path, e))?;
+            let path = ckpt.join("optim.bpk");
+            optim = optim.load(&path).map_err(|e| io_err("load optimiser state", &path, e))?;
+        }
+        None => {
+            if let Some(weights) = &cfg.pretrained {
+                let spec = mammo_models::spec(&cfg.model)?;
+                load_timm_safetensors(&mut model, spec, weights)?;
+            }
+        }
+    }
+    let mut st = state.take().unwrap_or(FoldState { epochs_done: 0, steps_done: 0, best_epoch: 0, best_auc: None, history: Vec::new() });
+
+    let loss_fn = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&device);
+    let val_idx = validation_items(folds, fold);
+    let train_len = epoch_samples(&data.items, folds, fold, 0, cfg).len();
+    let steps_per_epoch = train_len.div_ceil(cfg.batch_size);
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let [h, w] = data.size;
+    let c = model_cfg.in_chans;
+    let mut ran = 0;
+
+    for epoch in st.epochs_done..cfg.epochs {
+        if *budget == Some(0) {
+            break;
+        }
+        let t0 = Instant::now();
+        plain.seed(mammo_rand::derive(cfg.seed, &[0x6570_6f63, fold as u64, epoch as u64]));
+        let samples: Vec<Sample> = epoch_samples(&data.items, folds, fold, epoch, cfg);
+        let pb = bar(opts.progress, steps_per_epoch as u64, format!("fold {}/{} epoch {}/{}", fold + 1, cfg.folds, epoch + 1, cfg.epochs));
+        let (mut loss_sum, mut seen) = (0f64, 0usize);
+        let mut lr = cfg.lr;
+        for (b, chunk) in samples.chunks(cfg.batch_size).enumerate() {
+            let step = epoch * steps_per_epoch + b;
+            lr = learning_rate(cfg, step, total_steps);
+            let batch = load_batch(&data.items, chunk, data.size, model_cfg)?;
+            let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, c, h, w]), &device);
+            let y = Tensor::<2, Int>::from_data(TensorData::new(batch.labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), [batch.n, 1]), &device);
+            let loss = loss_fn.forward(model.forward(x), y);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(TrainError::Config(format!("training diverged: loss {value} at fold {fold} epoch {} step {b}; lower lr (now {lr:.2e})", epoch + 1)));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            loss_sum += value as f64 * batch.n as f64;
+            seen += batch.n;
+            pb.inc(1);
+            pb.set_message(format!("loss {:.4} lr {lr:.2e}", loss_sum / seen as f64));
+        }
+        pb.finish_and_clear();
+
+        let valid = model.valid();
+        let preds = predict_items(&valid, model_cfg, &data.items, &val_idx, data.size, cfg.eval_batch_size, &plain, opts.progress, &format!("fold {}/{} validate", fold + 1, cfg.folds))?;
+        let rows: Vec<Prediction> = val_idx.iter().zip(&preds).map(|(&i, &logit)| Prediction::new(&data.items[i], Some(fold), logit)).collect();
+        let m = report::metrics_of(&rows);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_loss: report::bce(&rows),
+            val_auc: m.binary.roc_auc,
+            val_accuracy: m.binary.accuracy,
+            val_f1: m.binary.f1,
+            val_pf1: m.pf1,
+            lr_last: lr,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        let improved = st.history.is_empty() || record.val_auc.unwrap_or(f64::NEG_INFINITY) > st.best_auc.unwrap_or(f64::NEG_INFINITY);
+        if improved {
+            st.best_epoch = epoch + 1;
+            st.best_auc = record.val_auc;
+            export(&valid, model_cfg, &dir.join("best.safetensors"))?;
+            write_csv(&dir.join("predictions_best.csv"), &rows)?;
+        }
+        st.history.push(record.clone());
+        st.epochs_done = epoch + 1;
+        st.steps_done = (epoch + 1) * steps_per_epoch;
+        save_checkpoint(&dir, &model, &optim, &st)?;
+        export(&valid, model_cfg, &dir.join("last.safetensors"))?;
+        write_csv(&dir.join("predictions_last.csv"), &rows)?;
+        write_csv(&dir.join("history.csv"), &st.history)?;
+        if opts.progress {
+            eprintln!(
+                "fold {}/{} epoch {}/{}: train loss {:.4}, val loss {:.4}, AUC {}, F1 {:.3}, pF1 {:.3} ({:.0} s){}",
+                fold + 1,
+                cfg.folds,
+                epoch + 1,
+                cfg.epochs,
+                record.train_loss,
+                record.val_loss,
+                record.val_auc.map_or("n/a".into(), |a| format!("{a:.4}")),
+                record.val_f1,
+                record.val_pf1,
+                record.seconds,
+                if improved { " *" } else { "" }
+            );
+        }
+        ran += 1;
+        if let Some(b) = budget.as_mut() {
+            *b -= 1;
+        }
+    }
+    Ok(ran)
+}
+
+/// timm-format weights, written atomically.
+fn export(model: &Model, cfg: &ModelConfig, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("safetensors.tmp");
+    save_safetensors(model, cfg, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))
+}
+
+/// Writes model, optimiser and state into `checkpoint.tmp/`, then swaps it in with renames.
+fn save_checkpoint(dir: &Path, model: &Model, optim: &ModuleOptimizer, state: &FoldState) -> Result<()> {
+    let tmp = dir.join("checkpoint.tmp");
+    let ckpt = checkpoint_dir(dir);
+    let old = dir.join("checkpoint.old");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io_err("remove", &tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+    let path = tmp.join("model.bpk");
+    let mut store = BurnpackStore::from_file(&path).overwrite(true);
+    model.save_into(&mut store).map_err(|e| io_err("write", &path, e))?;
+    let path = tmp.join("optim.bpk");
+    optim.save(&path).map_err(|e| io_err("write", &path, e))?;
+    write_json(&tmp.join("state.json"), state)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io_err("remove", &old, e))?;
+    }
+    if ckpt.exists() {
+        std::fs::rename(&ckpt, &old).map_err(|e| io_err("rename", &ckpt, e))?;
+    }
+    std::fs::rename(&tmp, &ckpt).map_err(|e| io_err("rename", &tmp, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io_err("remove", &old, e))?;
+    }
+    Ok(())
+}
+
+/// Logits of `model` (in validation mode, on `device`) for `items[idx]`, unflipped.
+#[allow(clippy::too_many_arguments)]
+pub fn predict_items(model: &Model, model_cfg: &ModelConfig, items: &[Item], idx: &[usize], size: [usize; 2], batch_size: usize, device: &Device, progress: bool, label: &str) -> Result<Vec<f64>> {
+    let [h, w] = size;
+    let pb = bar(progress, idx.len() as u64, label.to_string());
+    let mut out = Vec::with_capacity(idx.len());
+    for chunk in idx.chunks(batch_size) {
+        let samples: Vec<Sample> = chunk.iter().map(|&item| Sample { item, flip: false }).collect();
+        let batch = load_batch(items, &samples, size, model_cfg)?;
+        let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, model_cfg.in_chans, h, w]), device);
+        let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
+        out.extend(logits.into_iter().map(f64::from));
+        pb.inc(chunk.len() as u64);
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
