@@ -30,6 +30,9 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Cancer probability for single images with a trained run's fold ensemble.
     Predict(cmd::predict::Args),
+    /// Heat maps (CAM family) and lesion boxes for a trained run's decisions, with
+    /// localisation scores against known lesions.
+    Explain(cmd::explain::Args),
     /// The built-in demo: phantom data through every stage available.
     Demo(cmd::demo::Args),
     /// Benchmarks against the Python pipelines (printed side by side with ratios).
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
+        Command::Explain(a) => cmd::explain::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(b) => cmd::bench::run(b),
     };

@@ -189,5 +189,35 @@ fn phantom_set_preprocesses_without_failures() {
         checked += 1;
     }
     assert!(checked >= 4, "only {checked} lesions");
+
+    // Train -> eval -> predict on the same set (one epoch: this checks the plumbing; learning
+    // is tested in mammo-train).
+    let manifest = out.join("64/manifest.csv");
+    let run = dir.join("run");
+    let train = |lr: &str| mammo(&["train", "--manifest", manifest.to_str().unwrap(), "--out", run.to_str().unwrap(), "--folds", "2", "--epochs", "1", "--batch-size", "8", "--lr", lr, "--quiet"]);
+    let o = train("1e-3");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.contains("| mean ± std |") && table.contains("resnet18 at 64x64"), "{table}");
+    for f in ["metrics.json", "oof_predictions.csv", "folds.csv", "plots/roc.svg", "fold-1/last.safetensors"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let o = train("1e-2");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("different training config"), "{}", stderr(&o));
+    let o = mammo(&["eval", "--run", run.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // A clinician's DICOM (processed with the saved preprocess settings), a PNG, and a typo.
+    let r = &rows[0];
+    let dcm = data.join("train_images").join(&r.patient_id).join(format!("{}.dcm", r.image_id));
+    let png = out.join("64").join(&r.path);
+    let o = mammo(&["predict", "--run", run.to_str().unwrap(), dcm.to_str().unwrap(), png.to_str().unwrap(), "nope.dcm"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let probs: Vec<f64> = stdout.lines().skip(1).map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    assert_eq!(probs.len(), 2, "{stdout}");
+    assert!((probs[0] - probs[1]).abs() < 1e-3, "the DICOM and its preprocessed PNG must give the same prediction: {stdout}");
+    assert!(stderr(&o).contains("nope.dcm"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -20,6 +20,17 @@ pub trait Classifier {
         self.forward_head(self.forward_features(x))
     }
 
+    /// Names (timm module paths) of the feature layers an explanation can target, from the
+    /// first to the last; the last one's output is what `forward_features` returns.
+    fn feature_layers(&self) -> Vec<String>;
+
+    /// The input through feature layer `layer` (an index into [`Self::feature_layers`]).
+    fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4>;
+
+    /// The output of feature layer `layer` on to the logits: `forward_after(forward_until(x,
+    /// l), l) == forward(x)` for every `l`.
+    fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2>;
+
     /// The convolution that sees the input image (timm `pretrained_cfg["first_conv"]`).
     fn first_conv(&self) -> &Conv2d;
 

@@ -228,6 +228,28 @@ impl EfficientNet {
 }
 
 impl Classifier for EfficientNet {
+    fn feature_layers(&self) -> Vec<String> {
+        let mut names: Vec<String> = (0..self.blocks.len()).map(|i| format!("blocks.{i}")).collect();
+        names.push("conv_head".into());
+        names
+    }
+
+    fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4> {
+        if layer >= self.blocks.len() {
+            return self.forward_features(x);
+        }
+        let x = self.act.apply(self.bn1.forward(self.conv_stem.forward(x)));
+        self.blocks.iter().take(layer + 1).flatten().fold(x, |x, block| block.forward(x))
+    }
+
+    fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
+        if layer >= self.blocks.len() {
+            return self.forward_head(activations);
+        }
+        let x = self.blocks.iter().skip(layer + 1).flatten().fold(activations, |x, block| block.forward(x));
+        self.forward_head(self.act.apply(self.bn2.forward(self.conv_head.forward(x))))
+    }
+
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.act.apply(self.bn1.forward(self.conv_stem.forward(x))); // [B, 32, H/2, W/2]
         let x = self

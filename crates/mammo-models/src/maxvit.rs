@@ -218,6 +218,29 @@ impl MaxVit {
 }
 
 impl Classifier for MaxVit {
+    fn feature_layers(&self) -> Vec<String> {
+        let mut names: Vec<String> = (0..self.stages.len()).map(|i| format!("stages.{i}")).collect();
+        names.push("norm".into());
+        names
+    }
+
+    fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4> {
+        if layer >= self.stages.len() {
+            return self.forward_features(x);
+        }
+        self.forward_stages(x, layer + 1)
+    }
+
+    fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
+        let x = if layer >= self.stages.len() {
+            activations
+        } else {
+            let x = self.stages.iter().skip(layer + 1).flat_map(|stage| &stage.blocks).fold(activations, |x, block| block.forward(x));
+            layer_norm_2d(&self.norm, x)
+        };
+        self.forward_head(x)
+    }
+
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.forward_stages(x, self.stages.len()); // [B, 512, H/32, W/32]
         layer_norm_2d(&self.norm, x) // [B, 512, H/32, W/32]

@@ -183,6 +183,30 @@ impl Classifier for Model {
         }
     }
 
+    fn feature_layers(&self) -> Vec<String> {
+        match self {
+            Model::ResNet(m) => m.feature_layers(),
+            Model::EfficientNet(m) => m.feature_layers(),
+            Model::MaxVit(m) => m.feature_layers(),
+        }
+    }
+
+    fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4> {
+        match self {
+            Model::ResNet(m) => m.forward_until(x, layer),
+            Model::EfficientNet(m) => m.forward_until(x, layer),
+            Model::MaxVit(m) => m.forward_until(x, layer),
+        }
+    }
+
+    fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
+        match self {
+            Model::ResNet(m) => m.forward_after(activations, layer),
+            Model::EfficientNet(m) => m.forward_after(activations, layer),
+            Model::MaxVit(m) => m.forward_after(activations, layer),
+        }
+    }
+
     fn first_conv(&self) -> &Conv2d {
         match self {
             Model::ResNet(m) => m.first_conv(),

@@ -283,11 +283,31 @@ impl ResNet {
     }
 }
 
+impl ResNet {
+    fn stages(&self) -> [&[Block]; 4] {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+}
+
 fn run_stage(blocks: &[Block], x: Tensor<4>) -> Tensor<4> {
     blocks.iter().fold(x, |x, block| block.forward(x))
 }
 
 impl Classifier for ResNet {
+    fn feature_layers(&self) -> Vec<String> {
+        ["layer1", "layer2", "layer3", "layer4"].map(String::from).to_vec()
+    }
+
+    fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4> {
+        let x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        self.stages().iter().take(layer + 1).fold(x, |x, stage| run_stage(stage, x))
+    }
+
+    fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
+        let x = self.stages().iter().skip(layer + 1).fold(activations, |x, stage| run_stage(stage, x));
+        self.forward_head(x)
+    }
+
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward(self.conv1.forward(x))); // [B, 64, H/2, W/2]
         let x = self.maxpool.forward(x); // [B, 64, H/4, W/4]

@@ -59,6 +59,31 @@ fn every_model_has_the_classifier_shapes_and_finite_outputs() {
     }
 }
 
+/// Every named feature layer splits the forward pass exactly (what CAM at a chosen layer
+/// relies on), and the last one is `forward_features`.
+#[test]
+fn every_model_splits_at_each_feature_layer() {
+    let device = Device::flex();
+    for spec in MODELS {
+        let mut model = create_model(&test_config(spec.name), &device).unwrap();
+        fill_deterministic(&mut model, norm_gain(&spec.arch));
+        let model = model.valid();
+        let layers = model.feature_layers();
+        assert!(layers.len() >= 4, "{}: {layers:?}", spec.name);
+        let direct = values(model.forward(small_input(&device)));
+        let features = values(model.forward_features(small_input(&device)));
+        for (i, name) in layers.iter().enumerate() {
+            let a = model.forward_until(small_input(&device), i);
+            if i + 1 == layers.len() {
+                assert_eq!(values(a.clone()), features, "{}: last layer {name} != forward_features", spec.name);
+            }
+            let split = values(model.forward_after(a, i));
+            let diff = max_abs_diff(&split, &direct);
+            assert!(diff <= 1e-5, "{}: split at {name} changes the logits by {diff}", spec.name);
+        }
+    }
+}
+
 #[test]
 fn every_model_passes_gradients_to_its_first_conv() {
     let device = Device::flex().autodiff();

@@ -34,6 +34,8 @@ pub struct TrainOptions {
     /// Plain (inference) device; training uses its autodiff twin.
     pub device: Device,
     pub progress: bool,
+    /// One line per finished epoch on stderr (losses, validation metrics, time).
+    pub log: bool,
     /// Stop after this many epochs (over all folds) in this call; the run stays resumable.
     pub stop_after_epochs: Option<usize>,
 }
@@ -275,7 +277,7 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
         export(&valid, model_cfg, &dir.join("last.safetensors"))?;
         write_csv(&dir.join("predictions_last.csv"), &rows)?;
         write_csv(&dir.join("history.csv"), &st.history)?;
-        if opts.progress {
+        if opts.log {
             eprintln!(
                 "fold {}/{} epoch {}/{}: train loss {:.4}, val loss {:.4}, AUC {}, F1 {:.3}, pF1 {:.3} ({:.0} s){}",
                 fold + 1,

@@ -69,7 +69,7 @@ fn config(epochs: usize) -> TrainConfig {
 }
 
 fn options(manifest: &Path, out: &Path) -> TrainOptions {
-    TrainOptions { manifest: manifest.into(), out: out.into(), device: Device::flex(), progress: false, stop_after_epochs: None }
+    TrainOptions { manifest: manifest.into(), out: out.into(), device: Device::flex(), progress: false, log: false, stop_after_epochs: None }
 }
 
 #[test]

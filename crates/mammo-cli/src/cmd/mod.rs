@@ -2,6 +2,7 @@ pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod eval;
+pub mod explain;
 pub mod phantom;
 pub mod predict;
 pub mod preprocess;

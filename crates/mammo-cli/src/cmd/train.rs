@@ -110,7 +110,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let cfg = args.config()?;
     let device = mammo_models::parse_device(&args.device)?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let opts = TrainOptions { manifest: args.manifest.clone(), out: args.out.clone(), device, progress, stop_after_epochs: args.stop_after_epochs };
+    let opts = TrainOptions { manifest: args.manifest.clone(), out: args.out.clone(), device, progress, log: !args.quiet, stop_after_epochs: args.stop_after_epochs };
     if !args.quiet {
         eprintln!("training {} on {} ({} folds, {} epochs, batch {}, lr {:e}, device {}) into {}", cfg.model, args.manifest.display(), cfg.folds, cfg.epochs, cfg.batch_size, cfg.lr, args.device, args.out.display());
     }
