@@ -546,12 +546,12 @@ fn presets_parse_and_print() {
         "8x8".parse::<SizePreset>().unwrap_err(),
         "size \"8x8\": width and height must be 16..=65535"
     );
-    for s in ["low", "medium", "high"] {
+    for s in ["low", "medium", "high", "obvious"] {
         assert_eq!(s.parse::<Conspicuity>().unwrap().to_string(), s);
     }
     assert_eq!(
         "loud".parse::<Conspicuity>().unwrap_err(),
-        "conspicuity \"loud\" is not low, medium or high"
+        "conspicuity \"loud\" is not low, medium, high or obvious"
     );
     let bad = PhantomConfig {
         prevalence: 1.5,
