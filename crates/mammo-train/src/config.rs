@@ -58,7 +58,8 @@ pub struct TrainConfig {
     /// Optional timm `.safetensors` checkpoint to start from (ImageNet weights); a 3-channel
     /// first conv is summed to one channel, a mismatched classifier is re-initialised.
     pub pretrained: Option<PathBuf>,
-    /// Dropout before the classifier.
+    /// Dropout before the classifier. Its masks come from burn's process-wide generator, so a
+    /// resumed run is bit-identical only if no other training shares the process.
     pub drop_rate: f64,
     /// Number of cross-validation folds (>= 2).
     pub folds: usize,

@@ -223,7 +223,12 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
             break;
         }
         let t0 = Instant::now();
-        plain.seed(mammo_rand::derive(cfg.seed, &[0x6570_6f63, fold as u64, epoch as u64]));
+        // Dropout draws from burn's process-wide generator: reseed it per epoch (under the
+        // initialisation lock, so another training's initialisation is not disturbed).
+        {
+            let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            plain.seed(mammo_rand::derive(cfg.seed, &[0x6570_6f63, fold as u64, epoch as u64]));
+        }
         let samples: Vec<Sample> = epoch_samples(&data.items, folds, fold, epoch, cfg);
         let pb = bar(opts.progress, steps_per_epoch as u64, format!("fold {}/{} epoch {}/{}", fold + 1, cfg.folds, epoch + 1, cfg.epochs));
         let (mut loss_sum, mut seen) = (0f64, 0usize);
