@@ -361,7 +361,7 @@ fn plan_patient(cfg: &PhantomConfig, index: u64, patient_id: u64) -> Vec<ImagePl
                 breast.laterality,
                 kind,
                 contrast,
-                pixel_mm,
+                pixel_mm * cfg.conspicuity.size_divisor(),
                 &images,
                 &members,
             );
