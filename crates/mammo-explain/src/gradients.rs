@@ -66,7 +66,7 @@ impl Explainer {
         let acts = self.model.forward_until(x, layer).detach().require_grad();
         let [_, c, h, w] = acts.dims();
         let logits = self.model.forward_after(acts.clone(), layer);
-        let logit: Tensor<1> = logits.clone().reshape([-1]).slice([0..1]);
+        let logit: Tensor<1> = logits.clone().reshape([-1]).narrow(0, 0, 1);
         let value: f32 = logits.clone().slice([0..1, 0..1]).into_scalar();
         let grads = logit.sum().backward();
         let g = acts.grad(&grads).ok_or(ExplainError::NoGradient)?;

@@ -175,7 +175,7 @@ impl TrainConfig {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
         }
-        if !self.betas.iter().all(|b| (0.0..1.0).contains(b)) || !(self.eps.is_finite() && self.eps > 0.0) {
+        if !(self.betas.iter().all(|b| (0.0..1.0).contains(b)) && self.eps.is_finite() && self.eps > 0.0) {
             return bad(format!("betas must be in [0, 1) and eps positive, got {:?} and {}", self.betas, self.eps));
         }
         if !(0.0..1.0).contains(&self.pct_start) {

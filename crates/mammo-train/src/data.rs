@@ -130,7 +130,7 @@ pub fn epoch_samples(items: &[Item], folds: &[Option<usize>], fold: usize, epoch
         let times = if item.label == 1 { cfg.oversample_positives } else { 1 };
         order.extend(std::iter::repeat_n(i, times));
     }
-    let mut rng = Rng::from_keys(cfg.seed, &[0x7472_6169_6e, fold as u64, epoch as u64]);
+    let mut rng = Rng::from_keys(cfg.seed, &[0x0074_7261_696e, fold as u64, epoch as u64]);
     rng.shuffle(&mut order);
     order.into_iter().map(|item| Sample { item, flip: cfg.hflip > 0.0 && rng.uniform() < cfg.hflip }).collect()
 }
