@@ -55,6 +55,13 @@ impl ManifestRow {
     pub fn is_ok(&self) -> bool {
         self.status.starts_with("ok")
     }
+
+    /// Where the point `(x, y)` of the stored DICOM image lands in this row's PNG: crop,
+    /// optional mirror (about the crop box), scale, then the padding offset.
+    pub fn to_output(&self, x: f64, y: f64) -> (f64, f64) {
+        let dx = if self.flipped == 1 { self.crop_x1 as f64 - x } else { x - self.crop_x0 as f64 };
+        (self.offset_x as f64 + self.scale_x * dx, self.offset_y as f64 + self.scale_y * (y - self.crop_y0 as f64))
+    }
 }
 
 /// Reads a manifest written by [`crate::run_batch`] (or by hand, with the same header).
@@ -75,4 +82,19 @@ pub(crate) fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), Pre
     }
     let bytes = w.into_inner().map_err(|e| io_err(path, e))?;
     mammo_image::write_atomic(path, &bytes).map_err(|e| io_err(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_points_map_into_the_png() {
+        let mut r = ManifestRow { crop_x0: 100, crop_x1: 500, crop_y0: 50, scale_x: 0.5, scale_y: 0.5, offset_x: 3, offset_y: 7, ..Default::default() };
+        assert_eq!(r.to_output(100.0, 50.0), (3.0, 7.0));
+        assert_eq!(r.to_output(300.0, 250.0), (103.0, 107.0));
+        r.flipped = 1; // mirrored about the crop box: its right edge becomes x = offset
+        assert_eq!(r.to_output(500.0, 50.0), (3.0, 7.0));
+        assert_eq!(r.to_output(300.0, 250.0), (103.0, 107.0));
+    }
 }

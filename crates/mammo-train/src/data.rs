@@ -143,8 +143,13 @@ pub fn validation_items(folds: &[Option<usize>], fold: usize) -> Vec<usize> {
 /// A grey image read from PNG as `[0, 1]` floats.
 pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let (w, h, bits, values) = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image { path: path.into(), reason: e.to_string() })?;
+    Ok((h as usize, w as usize, unit_range(&values, bits)))
+}
+
+/// Stored PNG values of depth `bits` scaled to `[0, 1]`.
+pub fn unit_range(values: &[u16], bits: u32) -> Vec<f32> {
     let max = ((1u32 << bits) - 1) as f32;
-    Ok((h as usize, w as usize, values.into_iter().map(|v| v as f32 / max).collect()))
+    values.iter().map(|&v| v as f32 / max).collect()
 }
 
 /// Normalises `[0, 1]` pixels with the model's mean/std into `out` (`in_chans` planes),

@@ -12,7 +12,7 @@ use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safet
 use mammo_preprocess::{OutputSize, saved_pipeline};
 
 use crate::config::Select;
-use crate::data::{Dataset, normalise_into, read_image};
+use crate::data::{Dataset, normalise_into, read_image, unit_range};
 use crate::error::{Result, TrainError, io_err};
 use crate::report::{self, Metrics, Prediction, RunMetrics, sigmoid};
 use crate::run::{Run, fold_dir, write_atomic, write_csv, write_json};
@@ -120,9 +120,7 @@ pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
     let mut pipeline = saved_pipeline(&dir).map_err(|e| TrainError::Image { path: path.into(), reason: format!("need the training set's preprocessing settings: {e}") })?;
     pipeline.sizes = vec![OutputSize { height: h as u32, width: w as u32 }];
     let processed = mammo_preprocess::process_image(path, &pipeline, None).map_err(|reason| TrainError::Image { path: path.into(), reason })?;
-    let out = &processed.outputs[0];
-    let max = ((1u32 << pipeline.bits) - 1) as f32;
-    Ok(out.pixels.iter().map(|&v| v as f32 / max).collect())
+    Ok(unit_range(&processed.outputs[0].pixels, pipeline.bits))
 }
 
 /// `mammo predict` output for one image.
@@ -179,25 +177,14 @@ pub fn evaluate_manifest(ensemble: &Ensemble, manifest: &Path, out: &Path, progr
     let metrics = report::metrics_of(&rows);
     write_csv(&out.join("predictions.csv"), &rows)?;
     write_json(&out.join("metrics.json"), &metrics)?;
-    let c = &metrics.binary.confusion;
     let md = format!(
-        "# {} fold ensemble ({} models) on {}\n\n| images | positives | accuracy | ROC-AUC | precision | recall | F1 | best F1 | pF1 | TP | FP | TN | FN |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {} |\n",
+        "# {} fold ensemble ({} models) on {}\n\n| images | positives | accuracy | ROC-AUC | precision | recall | F1 | best F1 | pF1 | TP | FP | TN | FN |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} |\n",
         ensemble.run.model.architecture,
         ensemble.models.len(),
         manifest.display(),
         metrics.binary.n,
         metrics.binary.positives,
-        100.0 * metrics.binary.accuracy,
-        metrics.binary.roc_auc.map_or("n/a".into(), |a| format!("{:.2}", 100.0 * a)),
-        100.0 * metrics.binary.precision,
-        100.0 * metrics.binary.recall,
-        100.0 * metrics.binary.f1,
-        100.0 * metrics.binary.best_f1,
-        metrics.pf1,
-        c.tp,
-        c.fp,
-        c.tn,
-        c.fn_
+        report::metric_cells(&metrics)
     );
     write_atomic(&out.join("metrics.md"), md.as_bytes())?;
     Ok(metrics)

@@ -156,6 +156,26 @@ fn pct(m: MeanStd) -> String {
     if m.mean.is_nan() { "n/a".into() } else { format!("{:.2} ± {:.2}", 100.0 * m.mean, 100.0 * m.std) }
 }
 
+/// The Markdown cells accuracy | ROC-AUC | precision | recall | F1 | best F1 | pF1 | TP | FP |
+/// TN | FN of one evaluation (percentages except pF1), without the outer pipes.
+pub(crate) fn metric_cells(x: &Metrics) -> String {
+    let (b, c) = (&x.binary, &x.binary.confusion);
+    format!(
+        "{:.2} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {}",
+        100.0 * b.accuracy,
+        b.roc_auc.map_or("n/a".into(), |a| format!("{:.2}", 100.0 * a)),
+        100.0 * b.precision,
+        100.0 * b.recall,
+        100.0 * b.f1,
+        100.0 * b.best_f1,
+        x.pf1,
+        c.tp,
+        c.fp,
+        c.tn,
+        c.fn_
+    )
+}
+
 /// The metrics as a Markdown table: one row per fold, then mean ± std and pooled.
 pub fn markdown(m: &RunMetrics) -> String {
     let mut s = format!(
@@ -168,23 +188,7 @@ pub fn markdown(m: &RunMetrics) -> String {
             Select::Best => "best-AUC",
         }
     );
-    let row = |name: String, epoch: String, x: &Metrics| {
-        let c = &x.binary.confusion;
-        format!(
-            "| {name} | {epoch} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {} |\n",
-            100.0 * x.binary.accuracy,
-            x.binary.roc_auc.map_or("n/a".into(), |a| format!("{:.2}", 100.0 * a)),
-            100.0 * x.binary.precision,
-            100.0 * x.binary.recall,
-            100.0 * x.binary.f1,
-            100.0 * x.binary.best_f1,
-            x.pf1,
-            c.tp,
-            c.fp,
-            c.tn,
-            c.fn_
-        )
-    };
+    let row = |name: String, epoch: String, x: &Metrics| format!("| {name} | {epoch} | {} |\n", metric_cells(x));
     for f in &m.folds {
         s += &row(f.fold.to_string(), f.epoch.to_string(), &f.metrics);
     }

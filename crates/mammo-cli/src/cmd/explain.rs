@@ -104,10 +104,9 @@ fn read_truth(path: &Path) -> Result<HashMap<String, Vec<BBox>>> {
 
 /// A DICOM-pixel box in the PNG of `row` (crop, optional mirror, scale, padding offset).
 fn to_png(b: &BBox, row: &ManifestRow) -> BBox {
-    let map_x = |x: f64| row.offset_x as f64 + row.scale_x * if row.flipped == 1 { row.crop_x1 as f64 - x } else { x - row.crop_x0 as f64 };
-    let map_y = |y: f64| row.offset_y as f64 + row.scale_y * (y - row.crop_y0 as f64);
-    let (xa, xb) = (map_x(b.x0), map_x(b.x1));
-    BBox { x0: xa.min(xb), y0: map_y(b.y0), x1: xa.max(xb), y1: map_y(b.y1) }
+    let (xa, y0) = row.to_output(b.x0, b.y0);
+    let (xb, y1) = row.to_output(b.x1, b.y1);
+    BBox { x0: xa.min(xb), y0, x1: xa.max(xb), y1 }
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
