@@ -33,8 +33,9 @@ enum Command {
     /// Heat maps (CAM family) and lesion boxes for a trained run's decisions, with
     /// localisation scores against known lesions.
     Explain(cmd::explain::Args),
-    /// The built-in demo: phantom data through every stage available.
-    Demo(cmd::demo::Args),
+    /// The paper's Algorithm 1 end to end (data stages x models x resolutions) with a Table 2
+    /// HTML report; on built-in phantom data unless --data is given.
+    Experiment(cmd::experiment::Args),
     /// Benchmarks against the Python pipelines (printed side by side with ratios).
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Predict(a) => cmd::predict::run(a),
         Command::Explain(a) => cmd::explain::run(a),
-        Command::Demo(a) => cmd::demo::run(a),
+        Command::Experiment(a) => cmd::experiment::run(a),
         Command::Bench(b) => cmd::bench::run(b),
     };
     match result {

@@ -221,3 +221,92 @@ fn phantom_set_preprocesses_without_failures() {
     assert!(stderr(&o).contains("nope.dcm"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A headless Chromium, if one is installed (Debian package `chromium`).
+fn browser() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+}
+
+/// `mammo experiment` end to end at toy scale: every step runs, a second call reuses them all,
+/// the Table 2 files hold one row per stage x model, and `report.html` opens in a headless
+/// browser with its table and every image decoded. The experiment's own numbers are not
+/// checked here (one epoch at 32 px learns nothing); the training tests check learning.
+#[test]
+fn experiment_writes_a_report_that_a_browser_renders() {
+    let dir = tempdir("experiment");
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        r#"
+[experiment]
+name = "cli test"
+resolutions = [32]
+stages = ["original", "processed"]
+models = ["resnet18"]
+[phantom]
+patients = 12
+seed = 1
+prevalence = 0.5
+conspicuity = "obvious"
+[train]
+folds = 2
+epochs = 1
+batch_size = 8
+lr = 1e-3
+[explain]
+method = "gradcam"
+images = 4
+figures = 2
+"#,
+    )
+    .unwrap();
+    let out = dir.join("exp");
+    let args = ["experiment", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+    let o = mammo(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[8/8] report"), "{}", stderr(&o));
+    let report = out.join("report/report.html");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("report: {}", report.display()));
+
+    let again = mammo(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("7 reused"), "{}", stderr(&again));
+
+    let csv = std::fs::read_to_string(out.join("report/table2_32.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("32,original,resnet18,") && rows[1].starts_with("32,processed,resnet18,"), "{csv}");
+    let md = std::fs::read_to_string(out.join("report/table2.md")).unwrap();
+    assert!(md.contains("| Original dataset | resnet18 |") && md.contains("| Processed dataset | resnet18 |"), "{md}");
+
+    // A changed setting reruns only what it reaches: the training, explanations and report.
+    let changed = std::fs::read_to_string(&config).unwrap().replace("lr = 1e-3", "lr = 2e-3");
+    std::fs::write(&config, changed).unwrap();
+    let o = mammo(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 reused"), "{}", stderr(&o));
+
+    // The augmented stage needs the GAN: refused up front, nothing run.
+    let o = mammo(&["experiment", "--config", config.to_str().unwrap(), "--out", dir.join("aug").to_str().unwrap(), "--stages", "augmented", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("mammo gan"), "{}", stderr(&o));
+    assert!(!dir.join("aug/steps").exists());
+
+    let html = std::fs::read_to_string(&report).unwrap();
+    let images = html.matches("<img ").count();
+    // Per run: AUC, loss, ROC and confusion plots plus 2 triptychs.
+    assert_eq!(images, 2 * 6, "{html}");
+    let Some(b) = browser() else {
+        panic!("no headless browser: install Debian's `chromium` (what .ci/run does) to render report.html");
+    };
+    let o = Command::new(b)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom"])
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .expect("run the browser");
+    let dom = String::from_utf8_lossy(&o.stdout);
+    assert!(dom.contains("id=\"table2-32\""), "table missing from the rendered page: {}", stderr(&o));
+    assert!(dom.contains("<td>Original dataset</td><td>resnet18</td>"), "{dom}");
+    assert!(dom.contains(&format!("data-images=\"{images}\"")) && dom.contains(&format!("data-images-loaded=\"{images}\"")), "not every image decoded: {}", &dom[..dom.len().min(400)]);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -107,7 +107,7 @@ pub fn localise(peak_xy: (usize, usize), predicted: &BBox, truth: &[BBox]) -> Lo
 }
 
 /// Scores over a set of explained images with lesions.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LocalisationSummary {
     pub images: usize,
     pub pointing_game: f64,

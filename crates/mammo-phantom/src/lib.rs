@@ -32,7 +32,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use output::{MachineCount, PhantomSummary, generate};
+pub use output::{MachineCount, PhantomSummary, generate, read_lesion_boxes};
 pub use render::{RenderedImage, render};
 pub use study::{ImagePlan, plan_dataset};
 
@@ -143,8 +143,9 @@ pub enum Conspicuity {
     Medium,
     /// Clearly visible: masses about 0.40, calcifications 1.1.
     High,
-    /// Unmissable (masses about 1.0, calcifications 2.5, both 2.5x wider): for demos and tests where a model
-    /// trained from scratch on a few hundred images must learn within minutes on a CPU.
+    /// Unmissable (masses about 1.0, calcifications 2.5, both 2.5x wider, and every cancer a
+    /// mass): for demos and tests where a model trained from scratch on a few hundred images
+    /// must learn within minutes on a CPU.
     Obvious,
 }
 

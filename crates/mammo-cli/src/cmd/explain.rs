@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
 use mammo_explain::{BBox, Explainer, Localisation, Method, centered_box, explain, localise, summarise, threshold_box};
@@ -89,17 +89,8 @@ struct Input {
 
 /// Lesion boxes of `lesions.csv` by image id (DICOM pixel coordinates).
 fn read_truth(path: &Path) -> Result<HashMap<String, Vec<BBox>>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let headers = r.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("{}: no column {name}", path.display()));
-    let (id, x0, y0, x1, y1) = (col("image_id")?, col("x0")?, col("y0")?, col("x1")?, col("y1")?);
-    let mut out: HashMap<String, Vec<BBox>> = HashMap::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec?;
-        let num = |c: usize| rec[c].parse::<f64>().with_context(|| format!("{}: row {}: column {c} is not a number", path.display(), i + 2));
-        out.entry(rec[id].to_string()).or_default().push(BBox { x0: num(x0)?, y0: num(y0)?, x1: num(x1)?, y1: num(y1)? });
-    }
-    Ok(out)
+    let boxes = mammo_phantom::read_lesion_boxes(path).map_err(anyhow::Error::msg)?;
+    Ok(boxes.into_iter().map(|(k, v)| (k, v.into_iter().map(|[x0, y0, x1, y1]| BBox { x0, y0, x1, y1 }).collect())).collect())
 }
 
 /// A DICOM-pixel box in the PNG of `row` (crop, optional mirror, scale, padding offset).

@@ -1,7 +1,7 @@
 pub mod bench;
 pub mod convert;
-pub mod demo;
 pub mod eval;
+pub mod experiment;
 pub mod explain;
 pub mod phantom;
 pub mod predict;

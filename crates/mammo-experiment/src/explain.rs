@@ -1,0 +1,155 @@
+//! The paper's Figure 6 for one run: each fold's model explains the positive images of its
+//! own validation fold (never an image it trained on) with a CAM-family map and the centered
+//! box at the peak; scored against the lesion boxes when the data has them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
+use mammo_explain::{BBox, Explainer, LocalisationSummary, Method, centered_box, explain, localise, summarise};
+use burn::tensor::Device;
+use mammo_models::{create_model, load_timm_safetensors};
+use mammo_train::data::normalise_into;
+use mammo_train::{Run, load_input};
+
+use crate::config::ExplainSection;
+use crate::{ExperimentError, io_err};
+
+/// `summary.json` of an explain step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExplainStep {
+    pub method: String,
+    pub layer: String,
+    pub box_size: usize,
+    pub images: usize,
+    /// Against `lesions.csv`, when there is one.
+    pub localisation: Option<LocalisationSummary>,
+    /// Triptych PNGs (original | heat map | box), file names inside the step's folder.
+    pub triptychs: Vec<String>,
+    /// The folder (set when loaded).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl ExplainStep {
+    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| io_err("read", &path, e))?;
+        let mut s: Self = serde_json::from_str(&text).map_err(|e| io_err("parse", &path, e))?;
+        s.dir = dir.to_path_buf();
+        Ok(s)
+    }
+}
+
+fn step_err(run: &Path, e: impl std::fmt::Display) -> ExperimentError {
+    ExperimentError::Step { step: format!("explain {}", run.display()), reason: e.to_string() }
+}
+
+/// Grey `[0, 1]` pixels as RGB.
+fn grey_rgb(px: &[f32], w: usize, h: usize) -> Rgb {
+    Rgb { width: w, height: h, data: px.iter().flat_map(|&v| [(v.clamp(0.0, 1.0) * 255.0).round() as u8; 3]).collect() }
+}
+
+/// Panels side by side with a 4-pixel white gap.
+fn side_by_side(panels: &[Rgb]) -> Rgb {
+    let h = panels.iter().map(|p| p.height).max().unwrap_or(0);
+    let gap = 4;
+    let w = panels.iter().map(|p| p.width).sum::<usize>() + gap * panels.len().saturating_sub(1);
+    let mut data = vec![255u8; w * h * 3];
+    let mut x0 = 0;
+    for p in panels {
+        for y in 0..p.height {
+            let src = &p.data[y * p.width * 3..(y + 1) * p.width * 3];
+            data[(y * w + x0) * 3..(y * w + x0 + p.width) * 3].copy_from_slice(src);
+        }
+        x0 += p.width + gap;
+    }
+    Rgb { width: w, height: h, data }
+}
+
+pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Path>, out: &Path, device: &Device) -> Result<ExplainStep, ExperimentError> {
+    let run = Run::open(run_dir).map_err(|e| step_err(run_dir, e))?;
+    let method: Method = section.method.parse().map_err(ExperimentError::Invalid)?;
+    let [h, w] = run.info.input_size;
+    let box_size = ((w as f64 * section.box_fraction).round() as usize).max(1);
+    std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
+    let rows: HashMap<String, mammo_preprocess::ManifestRow> =
+        mammo_preprocess::read_manifest(&run.info.manifest).map_err(|e| step_err(run_dir, e))?.into_iter().map(|r| (r.image_id.clone(), r)).collect();
+    let truth = lesions.map(mammo_phantom::read_lesion_boxes).transpose().map_err(ExperimentError::Invalid)?;
+    let base = run.info.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+
+    let folds = run.config.folds;
+    let per_fold = section.images.div_ceil(folds.max(1));
+    let mut scores = Vec::new();
+    let mut triptychs = Vec::new();
+    let mut explained = 0;
+    let mut layer_name = String::new();
+    for fold in 0..folds {
+        let positives: Vec<&mammo_train::run::FoldRow> = run.folds.iter().filter(|r| r.fold == Some(fold) && r.label == 1).take(per_fold).collect();
+        if positives.is_empty() {
+            continue;
+        }
+        let weights = run_dir.join(format!("fold-{fold}")).join(format!("{}.safetensors", match run.config.select { mammo_train::Select::Last => "last", mammo_train::Select::Best => "best" }));
+        let mut model = create_model(&run.model, device).map_err(|e| step_err(run_dir, e))?;
+        let spec = mammo_models::spec(&run.model.architecture).map_err(|e| step_err(run_dir, e))?;
+        load_timm_safetensors(&mut model, spec, &weights).map_err(|e| step_err(&weights, e))?;
+        let explainer = Explainer::new(model, run.model.clone(), device);
+        let layer = explainer.layer_index(None).map_err(|e| step_err(run_dir, e))?;
+        layer_name = explainer.feature_layers()[layer].clone();
+        for fr in positives {
+            let Some(row) = rows.get(&fr.image_id) else { continue };
+            let pixels = load_input(&run, &base.join(&row.path)).map_err(|e| step_err(run_dir, e))?;
+            let mut x = vec![0f32; run.model.in_chans * h * w];
+            normalise_into(&pixels, h, w, false, &run.model, &mut x);
+            let g = explainer.layer_gradients(x, h, w, layer).map_err(|e| step_err(run_dir, e))?;
+            let e = explain(&g, &[method], h, w).remove(0);
+            let b = centered_box(&e.heat, w, h, box_size, box_size);
+            let lesion_boxes: Vec<BBox> = truth
+                .as_ref()
+                .and_then(|t| t.get(&fr.image_id))
+                .map(|v| {
+                    v.iter()
+                        .map(|&[x0, y0, x1, y1]| {
+                            let (xa, ya) = row.to_output(x0, y0);
+                            let (xb, yb) = row.to_output(x1, y1);
+                            BBox { x0: xa.min(xb), y0: ya.min(yb), x1: xa.max(xb), y1: ya.max(yb) }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !lesion_boxes.is_empty() {
+                scores.push(localise(e.peak, &b, &lesion_boxes));
+            }
+            explained += 1;
+            if triptychs.len() < section.figures {
+                let original = grey_rgb(&pixels, w, h);
+                let heat = overlay(&pixels, &e.heat, w, h, 0.4);
+                let mut boxed = original.clone();
+                let thick = (w / 128).max(1);
+                for t in &lesion_boxes {
+                    draw_box(&mut boxed, t, [230, 40, 40], thick);
+                }
+                draw_box(&mut boxed, &b, [40, 220, 40], thick);
+                let p = mammo_train::report::sigmoid(f64::from(g.logit));
+                let name = format!("fold{fold}_{}_p{:03}.png", fr.image_id, (p * 100.0).round() as u32);
+                let path = out.join(&name);
+                write_rgb_png(&path, &side_by_side(&[original, heat, boxed])).map_err(|e| io_err("write", &path, e))?;
+                triptychs.push(name);
+            }
+        }
+    }
+    let step = ExplainStep {
+        method: method.name().into(),
+        layer: layer_name,
+        box_size,
+        images: explained,
+        localisation: (!scores.is_empty()).then(|| summarise(&scores)),
+        triptychs,
+        dir: out.to_path_buf(),
+    };
+    let path = out.join("summary.json");
+    mammo_image::write_atomic(&path, serde_json::to_string_pretty(&step).expect("JSON").as_bytes()).map_err(|e| io_err("write", &path, e))?;
+    Ok(step)
+}

@@ -1,0 +1,44 @@
+//! The paper's Algorithm 1 end to end: for every resolution, data stage and model, train
+//! cross-validated classifiers, explain their positive validation images with CAM and a
+//! centered box, and collect Table 2 with its figures into one offline `report.html`.
+//!
+//! ```text
+//! EXP/experiment.json                      resolved config, versions, data digest
+//! EXP/data/                                phantom set (when no --data was given)
+//! EXP/steps/<kind>-<name>-<key>/           one folder per step, named by a digest of
+//!                                          everything it depends on; `done.json` marks it done
+//! EXP/report/report.html, table2_<res>.{md,csv,html}, figures/
+//! ```
+//!
+//! A step whose folder has `done.json` is skipped; an unfinished one resumes (preprocessing
+//! skips written PNGs, training resumes from its last finished epoch). Changing a setting
+//! changes the digest of the steps it reaches, so they run again in new folders and nothing
+//! stale is reused.
+
+pub mod config;
+pub mod explain;
+pub mod report;
+mod steps;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use config::{ExperimentConfig, Stage};
+pub use steps::{ExperimentOptions, ExperimentSummary, run_experiment};
+
+#[derive(Debug, Error)]
+pub enum ExperimentError {
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{step}: {reason}")]
+    Step { step: String, reason: String },
+    #[error("{path}: cannot {action}: {reason}")]
+    Io { path: PathBuf, action: &'static str, reason: String },
+}
+
+pub(crate) fn io_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> ExperimentError {
+    ExperimentError::Io { path: path.into(), action, reason: e.to_string() }
+}

@@ -1,0 +1,208 @@
+//! The paper's Table 2 (per resolution: stage x model, mean ± std over folds) as Markdown,
+//! CSV and HTML, and `report.html` linking every figure: training curves (Figure 4),
+//! confusion matrices (Figure 5), original / CAM / box triptychs (Figure 6). Everything is
+//! copied beside the report, so the folder opens offline and can be moved as a whole.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use mammo_plot::esc;
+use mammo_train::RunMetrics;
+use mammo_train::report::MeanStd;
+
+use crate::config::{ExperimentConfig, Stage};
+use crate::explain::ExplainStep;
+use crate::{ExperimentError, io_err};
+
+/// One trained and explained run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub resolution: u32,
+    pub stage: Stage,
+    pub model: String,
+    pub run_dir: PathBuf,
+    pub metrics: RunMetrics,
+    pub explanation: ExplainStep,
+}
+
+impl RunResult {
+    fn slug(&self) -> String {
+        format!("{}-{}-{}", self.stage, self.resolution, self.model)
+    }
+}
+
+pub struct ReportInput<'a> {
+    pub name: &'a str,
+    pub out: &'a Path,
+    pub config: &'a ExperimentConfig,
+    pub results: &'a [RunResult],
+    pub seconds: f64,
+}
+
+/// Table 2 columns: (header, value).
+fn columns(r: &RunResult) -> [(&'static str, MeanStd, bool); 6] {
+    let m = &r.metrics.mean;
+    [("Accuracy", m.accuracy, true), ("AUC", m.roc_auc, true), ("Precision", m.precision, true), ("Recall", m.recall, true), ("F1", m.f1, true), ("pF1", m.pf1, false)]
+}
+
+fn cell(v: MeanStd, percent: bool) -> String {
+    if !v.mean.is_finite() {
+        return "n/a".into();
+    }
+    if percent { format!("{:.2} ± {:.2}", 100.0 * v.mean, 100.0 * v.std) } else { format!("{:.4} ± {:.4}", v.mean, v.std) }
+}
+
+fn localisation(r: &RunResult) -> (String, String) {
+    match &r.explanation.localisation {
+        Some(l) => (format!("{:.3}", l.pointing_game), format!("{:.3}", l.mean_iou)),
+        None => ("n/a".into(), "n/a".into()),
+    }
+}
+
+/// Table 2 at one resolution, Markdown.
+pub fn table_markdown(res: u32, rows: &[&RunResult]) -> String {
+    let mut s = format!("## Table 2 at {res}x{res}\n\n| Data | Model | Accuracy (%) | AUC (%) | Precision (%) | Recall (%) | F1 (%) | pF1 | CAM pointing | CAM box IoU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let cells: Vec<String> = columns(r).iter().map(|&(_, v, p)| cell(v, p)).collect();
+        let (pg, iou) = localisation(r);
+        let _ = writeln!(s, "| {} | {} | {} | {pg} | {iou} |", r.stage.label(), r.model, cells.join(" | "));
+    }
+    s
+}
+
+/// Table 2 at one resolution, CSV (plain numbers, fractions).
+pub fn table_csv(rows: &[&RunResult]) -> String {
+    let mut s = String::from("resolution,stage,model,accuracy,accuracy_std,auc,auc_std,precision,precision_std,recall,recall_std,f1,f1_std,pf1,pf1_std,pooled_auc,pointing_game,mean_iou\n");
+    for r in rows {
+        let _ = write!(s, "{},{},{}", r.resolution, r.stage, r.model);
+        for (_, v, _) in columns(r) {
+            let _ = write!(s, ",{},{}", v.mean, v.std);
+        }
+        let pooled = r.metrics.pooled.binary.roc_auc.map_or(String::new(), |a| a.to_string());
+        let (pg, iou) = r.explanation.localisation.map_or((String::new(), String::new()), |l| (l.pointing_game.to_string(), l.mean_iou.to_string()));
+        let _ = writeln!(s, ",{pooled},{pg},{iou}");
+    }
+    s
+}
+
+/// Table 2 at one resolution, an HTML `<table>`.
+pub fn table_html(res: u32, rows: &[&RunResult]) -> String {
+    let mut s = format!("<table class=\"t2\" id=\"table2-{res}\"><caption>Table 2 at {res}x{res}: mean ± std over folds</caption>\n<tr><th>Data</th><th>Model</th>");
+    for h in ["Accuracy (%)", "AUC (%)", "Precision (%)", "Recall (%)", "F1 (%)", "pF1", "CAM pointing", "CAM box IoU"] {
+        let _ = write!(s, "<th>{h}</th>");
+    }
+    s += "</tr>\n";
+    for r in rows {
+        let _ = write!(s, "<tr><td>{}</td><td>{}</td>", esc(r.stage.label()), esc(&r.model));
+        for (_, v, p) in columns(r) {
+            let _ = write!(s, "<td>{}</td>", cell(v, p));
+        }
+        let (pg, iou) = localisation(r);
+        let _ = writeln!(s, "<td>{pg}</td><td>{iou}</td></tr>");
+    }
+    s + "</table>\n"
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), ExperimentError> {
+    let bytes = std::fs::read(from).map_err(|e| io_err("read", from, e))?;
+    mammo_image::write_atomic(to, &bytes).map_err(|e| io_err("write", to, e))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ExperimentError> {
+    mammo_image::write_atomic(path, text.as_bytes()).map_err(|e| io_err("write", path, e))
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}\
+td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}\
+figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{max-width:420px;border:1px solid #ddd}\
+.trip img{max-width:600px;image-rendering:pixelated}pre{background:#f4f4f4;padding:1em;overflow:auto}";
+
+/// After loading, the page records on `<body>` how many of its images a browser decoded
+/// (`data-images-loaded` of `data-images`): what the headless-browser test reads.
+const LOADED_SCRIPT: &str = "<script>window.addEventListener('load',function(){var i=document.images,n=0;\
+for(var k=0;k<i.length;k++){if(i[k].complete&&i[k].naturalWidth>0)n++;}\
+document.body.setAttribute('data-images',i.length);document.body.setAttribute('data-images-loaded',n);});</script>\n";
+
+/// Writes the tables and `report.html`; returns the report's path.
+pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError> {
+    let out = input.out;
+    let figures = out.join("figures");
+    std::fs::create_dir_all(&figures).map_err(|e| io_err("create", &figures, e))?;
+    let mut resolutions: Vec<u32> = input.results.iter().map(|r| r.resolution).collect();
+    resolutions.sort_unstable();
+    resolutions.dedup();
+
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mammo experiment {name}</title><style>{STYLE}</style></head><body>\n\
+         <h1>mammo experiment: {name}</h1>\n<p>Algorithm 1 of Prodan, Paraschiv &amp; Stanciu (Appl. Sci. 2023, 13, 4272): {runs} runs \
+         ({stages} data stages x {models} models x {res} resolutions), {folds}-fold cross-validation, metrics of the {select} epoch of each fold \
+         on its validation fold. Wall time {mins:.1} min. mammo {ver}, burn 0.22.1.</p>\n",
+        name = esc(input.name),
+        runs = input.results.len(),
+        stages = input.config.experiment.stages.len(),
+        models = input.config.experiment.models.len(),
+        res = resolutions.len(),
+        folds = input.config.train.folds,
+        select = match input.config.train.select {
+            mammo_train::Select::Last => "last",
+            mammo_train::Select::Best => "best-AUC",
+        },
+        mins = input.seconds / 60.0,
+        ver = env!("CARGO_PKG_VERSION"),
+    );
+    let mut md = format!("# mammo experiment: {}\n\n", input.name);
+    for &res in &resolutions {
+        let rows: Vec<&RunResult> = input.results.iter().filter(|r| r.resolution == res).collect();
+        let t = table_markdown(res, &rows);
+        write(&out.join(format!("table2_{res}.md")), &t)?;
+        write(&out.join(format!("table2_{res}.csv")), &table_csv(&rows))?;
+        let th = table_html(res, &rows);
+        write(&out.join(format!("table2_{res}.html")), &format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>{STYLE}</style></head><body>{th}</body></html>\n"))?;
+        md += &t;
+        md += "\n";
+        html += &format!("<h2>Table 2 at {res}x{res}</h2>\n{th}<p>Tables: <a href=\"table2_{res}.md\">Markdown</a>, <a href=\"table2_{res}.csv\">CSV</a>. \
+             Percentages at threshold 0.5; pF1 = per-breast probabilistic F1 (RSNA); CAM pointing / IoU: peak inside a lesion box / \
+             centered box against lesion boxes, over explained validation positives.</p>\n");
+    }
+    write(&out.join("table2.md"), &md)?;
+
+    html += "<h2>Figure 1: generator samples over training</h2>\n<p>Not available: this build has no GAN stage (the augmented data stage needs it).</p>\n";
+    html += "<h2>Figures 4 and 5: training curves and confusion matrices</h2>\n";
+    for r in input.results {
+        let slug = r.slug();
+        let dir = figures.join(&slug);
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        html += &format!("<h3 id=\"{slug}\">{} · {} · {}x{}</h3>\n", esc(r.stage.label()), esc(&r.model), r.resolution, r.resolution);
+        for (file, caption) in [("auc.svg", "validation AUC per epoch"), ("loss.svg", "loss per epoch"), ("roc.svg", "ROC, out-of-fold"), ("confusion.svg", "confusion matrix, out-of-fold")] {
+            let src = r.run_dir.join("plots").join(file);
+            if src.exists() {
+                copy(&src, &dir.join(file))?;
+                html += &format!("<figure><img src=\"figures/{slug}/{file}\" alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>\n");
+            }
+        }
+    }
+    html += "<h2>Figure 6: original, class activation map, centered box</h2>\n<p>Each fold's model explains positives of its own validation fold. \
+             Green: the box centered at the map's peak; red: the true lesion box (phantom data).</p>\n";
+    for r in input.results {
+        let slug = r.slug();
+        let e = &r.explanation;
+        if e.triptychs.is_empty() {
+            continue;
+        }
+        let loc = e.localisation.map_or(String::from("no lesion boxes"), |l| {
+            format!("{} images: pointing game {:.3}, mean IoU {:.3}, hit@IoU 0.1 {:.3}", l.images, l.pointing_game, l.mean_iou, l.hit_rate_iou_0_1)
+        });
+        html += &format!("<h3>{} · {} · {}x{} ({} at {}, box {} px; {loc})</h3>\n", esc(r.stage.label()), esc(&r.model), r.resolution, r.resolution, esc(&e.method), esc(&e.layer), e.box_size);
+        let dir = figures.join(&slug);
+        std::fs::create_dir_all(&dir).map_err(|err| io_err("create", &dir, err))?;
+        for t in &e.triptychs {
+            copy(&e.dir.join(t), &dir.join(t))?;
+            html += &format!("<figure class=\"trip\"><img src=\"figures/{slug}/{t}\" alt=\"triptych {t}\"><figcaption>{t}</figcaption></figure>\n");
+        }
+    }
+    let resolved = serde_json::to_string_pretty(input.config).expect("JSON");
+    html += &format!("<h2>Resolved configuration</h2>\n<pre>{}</pre>\n{LOADED_SCRIPT}</body></html>\n", esc(&resolved));
+    let path = out.join("report.html");
+    write(&path, &html)?;
+    Ok(path)
+}

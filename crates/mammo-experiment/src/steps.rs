@@ -1,0 +1,267 @@
+//! Algorithm 1 as a list of content-keyed steps.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use burn::tensor::Device;
+use mammo_phantom::PhantomConfig;
+use mammo_preprocess::{BatchOptions, FlipTo, OutputSize, PipelineConfig, run_batch};
+use mammo_train::{TrainOptions, train};
+
+use crate::config::{ExperimentConfig, Stage};
+use crate::explain::{ExplainStep, explain_run};
+use crate::report::{ReportInput, RunResult, write_report};
+use crate::{ExperimentError, io_err};
+
+/// How and where to run an experiment.
+#[derive(Debug, Clone)]
+pub struct ExperimentOptions {
+    pub config: ExperimentConfig,
+    /// RSNA-layout folder (`train.csv`, `train_images/`, optional `lesions.csv`); the phantom
+    /// set of `[phantom]` when absent.
+    pub data: Option<PathBuf>,
+    pub out: PathBuf,
+    pub device: Device,
+    pub progress: bool,
+}
+
+/// What a call did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentSummary {
+    pub report: PathBuf,
+    pub steps: usize,
+    pub steps_cached: usize,
+    pub seconds: f64,
+    /// Images that preprocessing could not read (the runs go on without them).
+    pub failed_images: usize,
+}
+
+/// `done.json` of a step.
+#[derive(Debug, Serialize, Deserialize)]
+struct Done {
+    key: Value,
+    seconds: f64,
+}
+
+/// First 12 hex digits of the sha256 of the canonical JSON of `key`.
+pub(crate) fn digest(key: &Value) -> String {
+    let bytes = serde_json::to_vec(key).expect("JSON of a Value");
+    Sha256::digest(&bytes).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_file(path: &Path) -> Result<String, ExperimentError> {
+    mammo_train::run::sha256_file(path).map_err(|e| ExperimentError::Step { step: "data".into(), reason: e.to_string() })
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ExperimentError> {
+    let text = serde_json::to_string_pretty(value).expect("JSON");
+    mammo_image::write_atomic(path, text.as_bytes()).map_err(|e| io_err("write", path, e))
+}
+
+/// Runs the steps in order, counting and announcing them.
+struct Steps {
+    root: PathBuf,
+    total: usize,
+    index: usize,
+    cached: usize,
+}
+
+impl Steps {
+    /// The folder of a step and whether it is already done with this key.
+    fn begin(&mut self, kind: &str, name: &str, key: &Value) -> Result<(PathBuf, bool), ExperimentError> {
+        self.index += 1;
+        let dir = self.root.join("steps").join(format!("{kind}-{name}-{}", digest(key)));
+        let done = dir.join("done.json");
+        let finished = done.exists();
+        if finished {
+            self.cached += 1;
+        }
+        eprintln!("[{}/{}] {kind} {name}{}", self.index, self.total, if finished { " (done, cached)" } else { "" });
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        if !finished {
+            write_json(&dir.join("key.json"), key)?;
+        }
+        Ok((dir, finished))
+    }
+
+    fn finish(&self, dir: &Path, key: &Value, started: Instant) -> Result<(), ExperimentError> {
+        write_json(&dir.join("done.json"), &Done { key: key.clone(), seconds: started.elapsed().as_secs_f64() })
+    }
+}
+
+/// The preprocessing of a stage (Algorithm 1: original = render + resize; processed = crop +
+/// windowing + normalisation).
+fn pipeline_for(stage: Stage, resolutions: &[u32]) -> Result<PipelineConfig, ExperimentError> {
+    let processed = stage != Stage::Original;
+    let voi = if processed { "first" } else { "none" };
+    Ok(PipelineConfig {
+        sizes: resolutions.iter().map(|&r| OutputSize { height: r, width: r }).collect(),
+        crop: processed,
+        voi: voi.parse().map_err(ExperimentError::Invalid)?,
+        flip_to: if processed { FlipTo::Left } else { FlipTo::None },
+        ..PipelineConfig::default()
+    })
+}
+
+pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, ExperimentError> {
+    let started = Instant::now();
+    let cfg = &opts.config;
+    cfg.validate().map_err(ExperimentError::Invalid)?;
+    let e = &cfg.experiment;
+    if e.stages.contains(&Stage::Augmented) {
+        return Err(ExperimentError::Invalid(
+            "stage `augmented` needs generated positives from `mammo gan`, which this build does not have yet; \
+             remove it from experiment.stages (or pass --stages original,processed)"
+                .into(),
+        ));
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|err| io_err("create", &opts.out, err))?;
+    let mut stages = e.stages.clone();
+    stages.sort();
+    stages.dedup();
+    let runs = e.resolutions.len() * stages.len() * e.models.len();
+    let mut steps = Steps { root: opts.out.clone(), total: usize::from(opts.data.is_none()) + stages.len() + 2 * runs + 1, index: 0, cached: 0 };
+
+    // Data: the user's folder, or the phantom set.
+    let data_dir = match &opts.data {
+        Some(d) => d.clone(),
+        None => {
+            let p = &cfg.phantom;
+            let key = json!({"phantom": p, "version": env!("CARGO_PKG_VERSION")});
+            let (dir, done) = steps.begin("data", "phantom", &key)?;
+            let data = dir.join("data");
+            if !done {
+                let t = Instant::now();
+                mammo_phantom::generate(&PhantomConfig {
+                    out: data.clone(),
+                    patients: p.patients,
+                    seed: p.seed,
+                    prevalence: p.prevalence,
+                    size: p.size.parse().map_err(ExperimentError::Invalid)?,
+                    conspicuity: p.conspicuity.parse().map_err(ExperimentError::Invalid)?,
+                    jobs: e.jobs,
+                    progress: opts.progress,
+                })
+                .map_err(|err| ExperimentError::Step { step: "phantom".into(), reason: err.to_string() })?;
+                steps.finish(&dir, &key, t)?;
+            }
+            data
+        }
+    };
+    let train_csv = data_dir.join("train.csv");
+    let images = data_dir.join("train_images");
+    if !train_csv.exists() || !images.is_dir() {
+        return Err(ExperimentError::Invalid(format!("{}: not an RSNA-layout folder (needs train.csv and train_images/)", data_dir.display())));
+    }
+    let lesions = Some(data_dir.join("lesions.csv")).filter(|p| p.exists());
+    let data_sha = sha256_file(&train_csv)?;
+    write_json(
+        &opts.out.join("experiment.json"),
+        &json!({
+            "tool": "mammo",
+            "version": env!("CARGO_PKG_VERSION"),
+            "engine": "burn 0.22.1",
+            "device": format!("{:?}", opts.device),
+            "config": cfg,
+            "data": data_dir,
+            "train_csv_sha256": data_sha,
+            "lesions": lesions,
+        }),
+    )?;
+
+    // Preprocessing per stage, every resolution at once.
+    let mut manifests = Vec::new();
+    let mut failed_images = 0;
+    for &stage in &stages {
+        let pipeline = pipeline_for(stage, &e.resolutions)?;
+        let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images});
+        let (dir, done) = steps.begin("preprocess", stage.name(), &key)?;
+        if !done {
+            let t = Instant::now();
+            let report = run_batch(&BatchOptions { csv: train_csv.clone(), images: images.clone(), out: dir.clone(), jobs: e.jobs, progress: opts.progress }, &pipeline)
+                .map_err(|err| ExperimentError::Step { step: format!("preprocess {stage}"), reason: err.to_string() })?;
+            if report.failed > 0 {
+                eprintln!("      {} of {} images failed (listed in {}); the runs go on without them", report.failed, report.total, dir.display());
+            }
+            failed_images += report.failed;
+            steps.finish(&dir, &key, t)?;
+        }
+        for &res in &e.resolutions {
+            let size = OutputSize { height: res, width: res };
+            manifests.push((stage, res, dir.join(size.label()).join("manifest.csv")));
+        }
+    }
+
+    // Training, then explanations, per resolution x stage x model.
+    let mut results = Vec::new();
+    for &res in &e.resolutions {
+        for &stage in &stages {
+            let manifest = manifests.iter().find(|m| m.0 == stage && m.1 == res).map(|m| m.2.clone()).expect("preprocessed above");
+            let manifest_sha = sha256_file(&manifest)?;
+            for model in &e.models {
+                let mut tc = cfg.train.clone();
+                tc.model = model.clone();
+                let name = format!("{stage}-{res}-{model}");
+                let key = json!({"train": tc, "manifest_sha256": manifest_sha, "version": env!("CARGO_PKG_VERSION")});
+                let (dir, done) = steps.begin("train", &name, &key)?;
+                let run_dir = dir.join("run");
+                if !done {
+                    let t = Instant::now();
+                    let report = train(&tc, &TrainOptions { manifest: manifest.clone(), out: run_dir.clone(), device: opts.device.clone(), progress: opts.progress, log: true, stop_after_epochs: None })
+                        .map_err(|err| ExperimentError::Step { step: format!("train {name}"), reason: err.to_string() })?;
+                    if !report.complete {
+                        return Err(ExperimentError::Step { step: format!("train {name}"), reason: "stopped before every fold finished; run the experiment again to resume".into() });
+                    }
+                    steps.finish(&dir, &key, t)?;
+                }
+                let metrics = mammo_train::evaluate_run(&run_dir).map_err(|err| ExperimentError::Step { step: format!("metrics {name}"), reason: err.to_string() })?;
+
+                let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions.as_ref().map(|p| sha256_file(p)).transpose()?});
+                let (edir, edone) = steps.begin("explain", &name, &ekey)?;
+                let explain_out = edir.join("explain");
+                let explanation = if edone {
+                    ExplainStep::load(&explain_out)?
+                } else {
+                    let t = Instant::now();
+                    let r = explain_run(&run_dir, &cfg.explain, lesions.as_deref(), &explain_out, &opts.device)?;
+                    steps.finish(&edir, &ekey, t)?;
+                    r
+                };
+                results.push(RunResult { resolution: res, stage, model: model.clone(), run_dir, metrics, explanation });
+            }
+        }
+    }
+
+    steps.index += 1;
+    eprintln!("[{}/{}] report", steps.index, steps.total);
+    let report = write_report(&ReportInput { name: &e.name, out: &opts.out.join("report"), config: cfg, results: &results, seconds: started.elapsed().as_secs_f64() })?;
+    Ok(ExperimentSummary { report, steps: steps.total, steps_cached: steps.cached, seconds: started.elapsed().as_secs_f64(), failed_images })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_changes_with_any_setting() {
+        let a = digest(&json!({"lr": 1e-4, "epochs": 3}));
+        assert_eq!(a, digest(&json!({"lr": 1e-4, "epochs": 3})));
+        assert_ne!(a, digest(&json!({"lr": 1e-4, "epochs": 4})));
+        assert_eq!(a.len(), 12);
+    }
+
+    #[test]
+    fn stages_preprocess_as_algorithm_1() {
+        let o = pipeline_for(Stage::Original, &[256, 512]).unwrap();
+        assert!(!o.crop);
+        assert_eq!(o.flip_to, FlipTo::None);
+        let p = pipeline_for(Stage::Processed, &[256]).unwrap();
+        assert!(p.crop);
+        assert_eq!(p.flip_to, FlipTo::Left);
+        assert_eq!(o.sizes.len(), 2);
+    }
+}
