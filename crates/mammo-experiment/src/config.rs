@@ -130,7 +130,7 @@ impl Default for ExplainSection {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentConfig {
     pub experiment: ExperimentSection,
@@ -138,12 +138,6 @@ pub struct ExperimentConfig {
     /// Training protocol shared by every model (`model` is set per run).
     pub train: TrainConfig,
     pub explain: ExplainSection,
-}
-
-impl Default for ExperimentConfig {
-    fn default() -> Self {
-        Self { experiment: ExperimentSection::default(), phantom: PhantomSection::default(), train: TrainConfig::default(), explain: ExplainSection::default() }
-    }
 }
 
 impl ExperimentConfig {
