@@ -143,7 +143,7 @@ pub fn kernel_inception_distance(x: &Features<'_>, y: &Features<'_>, subsets: us
     if m < 2 {
         return Err(FidError::TooFewSamples { what: "KID subset", n: m, min: 2 });
     }
-    let mut rng = mammo_rand::Rng::from_keys(seed, &[0x6b69_64]); // "kid"
+    let mut rng = mammo_rand::Rng::from_keys(seed, &[0x006b_6964]); // "kid"
     let values: Vec<f64> = (0..subsets.max(1))
         .map(|_| {
             let xi = rng.sample_indices(x.n(), m);
