@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
 use mammo_explain::{BBox, Explainer, LocalisationSummary, Method, centered_box, explain, localise, summarise};
 use burn::tensor::Device;
-use mammo_models::{create_model, load_timm_safetensors};
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, load_input};
 
@@ -91,10 +90,7 @@ pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Pa
         if positives.is_empty() {
             continue;
         }
-        let weights = run_dir.join(format!("fold-{fold}")).join(format!("{}.safetensors", match run.config.select { mammo_train::Select::Last => "last", mammo_train::Select::Best => "best" }));
-        let mut model = create_model(&run.model, device).map_err(|e| step_err(run_dir, e))?;
-        let spec = mammo_models::spec(&run.model.architecture).map_err(|e| step_err(run_dir, e))?;
-        load_timm_safetensors(&mut model, spec, &weights).map_err(|e| step_err(&weights, e))?;
+        let model = run.load_fold_model(fold, run.config.select, device).map_err(|e| step_err(run_dir, e))?;
         let explainer = Explainer::new(model, run.model.clone(), device);
         let layer = explainer.layer_index(None).map_err(|e| step_err(run_dir, e))?;
         layer_name = explainer.feature_layers()[layer].clone();
@@ -109,15 +105,7 @@ pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Pa
             let lesion_boxes: Vec<BBox> = truth
                 .as_ref()
                 .and_then(|t| t.get(&fr.image_id))
-                .map(|v| {
-                    v.iter()
-                        .map(|&[x0, y0, x1, y1]| {
-                            let (xa, ya) = row.to_output(x0, y0);
-                            let (xb, yb) = row.to_output(x1, y1);
-                            BBox { x0: xa.min(xb), y0: ya.min(yb), x1: xa.max(xb), y1: ya.max(yb) }
-                        })
-                        .collect()
-                })
+                .map(|v| v.iter().map(|&b| BBox::from(row.box_to_output(b))).collect())
                 .unwrap_or_default();
             if !lesion_boxes.is_empty() {
                 scores.push(localise(e.peak, &b, &lesion_boxes));

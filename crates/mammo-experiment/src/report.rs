@@ -143,10 +143,7 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         models = input.config.experiment.models.len(),
         res = resolutions.len(),
         folds = input.config.train.folds,
-        select = match input.config.train.select {
-            mammo_train::Select::Last => "last",
-            mammo_train::Select::Best => "best-AUC",
-        },
+        select = input.config.train.select.label(),
         mins = input.seconds / 60.0,
         ver = env!("CARGO_PKG_VERSION"),
     );

@@ -158,6 +158,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         return Err(ExperimentError::Invalid(format!("{}: not an RSNA-layout folder (needs train.csv and train_images/)", data_dir.display())));
     }
     let lesions = Some(data_dir.join("lesions.csv")).filter(|p| p.exists());
+    let lesions_sha = lesions.as_deref().map(sha256_file).transpose()?;
     let data_sha = sha256_file(&train_csv)?;
     write_json(
         &opts.out.join("experiment.json"),
@@ -209,18 +210,25 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                 let key = json!({"train": tc, "manifest_sha256": manifest_sha, "version": env!("CARGO_PKG_VERSION")});
                 let (dir, done) = steps.begin("train", &name, &key)?;
                 let run_dir = dir.join("run");
-                if !done {
+                let trained = if done {
+                    None
+                } else {
                     let t = Instant::now();
                     let report = train(&tc, &TrainOptions { manifest: manifest.clone(), out: run_dir.clone(), device: opts.device.clone(), progress: opts.progress, log: true, stop_after_epochs: None })
                         .map_err(|err| ExperimentError::Step { step: format!("train {name}"), reason: err.to_string() })?;
-                    if !report.complete {
+                    let Some(metrics) = report.metrics else {
                         return Err(ExperimentError::Step { step: format!("train {name}"), reason: "stopped before every fold finished; run the experiment again to resume".into() });
-                    }
+                    };
                     steps.finish(&dir, &key, t)?;
-                }
-                let metrics = mammo_train::evaluate_run(&run_dir).map_err(|err| ExperimentError::Step { step: format!("metrics {name}"), reason: err.to_string() })?;
+                    Some(metrics)
+                };
+                // A run done in an earlier call: its metrics again from the saved predictions.
+                let metrics = match trained {
+                    Some(m) => m,
+                    None => mammo_train::evaluate_run(&run_dir).map_err(|err| ExperimentError::Step { step: format!("metrics {name}"), reason: err.to_string() })?,
+                };
 
-                let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions.as_ref().map(|p| sha256_file(p)).transpose()?});
+                let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha});
                 let (edir, edone) = steps.begin("explain", &name, &ekey)?;
                 let explain_out = edir.join("explain");
                 let explanation = if edone {

@@ -12,6 +12,13 @@ pub struct BBox {
     pub y1: f64,
 }
 
+impl From<[f64; 4]> for BBox {
+    /// `[x0, y0, x1, y1]`.
+    fn from([x0, y0, x1, y1]: [f64; 4]) -> Self {
+        Self { x0, y0, x1, y1 }
+    }
+}
+
 impl BBox {
     pub fn area(&self) -> f64 {
         (self.x1 - self.x0).max(0.0) * (self.y1 - self.y0).max(0.0)

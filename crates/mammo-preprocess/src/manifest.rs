@@ -62,6 +62,14 @@ impl ManifestRow {
         let dx = if self.flipped == 1 { self.crop_x1 as f64 - x } else { x - self.crop_x0 as f64 };
         (self.offset_x as f64 + self.scale_x * dx, self.offset_y as f64 + self.scale_y * (y - self.crop_y0 as f64))
     }
+
+    /// A stored-image box `[x0, y0, x1, y1]` in this row's PNG, corners ordered again after a
+    /// mirror.
+    pub fn box_to_output(&self, [x0, y0, x1, y1]: [f64; 4]) -> [f64; 4] {
+        let (xa, ya) = self.to_output(x0, y0);
+        let (xb, yb) = self.to_output(x1, y1);
+        [xa.min(xb), ya.min(yb), xa.max(xb), ya.max(yb)]
+    }
 }
 
 /// Reads a manifest written by [`crate::run_batch`] (or by hand, with the same header).

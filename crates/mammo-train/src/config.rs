@@ -49,6 +49,24 @@ pub enum Select {
     Best,
 }
 
+impl Select {
+    /// The per-fold weights file of this choice.
+    pub fn weights_file(self) -> &'static str {
+        match self {
+            Select::Last => "last.safetensors",
+            Select::Best => "best.safetensors",
+        }
+    }
+
+    /// How reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Select::Last => "last",
+            Select::Best => "best-AUC",
+        }
+    }
+}
+
 /// Everything that decides what a training run computes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

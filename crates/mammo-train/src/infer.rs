@@ -8,14 +8,14 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
-use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors};
+use mammo_models::{Classifier, Model, ModelConfig};
 use mammo_preprocess::{OutputSize, saved_pipeline};
 
 use crate::config::Select;
 use crate::data::{Dataset, normalise_into, read_image, unit_range};
 use crate::error::{Result, TrainError, io_err};
 use crate::report::{self, Metrics, Prediction, RunMetrics, sigmoid};
-use crate::run::{Run, fold_dir, write_atomic, write_csv, write_json};
+use crate::run::{Run, write_atomic, write_csv, write_json};
 use crate::trainer::{fold_finished, predict_items};
 
 /// Re-computes `metrics.json`, `metrics.md`, `oof_predictions.csv` and the plots of a
@@ -48,23 +48,14 @@ impl Ensemble {
     pub fn load(dir: &Path, select: Option<Select>, device: &Device) -> Result<Self> {
         let run = Run::open(dir)?;
         let which = select.unwrap_or(run.config.select);
-        let file = match which {
-            Select::Last => "last.safetensors",
-            Select::Best => "best.safetensors",
-        };
-        let spec = mammo_models::spec(&run.model.architecture)?;
         let mut models = Vec::new();
         for fold in 0..run.config.folds {
-            let path = fold_dir(dir, fold).join(file);
-            if !path.exists() {
-                continue;
+            if run.weights_path(fold, which).exists() {
+                models.push((fold, run.load_fold_model(fold, which, device)?.valid()));
             }
-            let mut model = create_model(&run.model, device)?;
-            load_timm_safetensors(&mut model, spec, &path)?;
-            models.push((fold, model.valid()));
         }
         if models.is_empty() {
-            return Err(TrainError::NotARun { path: dir.into(), reason: format!("no fold has {file} yet") });
+            return Err(TrainError::NotARun { path: dir.into(), reason: format!("no fold has {} yet", which.weights_file()) });
         }
         Ok(Self { run, models, device: device.clone() })
     }

@@ -183,10 +183,7 @@ pub fn markdown(m: &RunMetrics) -> String {
         m.model,
         m.input_size[1],
         m.input_size[0],
-        match m.select {
-            Select::Last => "last",
-            Select::Best => "best-AUC",
-        }
+        m.select.label()
     );
     let row = |name: String, epoch: String, x: &Metrics| format!("| {name} | {epoch} | {} |\n", metric_cells(x));
     for f in &m.folds {

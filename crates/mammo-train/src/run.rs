@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use mammo_models::ModelConfig;
+use burn::tensor::Device;
+use mammo_models::{Model, ModelConfig, create_model, load_timm_safetensors};
 
-use crate::config::TrainConfig;
+use crate::config::{Select, TrainConfig};
 use crate::data::{Dataset, Item};
 use crate::error::{Result, TrainError, io_err};
 
@@ -176,5 +177,17 @@ impl Run {
             info: read_json(&dir.join("run.json"))?,
             folds: read_csv(&dir.join("folds.csv"))?,
         })
+    }
+
+    /// `fold-K/last.safetensors` or `fold-K/best.safetensors`.
+    pub fn weights_path(&self, fold: usize, select: Select) -> PathBuf {
+        fold_dir(&self.dir, fold).join(select.weights_file())
+    }
+
+    /// That fold's saved model on `device` (training behaviour; `.valid()` for inference).
+    pub fn load_fold_model(&self, fold: usize, select: Select, device: &Device) -> Result<Model> {
+        let mut model = create_model(&self.model, device)?;
+        load_timm_safetensors(&mut model, mammo_models::spec(&self.model.architecture)?, &self.weights_path(fold, select))?;
+        Ok(model)
     }
 }

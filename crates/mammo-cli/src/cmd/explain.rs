@@ -6,10 +6,9 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
 use mammo_explain::{BBox, Explainer, Localisation, Method, centered_box, explain, localise, summarise, threshold_box};
-use mammo_models::{create_model, load_timm_safetensors};
 use mammo_preprocess::ManifestRow;
 use mammo_train::data::normalise_into;
-use mammo_train::{Run, load_input};
+use mammo_train::{Run, Select, load_input};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -87,28 +86,15 @@ struct Input {
     row: Option<ManifestRow>,
 }
 
-/// Lesion boxes of `lesions.csv` by image id (DICOM pixel coordinates).
-fn read_truth(path: &Path) -> Result<HashMap<String, Vec<BBox>>> {
-    let boxes = mammo_phantom::read_lesion_boxes(path).map_err(anyhow::Error::msg)?;
-    Ok(boxes.into_iter().map(|(k, v)| (k, v.into_iter().map(|[x0, y0, x1, y1]| BBox { x0, y0, x1, y1 }).collect())).collect())
-}
-
-/// A DICOM-pixel box in the PNG of `row` (crop, optional mirror, scale, padding offset).
-fn to_png(b: &BBox, row: &ManifestRow) -> BBox {
-    let (xa, y0) = row.to_output(b.x0, b.y0);
-    let (xb, y1) = row.to_output(b.x1, b.y1);
-    BBox { x0: xa.min(xb), y0, x1: xa.max(xb), y1 }
-}
-
 pub fn run(args: Args) -> Result<Outcome> {
     let run = Run::open(&args.run)?;
     let device = mammo_models::parse_device(&args.device)?;
-    let weights = args.run.join(format!("fold-{}", args.fold)).join(format!("{}.safetensors", args.select));
+    let select = if args.select == "best" { Select::Best } else { Select::Last };
+    let weights = run.weights_path(args.fold, select);
     if !weights.exists() {
         bail!("{}: no such weights (folds 0..{} of this run; train first)", weights.display(), run.config.folds);
     }
-    let mut model = create_model(&run.model, &device)?;
-    load_timm_safetensors(&mut model, mammo_models::spec(&run.model.architecture)?, &weights)?;
+    let model = run.load_fold_model(args.fold, select, &device)?;
     let explainer = Explainer::new(model, run.model.clone(), &device);
     let layer = explainer.layer_index(args.layer.as_deref())?;
     let layer_name = explainer.feature_layers()[layer].clone();
@@ -130,7 +116,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             args.images.iter().map(|p| Input { name: p.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned()), path: p.clone(), label: String::new(), row: None }).collect()
         }
     };
-    let truth = args.truth.as_deref().map(read_truth).transpose()?;
+    let truth = args.truth.as_deref().map(mammo_phantom::read_lesion_boxes).transpose().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out)?;
 
     let progress = !args.quiet && std::io::stderr().is_terminal();
@@ -155,7 +141,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         let g = explainer.layer_gradients(x, h, w, layer)?;
         let probability = mammo_train::report::sigmoid(g.logit as f64);
         let lesions: Vec<BBox> = match (&truth, &input.row) {
-            (Some(t), Some(row)) => t.get(&input.name).map(|v| v.iter().map(|b| to_png(b, row)).collect()).unwrap_or_default(),
+            (Some(t), Some(row)) => t.get(&input.name).map(|v| v.iter().map(|&b| BBox::from(row.box_to_output(b))).collect()).unwrap_or_default(),
             _ => Vec::new(),
         };
         for e in explain(&g, &args.methods, h, w) {
