@@ -31,6 +31,13 @@ pub trait Classifier {
     /// l), l) == forward(x)` for every `l`.
     fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2>;
 
+    /// The outputs of several feature layers (indices into [`Self::feature_layers`], in
+    /// increasing order) from one pass over the input: what a projected-GAN discriminator
+    /// reads. The default runs [`Self::forward_until`] once per layer.
+    fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
+        layers.iter().map(|&l| self.forward_until(x.clone(), l)).collect()
+    }
+
     /// The convolution that sees the input image (timm `pretrained_cfg["first_conv"]`).
     fn first_conv(&self) -> &Conv2d;
 

@@ -242,6 +242,22 @@ impl Classifier for EfficientNet {
         self.blocks.iter().take(layer + 1).flatten().fold(x, |x, block| block.forward(x))
     }
 
+    fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
+        debug_assert!(layers.windows(2).all(|w| w[0] < w[1]), "layers {layers:?} not increasing");
+        if layers.last().is_some_and(|&l| l >= self.blocks.len()) {
+            return layers.iter().map(|&l| self.forward_until(x.clone(), l)).collect();
+        }
+        let mut x = self.act.apply(self.bn1.forward(self.conv_stem.forward(x)));
+        let mut out = Vec::with_capacity(layers.len());
+        for (i, stage) in self.blocks.iter().enumerate().take(layers.last().map_or(0, |l| l + 1)) {
+            x = stage.iter().fold(x, |x, block| block.forward(x));
+            if layers.contains(&i) {
+                out.push(x.clone());
+            }
+        }
+        out
+    }
+
     fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
         if layer >= self.blocks.len() {
             return self.forward_head(activations);

@@ -207,6 +207,14 @@ impl Classifier for Model {
         }
     }
 
+    fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
+        match self {
+            Model::ResNet(m) => m.forward_pyramid(x, layers),
+            Model::EfficientNet(m) => m.forward_pyramid(x, layers),
+            Model::MaxVit(m) => m.forward_pyramid(x, layers),
+        }
+    }
+
     fn first_conv(&self) -> &Conv2d {
         match self {
             Model::ResNet(m) => m.first_conv(),

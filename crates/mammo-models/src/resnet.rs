@@ -303,6 +303,20 @@ impl Classifier for ResNet {
         self.stages().iter().take(layer + 1).fold(x, |x, stage| run_stage(stage, x))
     }
 
+    fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
+        debug_assert!(layers.windows(2).all(|w| w[0] < w[1]), "layers {layers:?} not increasing");
+        let last = layers.last().copied().unwrap_or(0).min(3);
+        let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let mut out = Vec::with_capacity(layers.len());
+        for (i, stage) in self.stages().iter().enumerate().take(last + 1) {
+            x = run_stage(stage, x);
+            if layers.contains(&i) {
+                out.push(x.clone());
+            }
+        }
+        out
+    }
+
     fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
         let x = self.stages().iter().skip(layer + 1).fold(activations, |x, stage| run_stage(stage, x));
         self.forward_head(x)

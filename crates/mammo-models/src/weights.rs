@@ -154,6 +154,28 @@ pub fn save_safetensors<M: Module>(model: &M, cfg: &ModelConfig, path: &Path) ->
         .map_err(|e| store_err("write", path, e))
 }
 
+/// The [`ModelConfig`] a mammo-written safetensors file carries in its metadata
+/// (`mammo.model_config`), or `None` for a file without one (a plain timm checkpoint). Reads
+/// only the header.
+pub fn read_model_config(path: &Path) -> Result<Option<ModelConfig>> {
+    use std::io::Read;
+    let err = |m: String| store_err("read the header of", path, m);
+    let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|e| err(e.to_string()))?;
+    let len = u64::from_le_bytes(len);
+    if len > 100 << 20 {
+        return Err(err(format!("header length {len} is implausible; not a safetensors file")));
+    }
+    let mut header = vec![0u8; len as usize];
+    f.read_exact(&mut header).map_err(|e| err(e.to_string()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| err(e.to_string()))?;
+    match header.get("__metadata__").and_then(|m| m.get(CONFIG_METADATA_KEY)).and_then(|v| v.as_str()) {
+        Some(text) => ModelConfig::from_json(text).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The tensor as f32, converted lazily if it is stored in another float type.
 fn to_f32(tensor: PackTensor) -> PackTensor {
     if tensor.dtype == DType::F32 || !tensor.dtype.is_float() {
