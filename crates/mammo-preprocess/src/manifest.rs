@@ -82,6 +82,11 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, PreprocessError> {
         .collect()
 }
 
+/// Writes manifest rows as CSV atomically (what `mammo gan generate` uses for its rows).
+pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> Result<(), PreprocessError> {
+    write_csv(path, rows)
+}
+
 /// Writes rows as CSV atomically.
 pub(crate) fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), PreprocessError> {
     let mut w = csv::Writer::from_writer(Vec::new());

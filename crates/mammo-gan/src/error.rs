@@ -1,0 +1,31 @@
+//! The one error type of this crate.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GanError {
+    #[error("invalid GAN config: {0}")]
+    Config(String),
+    #[error("cannot {action} {}: {reason}", path.display())]
+    Io { action: &'static str, path: PathBuf, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Data { path: PathBuf, reason: String },
+    #[error("GAN run {}: {reason}", run.display())]
+    Run { run: PathBuf, reason: String },
+    #[error(transparent)]
+    Model(#[from] mammo_models::ModelError),
+    #[error(transparent)]
+    Inception(#[from] mammo_inception::InceptionError),
+    #[error(transparent)]
+    Fid(#[from] mammo_fid::FidError),
+    #[error("training diverged: {0}")]
+    Diverged(String),
+}
+
+pub type Result<T, E = GanError> = std::result::Result<T, E>;
+
+impl GanError {
+    pub fn io(action: &'static str, path: &Path, e: impl std::fmt::Display) -> Self {
+        Self::Io { action, path: path.to_path_buf(), reason: e.to_string() }
+    }
+}

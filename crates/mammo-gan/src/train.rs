@@ -1,0 +1,549 @@
+//! The training loop of one stage (the stem at `stem_res`, or a super-resolution stage on top
+//! of a finished run): alternating hinge-loss steps of the projected discriminator and the
+//! generator, the generator's EMA, blur fading out of the discriminator's inputs, FID/KID of
+//! the EMA generator against held-out real images, sample grids, and checkpoints from which
+//! a killed run resumes.
+//!
+//! A run folder holds `gan_config.json` (the resolved config), `generator.json` (the
+//! architecture), `data.json` (which images trained and which were held out),
+//! `checkpoint/` (generator, EMA, discriminator, both optimisers, `state.json`), `log.csv`
+//! (one row per tick), `metrics.csv` (FID/KID over training), `samples/` (grids over
+//! training, `reals.png`, `progress.png`), and when finished `generator.bpk` (the EMA
+//! generator) and `summary.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use mammo_fid::{Features, GaussianStats, frechet_distance, kernel_inception_distance};
+use mammo_rand::{Rng, derive};
+
+use crate::augment::DiffAugment;
+use crate::config::GanConfig;
+use crate::data::{ImageSet, ImageSource, RealData, load_real, source_path};
+use crate::discriminator::ProjectedDiscriminator;
+use crate::ema;
+use crate::error::{GanError, Result};
+use crate::features::FeatureNet;
+use crate::generator::{Generator, GeneratorArch};
+use crate::grid::{write_grid, write_progress};
+use crate::layers::{Noise, blur};
+
+/// How and where to train.
+#[derive(Debug, Clone)]
+pub struct GanTrainOptions {
+    pub source: ImageSource,
+    pub out: PathBuf,
+    /// Output resolution of this stage.
+    pub res: usize,
+    /// A finished run whose generator becomes the frozen stem of this stage.
+    pub stem: Option<PathBuf>,
+    /// Plain device; training uses its autodiff twin.
+    pub device: Device,
+    /// Network for FID/KID; `None`: the discriminator's backbone and weights.
+    pub metric_features: Option<(String, Option<PathBuf>)>,
+    pub progress: bool,
+    pub log: bool,
+    /// Stop after this many kimg in this call (the run stays resumable).
+    pub stop_after_kimg: Option<f64>,
+}
+
+/// One tick in `log.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tick {
+    pub kimg: f64,
+    pub loss_d: f64,
+    pub loss_g: f64,
+    pub d_real: f64,
+    pub d_fake: f64,
+    pub blur_sigma: f64,
+    pub sec_per_kimg: f64,
+}
+
+/// One evaluation in `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub kimg: f64,
+    pub fid: f64,
+    pub kid: f64,
+    pub kid_std: f64,
+    pub fake: usize,
+    pub real: usize,
+}
+
+/// `checkpoint/state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanState {
+    pub nimg: u64,
+    pub step: u64,
+    pub seconds: f64,
+    pub ticks: Vec<Tick>,
+    pub metrics: Vec<MetricRow>,
+    pub grids: Vec<String>,
+    pub done: bool,
+}
+
+/// `summary.json` and what [`train_gan`] returns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GanSummary {
+    pub run: PathBuf,
+    pub resolutions: Vec<usize>,
+    pub kimg: f64,
+    pub seconds: f64,
+    pub kimg_per_s: f64,
+    pub train_images: usize,
+    pub holdout_images: usize,
+    pub features: String,
+    /// FID between the training and held-out real images: the floor a perfect generator
+    /// would reach with these feature and sample counts.
+    pub fid_real_vs_holdout: Option<f64>,
+    pub metrics: Vec<MetricRow>,
+    pub done: bool,
+}
+
+/// What trained and what was held out (`data.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DataRecord {
+    source: ImageSource,
+    res: usize,
+    train: Vec<String>,
+    holdout: Vec<String>,
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).expect("serialisable");
+    mammo_image::write_atomic(path, text.as_bytes()).map_err(|e| GanError::io("write", path, e))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| GanError::io("read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| GanError::io("parse", path, e))
+}
+
+fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| GanError::io("write", path, e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| GanError::io("write", path, e))?;
+    mammo_image::write_atomic(path, &bytes).map_err(|e| GanError::io("write", path, e))
+}
+
+/// The architecture of a finished run's generator.
+pub fn read_arch(run: &Path) -> Result<GeneratorArch> {
+    read_json(&run.join("generator.json"))
+}
+
+/// A finished run's EMA generator, on `device`.
+pub fn load_generator(run: &Path, device: &Device) -> Result<(Generator, GeneratorArch)> {
+    let arch = read_arch(run)?;
+    let path = run.join("generator.bpk");
+    if !path.exists() {
+        return Err(GanError::Run { run: run.into(), reason: "no generator.bpk: the run has not finished (run mammo gan train again to resume it)".into() });
+    }
+    let mut g = Generator::new(&arch, device);
+    let mut store = BurnpackStore::from_file(&path);
+    g.load_from(&mut store).map_err(|e| GanError::io("load", &path, e))?;
+    Ok((g, arch))
+}
+
+fn optimizer(cfg: &GanConfig) -> ModuleOptimizer {
+    let [b1, b2] = cfg.training.betas;
+    AdamConfig::new().with_beta_1(b1 as f32).with_beta_2(b2 as f32).with_epsilon(1e-8).init()
+}
+
+/// Latents `[n, z_dim]` from `rng`.
+fn latents(rng: &mut Rng, n: usize, z_dim: usize, device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = (0..n * z_dim).map(|_| rng.normal() as f32).collect();
+    Tensor::from_data(TensorData::new(v, [n, z_dim]), device)
+}
+
+/// A batch of real images, each flipped with probability 1/2 if `xflip`.
+fn real_batch(set: &ImageSet, rng: &mut Rng, n: usize, xflip: bool, device: &Device) -> Tensor<4> {
+    let r = set.res;
+    let mut v = Vec::with_capacity(n * r * r);
+    for _ in 0..n {
+        let img = set.image(rng.int_in(0, set.len() as u64 - 1) as usize);
+        if xflip && rng.chance(0.5) {
+            for row in img.chunks(r) {
+                v.extend(row.iter().rev());
+            }
+        } else {
+            v.extend_from_slice(img);
+        }
+    }
+    Tensor::from_data(TensorData::new(v, [n, 1, r, r]), device)
+}
+
+/// `n` images from the EMA generator (plain device), `[n, 1, R, R]` values.
+pub fn sample(g: &Generator, z_dim: usize, n: usize, seed: u64, psi: f64, batch: usize, device: &Device) -> Vec<f32> {
+    let mut rng = Rng::from_keys(seed, &[0x7361_6d70]);
+    let mut out = Vec::new();
+    let mut done = 0;
+    while done < n {
+        let b = batch.min(n - done);
+        let z = latents(&mut rng, b, z_dim, device);
+        device.seed(derive(seed, &[0x6e6f_6973, done as u64]));
+        let img = g.forward(z, psi, Noise::Random);
+        out.extend(img.into_data().try_into_vec::<f32>().expect("f32 images"));
+        done += b;
+    }
+    out
+}
+
+struct Evaluator {
+    net: FeatureNet,
+    real: GaussianStats,
+    real_features: Vec<f32>,
+    dim: usize,
+    floor: Option<f64>,
+}
+
+impl Evaluator {
+    fn new(net: FeatureNet, data: &RealData, device: &Device) -> Result<Option<Self>> {
+        let h = &data.holdout;
+        if h.len() < 2 {
+            return Ok(None);
+        }
+        let r = h.res;
+        let dim = net.dim();
+        let real_features = net.features_of(&h.values, [h.len(), 1, r, r], 32, device);
+        let real = GaussianStats::from_features(&Features::new(&real_features, dim)?)?;
+        let t = &data.train;
+        let train_features = net.features_of(&t.values, [t.len(), 1, r, r], 32, device);
+        let floor = frechet_distance(&GaussianStats::from_features(&Features::new(&train_features, dim)?)?, &real).ok();
+        Ok(Some(Self { net, real, real_features, dim, floor }))
+    }
+
+    fn evaluate(&self, g: &Generator, cfg: &GanConfig, res: usize, kimg: f64, device: &Device) -> Result<MetricRow> {
+        let n = cfg.training.metric_samples.max(2);
+        let imgs = sample(g, cfg.generator.z_dim, n, derive(cfg.training.seed, &[0x6d65_7472]), 1.0, 32, device);
+        let f = self.net.features_of(&imgs, [n, 1, res, res], 32, device);
+        let fake = Features::new(&f, self.dim)?;
+        let fid = frechet_distance(&self.real, &GaussianStats::from_features(&fake)?)?;
+        let real = Features::new(&self.real_features, self.dim)?;
+        let kid = kernel_inception_distance(&real, &fake, cfg.training.kid_subsets, cfg.training.kid_subset_size, cfg.training.seed)?;
+        Ok(MetricRow { kimg, fid, kid: kid.mean, kid_std: kid.std, fake: n, real: real.n() })
+    }
+}
+
+fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoint")
+}
+
+fn save_module<M: Module>(m: &M, path: &Path) -> Result<()> {
+    let mut store = BurnpackStore::from_file(path).overwrite(true);
+    m.save_into(&mut store).map_err(|e| GanError::io("write", path, e))
+}
+
+fn load_module<M: Module>(m: &mut M, path: &Path) -> Result<()> {
+    let mut store = BurnpackStore::from_file(path);
+    m.load_from(&mut store).map_err(|e| GanError::io("load", path, e))?;
+    Ok(())
+}
+
+struct Nets {
+    g: Generator,
+    g_ema: Generator,
+    d: ProjectedDiscriminator,
+    g_opt: ModuleOptimizer,
+    d_opt: ModuleOptimizer,
+}
+
+fn save_checkpoint(out: &Path, nets: &Nets, state: &GanState) -> Result<()> {
+    let tmp = out.join("checkpoint.tmp");
+    let ckpt = checkpoint_dir(out);
+    let old = out.join("checkpoint.old");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| GanError::io("remove", &tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| GanError::io("create", &tmp, e))?;
+    save_module(&nets.g, &tmp.join("g.bpk"))?;
+    save_module(&nets.g_ema, &tmp.join("g_ema.bpk"))?;
+    save_module(&nets.d, &tmp.join("d.bpk"))?;
+    nets.g_opt.save(tmp.join("g_optim.bpk")).map_err(|e| GanError::io("write", &tmp.join("g_optim.bpk"), e))?;
+    nets.d_opt.save(tmp.join("d_optim.bpk")).map_err(|e| GanError::io("write", &tmp.join("d_optim.bpk"), e))?;
+    write_json(&tmp.join("state.json"), state)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| GanError::io("remove", &old, e))?;
+    }
+    if ckpt.exists() {
+        std::fs::rename(&ckpt, &old).map_err(|e| GanError::io("rename", &ckpt, e))?;
+    }
+    std::fs::rename(&tmp, &ckpt).map_err(|e| GanError::io("rename", &tmp, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| GanError::io("remove", &old, e))?;
+    }
+    Ok(())
+}
+
+fn load_state(out: &Path) -> Result<Option<GanState>> {
+    let ckpt = checkpoint_dir(out);
+    let old = out.join("checkpoint.old");
+    if !ckpt.exists() && old.exists() {
+        std::fs::rename(&old, &ckpt).map_err(|e| GanError::io("restore", &old, e))?;
+    }
+    let p = ckpt.join("state.json");
+    if !p.exists() {
+        return Ok(None);
+    }
+    read_json(&p).map(Some)
+}
+
+/// Builds (fresh, from a stem, or from the checkpoint) the networks of a stage.
+fn build(cfg: &GanConfig, arch: &GeneratorArch, opts: &GanTrainOptions, resume: bool, device: &Device) -> Result<Nets> {
+    device.seed(derive(cfg.training.seed, &[0x696e_6974, arch.stages() as u64]));
+    let mut g = Generator::new(arch, device);
+    if !resume && let Some(stem) = &opts.stem {
+        let path = stem.join("generator.bpk");
+        let mut store = BurnpackStore::from_file(&path).allow_partial(true);
+        let r = g.load_from(&mut store).map_err(|e| GanError::io("load", &path, e))?;
+        if !r.errors.is_empty() || !r.unused.is_empty() {
+            return Err(GanError::Run { run: stem.clone(), reason: format!("its generator does not fit as the stem: {:?} {:?}", r.errors, r.unused) });
+        }
+    }
+    let mut d = ProjectedDiscriminator::new(cfg, device)?;
+    let (mut g_opt, mut d_opt) = (optimizer(cfg), optimizer(cfg));
+    let ckpt = checkpoint_dir(&opts.out);
+    if resume {
+        load_module(&mut g, &ckpt.join("g.bpk"))?;
+        load_module(&mut d, &ckpt.join("d.bpk"))?;
+        g_opt = g_opt.load(ckpt.join("g_optim.bpk")).map_err(|e| GanError::io("load", &ckpt.join("g_optim.bpk"), e))?;
+        d_opt = d_opt.load(ckpt.join("d_optim.bpk")).map_err(|e| GanError::io("load", &ckpt.join("d_optim.bpk"), e))?;
+    }
+    // freezing survives neither saving nor loading: apply it after
+    let g = g.freeze_earlier_stages();
+    let mut g_ema = g.valid();
+    if resume {
+        load_module(&mut g_ema, &ckpt.join("g_ema.bpk"))?;
+    }
+    Ok(Nets { g, g_ema, d, g_opt, d_opt })
+}
+
+/// Trains (or resumes) one stage.
+pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> {
+    cfg.validate()?;
+    if cfg.generator.img_channels != 1 {
+        return Err(GanError::Config("training reads grey PNGs: generator.img_channels must be 1".into()));
+    }
+    let out = &opts.out;
+    std::fs::create_dir_all(out.join("samples")).map_err(|e| GanError::io("create", out, e))?;
+
+    // architecture: a stem, or the stem run's generator grown by one stage
+    let arch = match &opts.stem {
+        None => {
+            if opts.res != cfg.generator.stem_res {
+                return Err(GanError::Config(format!("--res {} without --stem: the stem trains at generator.stem_res = {} px; train that first, then grow it with --stem RUN --res {}", opts.res, cfg.generator.stem_res, opts.res)));
+            }
+            GeneratorArch::stem(&cfg.generator)
+        }
+        Some(stem) => {
+            let prev = read_arch(stem)?;
+            if !stem.join("generator.bpk").exists() {
+                return Err(GanError::Run { run: stem.clone(), reason: "has no generator.bpk; finish it first".into() });
+            }
+            if prev.config != cfg.generator {
+                return Err(GanError::Config(format!("the generator settings differ from the stem run {}'s; use its gan_config.json", stem.display())));
+            }
+            prev.grown(opts.res)?
+        }
+    };
+
+    // a run folder belongs to one config and architecture
+    let cfg_path = out.join("gan_config.json");
+    if cfg_path.exists() {
+        let old: GanConfig = read_json(&cfg_path)?;
+        let old_arch = read_arch(out)?;
+        if old != *cfg || old_arch != arch {
+            return Err(GanError::Run { run: out.clone(), reason: "was started with other settings; use a new --out or the same config".into() });
+        }
+    } else {
+        write_json(&cfg_path, cfg)?;
+        mammo_image::write_atomic(&out.join("generator.json"), arch.to_json().as_bytes()).map_err(|e| GanError::io("write", out, e))?;
+    }
+
+    let res = arch.output_res();
+    let data = load_real(&opts.source, res, cfg.training.holdout_fraction, cfg.training.seed)?;
+    let record = DataRecord {
+        source: opts.source.clone(),
+        res,
+        train: data.train.images.iter().map(|i| i.image_id.clone()).collect(),
+        holdout: data.holdout.images.iter().map(|i| i.image_id.clone()).collect(),
+    };
+    let data_path = out.join("data.json");
+    if data_path.exists() {
+        let old: DataRecord = read_json(&data_path)?;
+        if old.train != record.train || old.holdout != record.holdout {
+            return Err(GanError::Run { run: out.clone(), reason: format!("the images of {} changed since the run started", source_path(&opts.source).display()) });
+        }
+    } else {
+        write_json(&data_path, &record)?;
+    }
+    let g_cols = cfg.training.grid;
+    write_grid(&out.join("samples/reals.png"), &data.train.values[..data.train.len().min(g_cols * g_cols) * res * res], data.train.len().min(g_cols * g_cols), res, g_cols)?;
+
+    let plain = opts.device.clone().inner();
+    let device = plain.clone().autodiff();
+    let state = load_state(out)?;
+    let resume = state.is_some();
+    let mut st = state.unwrap_or(GanState { nimg: 0, step: 0, seconds: 0.0, ticks: Vec::new(), metrics: Vec::new(), grids: Vec::new(), done: false });
+    let mut nets = build(cfg, &arch, opts, resume, &device)?;
+
+    let net = match &opts.metric_features {
+        Some((name, w)) => FeatureNet::by_name(name, w.as_deref(), &plain)?,
+        None => FeatureNet::backbone(&cfg.discriminator.backbone, cfg.discriminator.backbone_weights.as_deref(), &plain)?,
+    };
+    let features = net.label().to_string();
+    let evaluator = Evaluator::new(net, &data, &plain)?;
+    if evaluator.is_none() && opts.log {
+        eprintln!("note: fewer than 2 held-out images; FID/KID are skipped");
+    }
+
+    let t = &cfg.training;
+    let total = (t.kimg * 1000.0) as u64;
+    let augment = DiffAugment::from_policies(&cfg.policies());
+    let ema_nimg_cfg = cfg.ema_nimg();
+    let b = t.batch_size;
+    let z_dim = cfg.generator.z_dim;
+    let budget_end = opts.stop_after_kimg.map(|k| st.nimg + (k * 1000.0) as u64);
+    let grid_z_seed = derive(t.seed, &[0x6772_6964]);
+    let next_at = |nimg: u64, every: f64| if every <= 0.0 { u64::MAX } else { ((nimg as f64 / (every * 1000.0)).floor() as u64 + 1) * (every * 1000.0) as u64 };
+    let (mut next_tick, mut next_snap, mut next_metric) = (next_at(st.nimg, t.tick_kimg), next_at(st.nimg, t.snap_kimg), next_at(st.nimg, t.metric_kimg));
+    let stem_training = arch.stages() == 1;
+
+    let pb = if opts.progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
+    pb.set_style(ProgressStyle::with_template("gan {prefix} [{bar:30}] {msg} ({elapsed}<{eta})").expect("template").progress_chars("=> "));
+    pb.set_prefix(format!("{res}px"));
+    pb.set_position(st.nimg.min(total));
+    let started = Instant::now();
+    let seconds_before = st.seconds;
+    let mut tick_start = (Instant::now(), st.nimg);
+    let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake, mut count) = (0f64, 0f64, 0f64, 0f64, 0usize);
+
+    let mut metric_due = !resume && evaluator.is_some() && t.metric_kimg > 0.0;
+    while !st.done {
+        if metric_due {
+            if let Some(ev) = &evaluator {
+                let row = ev.evaluate(&nets.g_ema, cfg, res, st.nimg as f64 / 1000.0, &plain)?;
+                if opts.log {
+                    pb.suspend(|| eprintln!("kimg {:.1}: FID {:.3}  KID {:.5} ± {:.5}", row.kimg, row.fid, row.kid, row.kid_std));
+                }
+                st.metrics.push(row);
+                write_csv(&out.join("metrics.csv"), &st.metrics)?;
+            }
+            metric_due = false;
+        }
+        if st.nimg >= total || budget_end.is_some_and(|e| st.nimg >= e) {
+            break;
+        }
+        let mut rng = Rng::from_keys(t.seed, &[0x7374_6570, arch.stages() as u64, st.step]);
+        device.seed(derive(t.seed, &[0x6e6f_6973, arch.stages() as u64, st.step]));
+        let kimg = st.nimg as f64 / 1000.0;
+        let sigma = cfg.discriminator.blur_sigma * (1.0 - kimg / cfg.discriminator.blur_fade_kimg.max(1e-9)).max(0.0);
+
+        // discriminator: real up, fake down (hinge)
+        let real = real_batch(&data.train, &mut rng, b, t.xflip, &device);
+        let fake = nets.g.valid().forward(latents(&mut rng, b, z_dim, &plain), 1.0, Noise::Random);
+        let d_real = nets.d.forward(augment.apply(blur(real, sigma), &mut rng));
+        let d_fake = nets.d.forward(augment.apply(blur(fake.autodiff(), sigma), &mut rng));
+        let (mr, mf): (f32, f32) = (d_real.clone().mean().into_scalar(), d_fake.clone().mean().into_scalar());
+        let loss_d = relu(-d_real + 1.0).mean() + relu(d_fake + 1.0).mean();
+        let ld: f32 = loss_d.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss_d.backward(), &nets.d);
+        nets.d = nets.d_opt.step(t.d_lr, nets.d, grads);
+
+        // generator: fool the discriminator
+        let w = nets.g.mapping.forward(latents(&mut rng, b, z_dim, &device), 1.0);
+        if stem_training {
+            nets.g.mapping.track(w.clone());
+        }
+        let fake = nets.g.synthesis(w, Noise::Random);
+        let loss_g = -nets.d.forward(augment.apply(blur(fake, sigma), &mut rng)).mean();
+        let lg: f32 = loss_g.clone().into_scalar();
+        if !(ld.is_finite() && lg.is_finite()) {
+            return Err(GanError::Diverged(format!("loss D {ld}, G {lg} at kimg {kimg:.2} of {}", out.display())));
+        }
+        let grads = GradientsParams::from_grads(loss_g.backward(), &nets.g);
+        nets.g = nets.g_opt.step(t.g_lr, nets.g, grads);
+
+        st.nimg += b as u64;
+        st.step += 1;
+        let ema_nimg = ema_nimg_cfg.min(st.nimg as f64 * t.ema_rampup).max(1e-8);
+        nets.g_ema = ema::update(nets.g_ema, &nets.g, 0.5f64.powf(b as f64 / ema_nimg));
+
+        sum_d += ld as f64;
+        sum_g += lg as f64;
+        sum_real += mr as f64;
+        sum_fake += mf as f64;
+        count += 1;
+        pb.set_position(st.nimg.min(total));
+        let elapsed = seconds_before + started.elapsed().as_secs_f64();
+        pb.set_message(format!("kimg {:.2}/{:.0}  D {:.3}  G {:.3}  {:.2} kimg/min", st.nimg as f64 / 1000.0, t.kimg, sum_d / count as f64, sum_g / count as f64, st.nimg as f64 / 1000.0 / elapsed.max(1e-9) * 60.0));
+
+        let finished = st.nimg >= total;
+        if st.nimg >= next_tick || finished {
+            let dt = tick_start.0.elapsed().as_secs_f64();
+            let dk = (st.nimg - tick_start.1) as f64 / 1000.0;
+            let tick = Tick { kimg: st.nimg as f64 / 1000.0, loss_d: sum_d / count as f64, loss_g: sum_g / count as f64, d_real: sum_real / count as f64, d_fake: sum_fake / count as f64, blur_sigma: sigma, sec_per_kimg: dt / dk.max(1e-9) };
+            if opts.log {
+                pb.suspend(|| eprintln!("kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  D(fake) {:+.3}  blur {:.2}  {:.1} s/kimg", tick.kimg, tick.loss_d, tick.loss_g, tick.d_real, tick.d_fake, tick.blur_sigma, tick.sec_per_kimg));
+            }
+            st.ticks.push(tick);
+            (sum_d, sum_g, sum_real, sum_fake, count) = (0.0, 0.0, 0.0, 0.0, 0);
+            tick_start = (Instant::now(), st.nimg);
+            next_tick = next_at(st.nimg, t.tick_kimg);
+        }
+        if st.nimg >= next_metric || finished {
+            metric_due = evaluator.is_some();
+            next_metric = next_at(st.nimg, t.metric_kimg);
+        }
+        let stopping = budget_end.is_some_and(|e| st.nimg >= e);
+        if st.nimg >= next_snap || finished || stopping {
+            let n = g_cols * g_cols;
+            let imgs = sample(&nets.g_ema, z_dim, n, grid_z_seed, 1.0, 32, &plain);
+            let name = format!("samples/kimg-{:08.3}.png", st.nimg as f64 / 1000.0);
+            write_grid(&out.join(&name), &imgs, n, res, g_cols)?;
+            if st.grids.last() != Some(&name) {
+                st.grids.push(name);
+            }
+            let grids: Vec<PathBuf> = st.grids.iter().map(|g| out.join(g)).collect();
+            write_progress(&out.join("samples/progress.png"), &grids, res)?;
+            st.seconds = seconds_before + started.elapsed().as_secs_f64();
+            write_csv(&out.join("log.csv"), &st.ticks)?;
+            save_checkpoint(out, &nets, &st)?;
+            next_snap = next_at(st.nimg, t.snap_kimg);
+        }
+    }
+    pb.finish_and_clear();
+
+    st.seconds = seconds_before + started.elapsed().as_secs_f64();
+    if st.nimg >= total && !st.done {
+        save_module(&nets.g_ema, &out.join("generator.bpk.tmp"))?;
+        std::fs::rename(out.join("generator.bpk.tmp"), out.join("generator.bpk")).map_err(|e| GanError::io("rename", out, e))?;
+        st.done = true;
+    }
+    save_checkpoint(out, &nets, &st)?;
+    let kimg = st.nimg as f64 / 1000.0;
+    let summary = GanSummary {
+        run: out.clone(),
+        resolutions: arch.resolutions.clone(),
+        kimg,
+        seconds: st.seconds,
+        kimg_per_s: kimg / st.seconds.max(1e-9),
+        train_images: data.train.len(),
+        holdout_images: data.holdout.len(),
+        features,
+        fid_real_vs_holdout: evaluator.as_ref().and_then(|e| e.floor),
+        metrics: st.metrics.clone(),
+        done: st.done,
+    };
+    write_json(&out.join("summary.json"), &summary)?;
+    Ok(summary)
+}
