@@ -36,6 +36,9 @@ enum Command {
     /// The paper's Algorithm 1 end to end (data stages x models x resolutions) with a Table 2
     /// HTML report; on built-in phantom data unless --data is given.
     Experiment(cmd::experiment::Args),
+    /// Synthetic positives: train a StyleGAN-XL-style generator, generate images, FID/KID.
+    #[command(subcommand)]
+    Gan(cmd::gan::Gan),
     /// Benchmarks against the Python pipelines (printed side by side with ratios).
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Gan(c) => cmd::gan::run(c),
         Command::Preprocess(a) => cmd::preprocess::run(a),
         Command::Phantom(a) => cmd::phantom::run(a),
         Command::Train(a) => cmd::train::run(a),

@@ -3,6 +3,7 @@ pub mod convert;
 pub mod eval;
 pub mod experiment;
 pub mod explain;
+pub mod gan;
 pub mod phantom;
 pub mod predict;
 pub mod preprocess;
