@@ -49,6 +49,11 @@ pub struct ManifestRow {
     pub inverted: u8,
     /// `ok`, `ok-no-breast-found` (whole image kept) or `failed: reason`.
     pub status: String,
+    /// For a synthetic row: the one cross-validation fold whose *training* set it joins
+    /// (its generator was trained without that fold's validation images); empty: every
+    /// fold's. Absent in older manifests.
+    #[serde(default)]
+    pub synthetic_fold: String,
 }
 
 impl ManifestRow {

@@ -21,6 +21,8 @@ pub struct Item {
     pub laterality: String,
     pub label: u8,
     pub synthetic: bool,
+    /// A synthetic item made for the training of this fold only (`None`: every fold).
+    pub synthetic_fold: Option<usize>,
     /// Absolute (or manifest-relative resolved) PNG path.
     pub path: PathBuf,
 }
@@ -73,12 +75,21 @@ impl Dataset {
             if r.patient_id.is_empty() || r.image_id.is_empty() {
                 return Err(bad(line, "empty patient_id or image_id".into()));
             }
+            let synthetic_fold = match r.synthetic_fold.trim() {
+                "" => None,
+                f => match f.parse::<usize>() {
+                    Ok(k) if r.synthetic != 0 => Some(k),
+                    Ok(_) => return Err(bad(line, format!("image {} has synthetic_fold {f} but is not synthetic", r.image_id))),
+                    Err(_) => return Err(bad(line, format!("image {} has synthetic_fold {f:?}; expected a fold number or nothing", r.image_id))),
+                },
+            };
             items.push(Item {
                 image_id: r.image_id.clone(),
                 patient_id: r.patient_id.clone(),
                 laterality: r.laterality.clone(),
                 label,
                 synthetic: r.synthetic != 0,
+                synthetic_fold,
                 path: base.join(&r.path),
             });
         }
@@ -118,13 +129,14 @@ pub struct Sample {
     pub flip: bool,
 }
 
-/// The training order of `epoch` of `fold`: every training item once, positives
+/// The training order of `epoch` of `fold`: every training item once (a synthetic item made
+/// for another fold's training is left out), positives
 /// `oversample_positives` times, shuffled; each sample flipped with probability `hflip`.
 /// A pure function of (seed, fold, epoch), so a resumed run sees the same order.
 pub fn epoch_samples(items: &[Item], folds: &[Option<usize>], fold: usize, epoch: usize, cfg: &TrainConfig) -> Vec<Sample> {
     let mut order = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        if folds[i] == Some(fold) {
+        if folds[i] == Some(fold) || item.synthetic_fold.is_some_and(|k| k != fold) {
             continue;
         }
         let times = if item.label == 1 { cfg.oversample_positives } else { 1 };
@@ -213,6 +225,7 @@ mod tests {
                 laterality: if i % 2 == 0 { "L".into() } else { "R".into() },
                 label: u8::from(i % 8 == 0),
                 synthetic: i >= n - 3,
+                synthetic_fold: None,
                 path: PathBuf::new(),
             })
             .collect()
@@ -233,6 +246,19 @@ mod tests {
         }
         for f in 0..4 {
             assert!(validation_items(&folds, f).iter().all(|&i| !items[i].synthetic));
+        }
+    }
+
+    #[test]
+    fn a_fold_specific_synthetic_item_trains_only_that_fold() {
+        let mut items = items(40);
+        items[39].synthetic_fold = Some(2); // made without fold 2's images
+        let cfg = TrainConfig { folds: 4, oversample_positives: 1, ..TrainConfig::default() };
+        let folds = assign_folds(&items, &cfg).unwrap();
+        for f in 0..4 {
+            let s = epoch_samples(&items, &folds, f, 0, &cfg);
+            assert_eq!(s.iter().any(|x| x.item == 39), f == 2, "fold {f}");
+            assert!(s.iter().any(|x| x.item == 38), "an unrestricted synthetic item trains every fold");
         }
     }
 

@@ -4,7 +4,7 @@
 //! RUN/train_config.json      resolved TrainConfig
 //! RUN/model_config.json      ModelConfig (architecture, input size, normalisation)
 //! RUN/run.json               manifest path + sha256, counts, versions, device
-//! RUN/folds.csv              image_id, patient_id, laterality, label, synthetic, fold
+//! RUN/folds.csv              image_id, patient_id, laterality, label, synthetic, fold, synthetic_fold
 //! RUN/fold-K/checkpoint/     resume state of fold K (model + optimiser + state.json)
 //! RUN/fold-K/last.safetensors, best.safetensors   timm-format weights
 //! RUN/fold-K/history.csv     per-epoch losses and validation metrics
@@ -49,6 +49,9 @@ pub struct FoldRow {
     pub synthetic: u8,
     /// Empty for synthetic rows (training only).
     pub fold: Option<usize>,
+    /// For a synthetic row made for one fold's training only: that fold.
+    #[serde(default)]
+    pub synthetic_fold: Option<usize>,
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
@@ -145,7 +148,7 @@ pub fn fold_rows(items: &[Item], folds: &[Option<usize>]) -> Vec<FoldRow> {
     items
         .iter()
         .zip(folds)
-        .map(|(i, &fold)| FoldRow { image_id: i.image_id.clone(), patient_id: i.patient_id.clone(), laterality: i.laterality.clone(), label: i.label, synthetic: u8::from(i.synthetic), fold })
+        .map(|(i, &fold)| FoldRow { image_id: i.image_id.clone(), patient_id: i.patient_id.clone(), laterality: i.laterality.clone(), label: i.label, synthetic: u8::from(i.synthetic), fold, synthetic_fold: i.synthetic_fold })
         .collect()
 }
 
