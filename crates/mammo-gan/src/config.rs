@@ -49,8 +49,10 @@ pub struct GeneratorConfig {
 pub struct DiscriminatorConfig {
     /// Frozen feature network: any registered model (timm name).
     pub backbone: String,
-    /// timm `.safetensors` weights for it; without them it stays randomly initialised (a
-    /// projected GAN still trains, less well: the run's config records which it was).
+    /// `.safetensors` weights for it: timm's (RGB, ImageNet), or a mammo classifier's (its own
+    /// input channels and normalisation, e.g. one trained on mammograms); without them it stays
+    /// randomly initialised (a projected GAN still trains, less well: the run's config
+    /// records which it was).
     pub backbone_weights: Option<PathBuf>,
     /// Indices into the backbone's feature layers read by the discriminator, increasing.
     /// `None`: four layers at strides 4, 8, 16, 32.
@@ -98,7 +100,8 @@ pub struct GanTrainConfig {
     pub holdout_fraction: f64,
     /// Sample grid: `grid` x `grid` images from fixed latents.
     pub grid: usize,
-    /// Random horizontal flips of the real images.
+    /// Random horizontal flips of the real images. Off by default: `mammo preprocess
+    /// --flip-to left` puts every chest wall on the left, and flipping would undo that.
     pub xflip: bool,
     pub seed: u64,
 }
@@ -150,7 +153,7 @@ impl Default for GanTrainConfig {
             kid_subset_size: 64,
             holdout_fraction: 0.2,
             grid: 8,
-            xflip: true,
+            xflip: false,
             seed: 0,
         }
     }

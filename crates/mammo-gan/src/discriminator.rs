@@ -10,7 +10,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors};
+use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors, read_model_config};
 
 use crate::config::GanConfig;
 use crate::error::{GanError, Result};
@@ -69,8 +69,9 @@ pub struct ProjectedDiscriminator {
     pub heads: Vec<MiniDisc>,
     layers: Vec<usize>,
     feature_res: usize,
-    mean: [f32; 3],
-    std: [f32; 3],
+    in_chans: usize,
+    mean: Vec<f32>,
+    std: Vec<f32>,
 }
 
 /// Indices of the last feature layer at each of the strides 4, 8, 16, 32, from the shapes a
@@ -96,7 +97,22 @@ impl ProjectedDiscriminator {
     pub fn new(cfg: &GanConfig, device: &Device) -> Result<Self> {
         let d = &cfg.discriminator;
         let spec = mammo_models::spec(&d.backbone)?;
-        let model_cfg = ModelConfig::new(&d.backbone)?.with_in_chans(3).with_input_size([d.feature_res, d.feature_res]);
+        // a mammo run's weights carry their own config (e.g. 1 input channel, its own
+        // normalisation); timm weights are RGB with the registry's normalisation
+        let stored = match &d.backbone_weights {
+            Some(w) => read_model_config(w)?,
+            None => None,
+        };
+        if let Some(c) = &stored
+            && c.architecture != d.backbone
+        {
+            return Err(GanError::Config(format!("discriminator.backbone is {} but {} holds a {}", d.backbone, d.backbone_weights.as_ref().expect("read").display(), c.architecture)));
+        }
+        let (in_chans, mean, std) = match &stored {
+            Some(c) => (c.in_chans, c.mean.clone(), c.std.clone()),
+            None => (3, spec.mean.to_vec(), spec.std.to_vec()),
+        };
+        let model_cfg = ModelConfig::new(&d.backbone)?.with_in_chans(in_chans).with_input_size([d.feature_res, d.feature_res]);
         let mut backbone = create_model(&model_cfg, device)?;
         if let Some(w) = &d.backbone_weights {
             load_timm_safetensors(&mut backbone, spec, w)?;
@@ -104,7 +120,7 @@ impl ProjectedDiscriminator {
         let backbone = backbone.freeze();
 
         let probe_device = device.clone().inner();
-        let probe = backbone.valid().forward_pyramid(Tensor::zeros([1, 3, d.feature_res, d.feature_res], &probe_device), &(0..backbone.feature_layers().len()).collect::<Vec<_>>());
+        let probe = backbone.valid().forward_pyramid(Tensor::zeros([1, in_chans, d.feature_res, d.feature_res], &probe_device), &(0..backbone.feature_layers().len()).collect::<Vec<_>>());
         let shapes: Vec<[usize; 4]> = probe.iter().map(|t| t.dims()).collect();
         let layers = match &d.feature_layers {
             Some(l) => l.clone(),
@@ -122,7 +138,7 @@ impl ProjectedDiscriminator {
         let ccm = (0..k).map(|i| conv(shapes[layers[i]][1], cout[i], 1)).collect();
         let csm = (0..k).map(|i| conv(cout[i], cout[i.saturating_sub(1)], 3)).collect();
         let heads = (0..k).map(|i| MiniDisc::new(cout[i.saturating_sub(1)], shapes[layers[i]][2], d.disc_channels, device)).collect();
-        Ok(Self { backbone, ccm, csm, heads, layers, feature_res: d.feature_res, mean: spec.mean, std: spec.std })
+        Ok(Self { backbone, ccm, csm, heads, layers, feature_res: d.feature_res, in_chans, mean, std })
     }
 
     /// Feature layers read, and their names.
@@ -136,9 +152,14 @@ impl ProjectedDiscriminator {
         let device = img.device();
         let [_, c, _, _] = img.dims();
         let x = (img + 1.0) * 0.5;
-        let x = if c == 1 { x.repeat_dim(1, 3) } else { x };
-        let mean = Tensor::<4>::from_data(TensorData::new(self.mean.to_vec(), [1, 3, 1, 1]), &device);
-        let std = Tensor::<4>::from_data(TensorData::new(self.std.to_vec(), [1, 3, 1, 1]), &device);
+        let k = self.in_chans;
+        let x = match (c, k) {
+            (1, 3) => x.repeat_dim(1, 3),
+            (3, 1) => x.mean_dim(1),
+            _ => x,
+        };
+        let mean = Tensor::<4>::from_data(TensorData::new(self.mean[..k].to_vec(), [1, k, 1, 1]), &device);
+        let std = Tensor::<4>::from_data(TensorData::new(self.std[..k].to_vec(), [1, k, 1, 1]), &device);
         let x = resize((x - mean) / std, [self.feature_res, self.feature_res]);
         let feats = self.backbone.forward_pyramid(x, &self.layers);
         let proj: Vec<Tensor<4>> = feats.into_iter().zip(&self.ccm).map(|(f, m)| m.forward(f)).collect();
