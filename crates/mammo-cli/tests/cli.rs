@@ -286,12 +286,6 @@ figures = 2
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("3 reused"), "{}", stderr(&o));
 
-    // The augmented stage needs the GAN: refused up front, nothing run.
-    let o = mammo(&["experiment", "--config", config.to_str().unwrap(), "--out", dir.join("aug").to_str().unwrap(), "--stages", "augmented", "--quiet"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("mammo gan"), "{}", stderr(&o));
-    assert!(!dir.join("aug/steps").exists());
-
     let html = std::fs::read_to_string(&report).unwrap();
     let images = html.matches("<img ").count();
     // Per run: AUC, loss, ROC and confusion plots plus 2 triptychs.
@@ -308,5 +302,150 @@ figures = 2
     assert!(dom.contains("id=\"table2-32\""), "table missing from the rendered page: {}", stderr(&o));
     assert!(dom.contains("<td>Original dataset</td><td>resnet18</td>"), "{dom}");
     assert!(dom.contains(&format!("data-images=\"{images}\"")) && dom.contains(&format!("data-images-loaded=\"{images}\"")), "not every image decoded: {}", &dom[..dom.len().min(400)]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// GAN settings small enough for a test: a few steps at 16 and 32 px.
+const TINY_GAN: &str = r#"
+[generator]
+z_dim = 16
+w_dim = 32
+cbase = 256
+cmax = 16
+syn_layers = 3
+head_layers = 1
+[discriminator]
+backbone = "resnet18"
+feature_res = 32
+proj_channels = 8
+disc_channels = 16
+blur_fade_kimg = 0.05
+[training]
+batch_size = 4
+kimg = 0.016
+tick_kimg = 0.008
+snap_kimg = 0.008
+metric_kimg = 0.008
+metric_samples = 8
+kid_subsets = 3
+kid_subset_size = 4
+holdout_fraction = 0.25
+grid = 2
+"#;
+
+#[test]
+fn experiment_augmented_stage_trains_a_generator_per_fold() {
+    let dir = tempdir("augmented");
+    let gan = dir.join("tiny-gan.toml");
+    std::fs::write(&gan, TINY_GAN).unwrap();
+    let config = dir.join("aug.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[experiment]
+name = "augmented test"
+resolutions = [32]
+stages = ["augmented"]
+models = ["resnet18"]
+synthetic_positives = 6
+[phantom]
+patients = 12
+seed = 1
+prevalence = 0.5
+conspicuity = "obvious"
+[train]
+folds = 2
+epochs = 1
+batch_size = 8
+lr = 1e-3
+[explain]
+method = "gradcam"
+images = 4
+figures = 2
+[gan]
+config = "{}"
+stem_kimg = 0.016
+head_kimg = 0.016
+"#,
+            gan.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("exp");
+    let o = mammo(&["experiment", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // data, preprocess (processed), a generator per fold, train, explain, report
+    assert!(stderr(&o).contains("[3/7] gan 32-fold0") && stderr(&o).contains("[4/7] gan 32-fold1") && stderr(&o).contains("[7/7] report"), "{}", stderr(&o));
+
+    // each fold's synthetic rows join only that fold's training
+    let run = std::fs::read_dir(out.join("steps")).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("train-augmented-32")).unwrap();
+    let folds = std::fs::read_to_string(run.join("run/folds.csv")).unwrap();
+    assert!(folds.lines().next().unwrap().ends_with("fold,synthetic_fold"), "{folds}");
+    for k in 0..2 {
+        let n = folds.lines().filter(|l| l.contains(",1,1,,") && l.ends_with(&format!(",{k}"))).count();
+        assert_eq!(n, 6, "fold {k}: {folds}");
+    }
+    // no generator saw its fold's validation positives
+    for k in 0..2 {
+        let gdir = std::fs::read_dir(out.join("steps")).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("gan-32-fold{k}"))).unwrap();
+        let used = std::fs::read_to_string(gdir.join("real_positives.csv")).unwrap();
+        for line in folds.lines().skip(1).filter(|l| l.ends_with(&format!(",{k},"))) {
+            let id = line.split(',').next().unwrap();
+            assert!(!used.contains(&format!(",{id},")), "fold {k}'s validation image {id} trained its generator");
+        }
+    }
+    let csv = std::fs::read_to_string(out.join("report/table2_32.csv")).unwrap();
+    assert!(csv.lines().nth(1).unwrap().starts_with("32,augmented,resnet18,"), "{csv}");
+    let html = std::fs::read_to_string(out.join("report/report.html")).unwrap();
+    assert!(html.contains("Processed + synthetic positives"), "{html}");
+    for stage in ["g16", "g32"] {
+        assert!(out.join(format!("report/figures/gan-32-fold0-{stage}.png")).exists(), "Figure 1 image for {stage} missing");
+        assert!(html.contains(&format!("figures/gan-32-fold0-{stage}.png")));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn gan_train_generate_and_fid() {
+    let dir = tempdir("gan");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..16u16 {
+        let px: Vec<u16> = (0..32 * 32u16).map(|k| if (k % 32) < 10 + i % 6 { 180 } else { 20 }).collect();
+        mammo_image::write_png_gray(&images.join(format!("p{i}.png")), 32, 32, &px, 8).unwrap();
+    }
+    let gan = dir.join("tiny-gan.toml");
+    std::fs::write(&gan, TINY_GAN).unwrap();
+    let run = dir.join("g16");
+    let o = mammo(&["gan", "train", "--images", images.to_str().unwrap(), "--config", gan.to_str().unwrap(), "--res", "16", "--out", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("0.016 kimg") && text.contains("FID") && text.contains("done:"), "{text}");
+
+    // the stem must be trained at stem_res
+    let o = mammo(&["gan", "train", "--images", images.to_str().unwrap(), "--config", gan.to_str().unwrap(), "--res", "32", "--out", dir.join("bad").to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--res 32 without --stem"), "{}", stderr(&o));
+
+    let syn = dir.join("syn");
+    let o = mammo(&["gan", "generate", "--run", run.to_str().unwrap(), "--n", "10", "--out", syn.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = mammo_preprocess::read_manifest(&syn.join("manifest.csv")).unwrap();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| r.synthetic == 1 && r.label == "1"));
+
+    let o = mammo(&["gan", "fid", "--real", images.to_str().unwrap(), "--fake", syn.join("images").to_str().unwrap(), "--features", "resnet18", "--res", "32", "--kid-subset-size", "8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("not FID") && text.contains("real 16 images, fake 10 images") && text.contains("KID"), "{text}");
+
+    // FID proper needs the Inception weights, and says how to get them
+    let o = mammo(&["gan", "fid", "--real", images.to_str().unwrap(), "--fake", syn.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("convert_pt_inception.py"), "{}", stderr(&o));
+    let o = mammo(&["gan", "generate", "--run", dir.join("nope").to_str().unwrap(), "--out", syn.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -19,7 +19,8 @@ pub enum Stage {
     Original,
     /// Cropped to the breast, windowed with the file's VOI, normalised, flipped to one side.
     Processed,
-    /// Processed plus generated positives in the training folds.
+    /// Processed plus generated positives in the training folds (each fold's from a
+    /// generator that never saw its validation images).
     Augmented,
 }
 
@@ -129,6 +130,42 @@ impl Default for ExplainSection {
     }
 }
 
+/// `[gan]`: the generator behind the augmented stage. Per resolution and per fold a GAN
+/// learns the processed positives of that fold's training images only (no validation image
+/// is ever seen by a generator): a 16 px stem, then super-resolution stages to 32 px, 256 px
+/// (when the resolution is above it) and the resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GanSection {
+    /// `cpu`, `gan-paper` or a GAN TOML file (as `mammo gan train --config`).
+    pub config: String,
+    /// Thousands of real images shown to the 16 px stem.
+    pub stem_kimg: f64,
+    /// ... and to each super-resolution stage.
+    pub head_kimg: f64,
+    /// Truncation psi when generating (1: none).
+    pub truncation: f64,
+}
+
+impl Default for GanSection {
+    fn default() -> Self {
+        Self { config: "cpu".into(), stem_kimg: 10.0, head_kimg: 10.0, truncation: 1.0 }
+    }
+}
+
+impl GanSection {
+    /// Output resolutions of the generator stages that end at `res`.
+    pub fn chain(res: u32) -> Vec<u32> {
+        let mut c = vec![16];
+        for r in [32, 256, res] {
+            if r > *c.last().expect("non-empty") && r <= res {
+                c.push(r);
+            }
+        }
+        c
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,6 +175,7 @@ pub struct ExperimentConfig {
     /// Training protocol shared by every model (`model` is set per run).
     pub train: TrainConfig,
     pub explain: ExplainSection,
+    pub gan: GanSection,
 }
 
 impl ExperimentConfig {
@@ -166,9 +204,54 @@ impl ExperimentConfig {
         }
         self.phantom.size.parse::<mammo_phantom::SizePreset>().map_err(|err| format!("phantom.size: {err}"))?;
         self.phantom.conspicuity.parse::<mammo_phantom::Conspicuity>().map_err(|err| format!("phantom.conspicuity: {err}"))?;
+        if e.stages.contains(&Stage::Augmented) {
+            if e.synthetic_positives == 0 {
+                return Err("experiment.synthetic_positives must be positive for the augmented stage".into());
+            }
+            if let Some(r) = e.resolutions.iter().find(|&&r| !r.is_power_of_two() || r < 16) {
+                return Err(format!("the augmented stage's generator grows by powers of two from 16 px: resolution {r} is not one"));
+            }
+            if !(self.gan.stem_kimg > 0.0 && self.gan.head_kimg > 0.0 && self.gan.truncation > 0.0) {
+                return Err("gan.stem_kimg, head_kimg and truncation must be positive".into());
+            }
+        }
         let mut t = self.train.clone();
         t.model = e.models[0].clone();
         t.validate().map_err(|err| format!("train: {err}"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod gan_tests {
+    use super::*;
+
+    #[test]
+    fn generator_chains_follow_the_paper() {
+        assert_eq!(GanSection::chain(16), [16]);
+        assert_eq!(GanSection::chain(64), [16, 32, 64]);
+        assert_eq!(GanSection::chain(256), [16, 32, 256]);
+        assert_eq!(GanSection::chain(512), [16, 32, 256, 512]);
+    }
+}
+
+#[cfg(test)]
+mod config_files {
+    use super::*;
+
+    #[test]
+    fn shipped_configs_load_and_paper_holds_the_papers_settings() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs"));
+        let paper = ExperimentConfig::from_toml_file(&dir.join("paper.toml")).unwrap();
+        assert_eq!(paper.experiment.resolutions, [256, 512]);
+        assert_eq!(paper.experiment.stages, [Stage::Original, Stage::Processed, Stage::Augmented]);
+        assert_eq!(paper.experiment.models, ["resnet18", "resnet34", "resnet152", "efficientnet_b0", "maxvit_nano_rw_256"]);
+        assert_eq!(paper.experiment.synthetic_positives, 1000);
+        assert_eq!((paper.train.folds, paper.train.batch_size, paper.train.epochs, paper.train.lr, paper.train.oversample_positives), (5, 64, 3, 1e-4, 5));
+        assert_eq!(paper.gan.config, "gan-paper");
+        let demo = ExperimentConfig::from_toml_file(&dir.join("demo.toml")).unwrap();
+        let mut with_gan = demo.clone();
+        with_gan.experiment.stages.push(Stage::Augmented);
+        with_gan.validate().unwrap();
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod explain;
+pub mod gan;
 pub mod report;
 mod steps;
 

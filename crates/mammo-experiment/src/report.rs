@@ -36,6 +36,8 @@ pub struct ReportInput<'a> {
     pub out: &'a Path,
     pub config: &'a ExperimentConfig,
     pub results: &'a [RunResult],
+    /// The augmented stage's generators (empty without it).
+    pub gans: &'a [crate::gan::GanFold],
     pub seconds: f64,
 }
 
@@ -163,7 +165,38 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
     }
     write(&out.join("table2.md"), &md)?;
 
-    html += "<h2>Figure 1: generator samples over training</h2>\n<p>Not available: this build has no GAN stage (the augmented data stage needs it).</p>\n";
+    html += "<h2>Figure 1: generator samples over training</h2>\n";
+    if input.gans.is_empty() {
+        html += "<p>No augmented stage in this experiment, so no generator was trained.</p>\n";
+    } else {
+        html += "<p>Fixed latents of each fold's EMA generator at each checkpoint (top: start of the stage, bottom: end), per stage of the \
+                 16 px stem and its super-resolution stages; FID/KID against the fold's held-out training positives.</p>\n<table><tr><th>resolution</th><th>fold</th>\
+                 <th>real positives</th><th>FID</th><th>KID</th><th>features</th></tr>\n";
+        for g in input.gans {
+            html += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                g.resolution,
+                g.fold,
+                g.positives,
+                g.last_fid.map_or("n/a".into(), |v| format!("{v:.2}")),
+                g.last_kid.map_or("n/a".into(), |v| format!("{v:.4}")),
+                esc(&g.features)
+            );
+        }
+        html += "</table>\n";
+        for g in input.gans.iter().filter(|g| g.fold == 0) {
+            for run in &g.runs {
+                let src = run.join("samples/progress.png");
+                if !src.exists() {
+                    continue;
+                }
+                let stage = run.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                let name = format!("gan-{}-fold0-{stage}.png", g.resolution);
+                copy(&src, &figures.join(&name))?;
+                html += &format!("<figure><img src=\"figures/{name}\" alt=\"generator samples over training\"><figcaption>{}x{} generator, fold 0, stage {stage}</figcaption></figure>\n", g.resolution, g.resolution);
+            }
+        }
+    }
     html += "<h2>Figures 4 and 5: training curves and confusion matrices</h2>\n";
     for r in input.results {
         let slug = r.slug();

@@ -14,6 +14,7 @@ use mammo_train::{TrainOptions, train};
 
 use crate::config::{ExperimentConfig, Stage};
 use crate::explain::{ExplainStep, explain_run};
+use crate::gan;
 use crate::report::{ReportInput, RunResult, write_report};
 use crate::{ExperimentError, io_err};
 
@@ -112,19 +113,18 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let cfg = &opts.config;
     cfg.validate().map_err(ExperimentError::Invalid)?;
     let e = &cfg.experiment;
-    if e.stages.contains(&Stage::Augmented) {
-        return Err(ExperimentError::Invalid(
-            "stage `augmented` needs generated positives from `mammo gan`, which this build does not have yet; \
-             remove it from experiment.stages (or pass --stages original,processed)"
-                .into(),
-        ));
-    }
+    let augmented = e.stages.contains(&Stage::Augmented);
+    let gan_cfg = if augmented { Some(gan::gan_config(&cfg.gan)?) } else { None };
     std::fs::create_dir_all(&opts.out).map_err(|err| io_err("create", &opts.out, err))?;
     let mut stages = e.stages.clone();
     stages.sort();
     stages.dedup();
+    // The augmented stage trains on the processed images plus generated positives.
+    let mut prep_stages: Vec<Stage> = stages.iter().map(|&s| if s == Stage::Augmented { Stage::Processed } else { s }).collect();
+    prep_stages.dedup();
     let runs = e.resolutions.len() * stages.len() * e.models.len();
-    let mut steps = Steps { root: opts.out.clone(), total: usize::from(opts.data.is_none()) + stages.len() + 2 * runs + 1, index: 0, cached: 0 };
+    let gan_steps = if augmented { e.resolutions.len() * cfg.train.folds } else { 0 };
+    let mut steps = Steps { root: opts.out.clone(), total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1, index: 0, cached: 0 };
 
     // Data: the user's folder, or the phantom set.
     let data_dir = match &opts.data {
@@ -177,7 +177,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     // Preprocessing per stage, every resolution at once.
     let mut manifests = Vec::new();
     let mut failed_images = 0;
-    for &stage in &stages {
+    for &stage in &prep_stages {
         let pipeline = pipeline_for(stage, &e.resolutions)?;
         let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images});
         let (dir, done) = steps.begin("preprocess", stage.name(), &key)?;
@@ -194,6 +194,36 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         for &res in &e.resolutions {
             let size = OutputSize { height: res, width: res };
             manifests.push((stage, res, dir.join(size.label()).join("manifest.csv")));
+        }
+    }
+
+    // Generated positives: per resolution and fold, a GAN on that fold's training positives.
+    let mut gan_folds: Vec<gan::GanFold> = Vec::new();
+    if let Some(gcfg) = &gan_cfg {
+        for &res in &e.resolutions {
+            let processed = manifests.iter().find(|m| m.0 == Stage::Processed && m.1 == res).map(|m| m.2.clone()).expect("preprocessed above");
+            let processed_sha = sha256_file(&processed)?;
+            let mut folds = Vec::new();
+            for fold in 0..cfg.train.folds {
+                let t = &cfg.train;
+                let key = json!({"gan": cfg.gan, "gan_config": gcfg, "resolution": res, "fold": fold, "folds": t.folds, "split": t.split, "seed": t.seed,
+                                 "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha, "version": env!("CARGO_PKG_VERSION")});
+                let (dir, done) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
+                let g = if done {
+                    gan::GanFold::load(&dir)?
+                } else {
+                    let started = Instant::now();
+                    let g = gan::run_fold(&processed, &cfg.train, &cfg.gan, gcfg, res, fold, e.synthetic_positives, &dir, &opts.device, opts.progress)?;
+                    steps.finish(&dir, &key, started)?;
+                    g
+                };
+                folds.push(g);
+            }
+            let digest_key = json!({"processed": processed_sha, "folds": folds.iter().map(|f| f.manifest.clone()).collect::<Vec<_>>()});
+            let path = opts.out.join("steps").join(format!("augment-{res}-{}", digest(&digest_key))).join("manifest.csv");
+            gan::write_augmented(&processed, &folds, &path)?;
+            manifests.push((Stage::Augmented, res, path));
+            gan_folds.extend(folds);
         }
     }
 
@@ -246,7 +276,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
 
     steps.index += 1;
     eprintln!("[{}/{}] report", steps.index, steps.total);
-    let report = write_report(&ReportInput { name: &e.name, out: &opts.out.join("report"), config: cfg, results: &results, seconds: started.elapsed().as_secs_f64() })?;
+    let report = write_report(&ReportInput { name: &e.name, out: &opts.out.join("report"), config: cfg, results: &results, gans: &gan_folds, seconds: started.elapsed().as_secs_f64() })?;
     Ok(ExperimentSummary { report, steps: steps.total, steps_cached: steps.cached, seconds: started.elapsed().as_secs_f64(), failed_images })
 }
 
