@@ -69,6 +69,25 @@ struct Steps {
     total: usize,
     index: usize,
     cached: usize,
+    started: Instant,
+}
+
+/// The overall progress line of step `index` (1-based) of `total`: steps finished before it
+/// as a bar, and the time since the experiment started.
+fn overall(index: usize, total: usize, kind: &str, name: &str, cached: bool, elapsed: f64) -> String {
+    const WIDTH: usize = 24;
+    let done = (index - 1).min(total);
+    let filled = done * WIDTH / total.max(1);
+    let secs = elapsed as u64;
+    format!(
+        "[{index}/{total}] {kind} {name}{}  [{}{}] {}% of steps, {}m{:02}s elapsed",
+        if cached { " (done, cached)" } else { "" },
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled),
+        100 * done / total.max(1),
+        secs / 60,
+        secs % 60
+    )
 }
 
 impl Steps {
@@ -81,7 +100,7 @@ impl Steps {
         if finished {
             self.cached += 1;
         }
-        eprintln!("[{}/{}] {kind} {name}{}", self.index, self.total, if finished { " (done, cached)" } else { "" });
+        eprintln!("{}", overall(self.index, self.total, kind, name, finished, self.started.elapsed().as_secs_f64()));
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
         if !finished {
             write_json(&dir.join("key.json"), key)?;
@@ -124,7 +143,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     prep_stages.dedup();
     let runs = e.resolutions.len() * stages.len() * e.models.len();
     let gan_steps = if augmented { e.resolutions.len() * cfg.train.folds } else { 0 };
-    let mut steps = Steps { root: opts.out.clone(), total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1, index: 0, cached: 0 };
+    let mut steps = Steps { root: opts.out.clone(), total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1, index: 0, cached: 0, started };
 
     // Data: the user's folder, or the phantom set.
     let data_dir = match &opts.data {
@@ -275,7 +294,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     }
 
     steps.index += 1;
-    eprintln!("[{}/{}] report", steps.index, steps.total);
+    eprintln!("{}", overall(steps.index, steps.total, "report", "", false, started.elapsed().as_secs_f64()));
     let report = write_report(&ReportInput { name: &e.name, out: &opts.out.join("report"), config: cfg, results: &results, gans: &gan_folds, seconds: started.elapsed().as_secs_f64() })?;
     Ok(ExperimentSummary { report, steps: steps.total, steps_cached: steps.cached, seconds: started.elapsed().as_secs_f64(), failed_images })
 }
@@ -283,6 +302,12 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_overall_line_shows_the_steps_done() {
+        assert_eq!(overall(1, 4, "data", "phantom", false, 0.0), "[1/4] data phantom  [------------------------] 0% of steps, 0m00s elapsed");
+        assert_eq!(overall(3, 4, "train", "x", true, 75.0), "[3/4] train x (done, cached)  [############------------] 50% of steps, 1m15s elapsed");
+    }
 
     #[test]
     fn digest_changes_with_any_setting() {
