@@ -8,13 +8,13 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
-use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors, read_model_config};
+use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors};
 
 use crate::config::GanConfig;
 use crate::error::{GanError, Result};
-use crate::layers::{SnConv2d, resize};
+use crate::layers::{SnConv2d, classifier_input, resize, stored_model_config};
 
 /// Spectral-norm conv 4x4 stride 2, batch norm, leaky ReLU 0.2.
 #[derive(Module, Debug)]
@@ -99,15 +99,7 @@ impl ProjectedDiscriminator {
         let spec = mammo_models::spec(&d.backbone)?;
         // a mammo run's weights carry their own config (e.g. 1 input channel, its own
         // normalisation); timm weights are RGB with the registry's normalisation
-        let stored = match &d.backbone_weights {
-            Some(w) => read_model_config(w)?,
-            None => None,
-        };
-        if let Some(c) = &stored
-            && c.architecture != d.backbone
-        {
-            return Err(GanError::Config(format!("discriminator.backbone is {} but {} holds a {}", d.backbone, d.backbone_weights.as_ref().expect("read").display(), c.architecture)));
-        }
+        let stored = stored_model_config(&d.backbone, d.backbone_weights.as_deref(), "discriminator.backbone")?;
         let (in_chans, mean, std) = match &stored {
             Some(c) => (c.in_chans, c.mean.clone(), c.std.clone()),
             None => (3, spec.mean.to_vec(), spec.std.to_vec()),
@@ -149,18 +141,7 @@ impl ProjectedDiscriminator {
 
     /// Images in `[-1, 1]` (`[N, 1 or 3, H, W]`) to `[N, k]` logits over all scales and positions.
     pub fn forward(&self, img: Tensor<4>) -> Tensor<2> {
-        let device = img.device();
-        let [_, c, _, _] = img.dims();
-        let x = (img + 1.0) * 0.5;
-        let k = self.in_chans;
-        let x = match (c, k) {
-            (1, 3) => x.repeat_dim(1, 3),
-            (3, 1) => x.mean_dim(1),
-            _ => x,
-        };
-        let mean = Tensor::<4>::from_data(TensorData::new(self.mean[..k].to_vec(), [1, k, 1, 1]), &device);
-        let std = Tensor::<4>::from_data(TensorData::new(self.std[..k].to_vec(), [1, k, 1, 1]), &device);
-        let x = resize((x - mean) / std, [self.feature_res, self.feature_res]);
+        let x = classifier_input(img, self.in_chans, &self.mean, &self.std, [self.feature_res, self.feature_res]);
         let feats = self.backbone.forward_pyramid(x, &self.layers);
         let proj: Vec<Tensor<4>> = feats.into_iter().zip(&self.ccm).map(|(f, m)| m.forward(f)).collect();
         let k = proj.len();

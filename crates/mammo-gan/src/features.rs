@@ -11,10 +11,10 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors, read_model_config};
+use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors};
 
 use crate::error::{GanError, Result};
-use crate::layers::resize;
+use crate::layers::{classifier_input, stored_model_config};
 
 /// A frozen network mapping images to feature vectors.
 // Built once per evaluation run and held; boxing the larger variant would buy nothing.
@@ -34,17 +34,8 @@ impl FeatureNet {
     pub fn backbone(name: &str, weights: Option<&Path>, device: &Device) -> Result<Self> {
         let device = device.clone().inner();
         let spec = mammo_models::spec(name)?;
-        let stored = match weights {
-            Some(w) => read_model_config(w)?,
-            None => None,
-        };
-        let cfg = match stored {
-            Some(c) => {
-                if c.architecture != name {
-                    return Err(GanError::Config(format!("{} holds a {} but the feature network asked for is {name}", weights.expect("read from a file").display(), c.architecture)));
-                }
-                c
-            }
+        let cfg = match stored_model_config(name, weights, "the feature network")? {
+            Some(c) => c,
             // timm weights: the size they were trained at; no weights: a small fixed size
             None if weights.is_some() => ModelConfig::new(name)?.with_in_chans(3).with_input_size(spec.default_input_size),
             None => ModelConfig::new(name)?.with_in_chans(3).with_input_size([64, 64]),
@@ -99,18 +90,8 @@ impl FeatureNet {
         match self {
             Self::Backbone { model, cfg, .. } => {
                 let device = model.first_conv().weight.val().device();
-                let images = images.to_device(&device);
-                let [n, c, _, _] = images.dims();
-                let x = (images + 1.0) * 0.5;
-                let x = match (c, cfg.in_chans) {
-                    (1, 3) => x.repeat_dim(1, 3),
-                    (3, 1) => x.mean_dim(1),
-                    _ => x,
-                };
-                let k = cfg.in_chans;
-                let mean = Tensor::<4>::from_data(TensorData::new(cfg.mean[..k].to_vec(), [1, k, 1, 1]), &device);
-                let std = Tensor::<4>::from_data(TensorData::new(cfg.std[..k].to_vec(), [1, k, 1, 1]), &device);
-                let x = resize((x - mean) / std, cfg.input_size);
+                let n = images.dims()[0];
+                let x = classifier_input(images.to_device(&device), cfg.in_chans, &cfg.mean, &cfg.std, cfg.input_size);
                 let f = model.forward_features(x);
                 let d = f.dims()[1];
                 f.mean_dim(3).mean_dim(2).reshape([n, d]).into_data().try_into_vec::<f32>().expect("f32 features")

@@ -37,6 +37,38 @@ pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     interpolate(x, o)
 }
 
+/// Images in `[-1, 1]` (`[N, 1 or 3, H, W]`) as a classifier with `in_chans` inputs expects
+/// them: scaled to `[0, 1]`, grey repeated to RGB (or RGB averaged to grey), normalised with
+/// the per-channel `mean` and `std`, resized to `size`. What the discriminator's and the
+/// metrics' feature networks both read.
+pub fn classifier_input(img: Tensor<4>, in_chans: usize, mean: &[f32], std: &[f32], size: [usize; 2]) -> Tensor<4> {
+    let device = img.device();
+    let c = img.dims()[1];
+    let x = (img + 1.0) * 0.5;
+    let x = match (c, in_chans) {
+        (1, 3) => x.repeat_dim(1, 3),
+        (3, 1) => x.mean_dim(1),
+        _ => x,
+    };
+    let k = in_chans;
+    let mean = Tensor::<4>::from_data(TensorData::new(mean[..k].to_vec(), [1, k, 1, 1]), &device);
+    let std = Tensor::<4>::from_data(TensorData::new(std[..k].to_vec(), [1, k, 1, 1]), &device);
+    resize((x - mean) / std, size)
+}
+
+/// The model config a mammo-written weights file carries (`None` for a timm file or no file),
+/// refused when it is another architecture than `name`, the network `what` asks for.
+pub fn stored_model_config(name: &str, weights: Option<&std::path::Path>, what: &str) -> crate::Result<Option<mammo_models::ModelConfig>> {
+    let Some(w) = weights else { return Ok(None) };
+    let stored = mammo_models::read_model_config(w)?;
+    if let Some(c) = &stored
+        && c.architecture != name
+    {
+        return Err(crate::GanError::Config(format!("{what} is {name} but {} holds a {}", w.display(), c.architecture)));
+    }
+    Ok(stored)
+}
+
 /// Fully connected layer with equalised learning rate: weights stored `N(0, 1) / lr_mul` and
 /// scaled by `lr_mul / sqrt(fan_in)` at run time (StyleGAN's `FullyConnectedLayer`).
 #[derive(Module, Debug)]
