@@ -260,7 +260,6 @@ struct Nets {
 fn save_checkpoint(out: &Path, nets: &Nets, state: &GanState) -> Result<()> {
     let tmp = out.join("checkpoint.tmp");
     let ckpt = checkpoint_dir(out);
-    let old = out.join("checkpoint.old");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| GanError::io("remove", &tmp, e))?;
     }
@@ -271,25 +270,12 @@ fn save_checkpoint(out: &Path, nets: &Nets, state: &GanState) -> Result<()> {
     nets.g_opt.save(tmp.join("g_optim.bpk")).map_err(|e| GanError::io("write", &tmp.join("g_optim.bpk"), e))?;
     nets.d_opt.save(tmp.join("d_optim.bpk")).map_err(|e| GanError::io("write", &tmp.join("d_optim.bpk"), e))?;
     write_json(&tmp.join("state.json"), state)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| GanError::io("remove", &old, e))?;
-    }
-    if ckpt.exists() {
-        std::fs::rename(&ckpt, &old).map_err(|e| GanError::io("rename", &ckpt, e))?;
-    }
-    std::fs::rename(&tmp, &ckpt).map_err(|e| GanError::io("rename", &tmp, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| GanError::io("remove", &old, e))?;
-    }
-    Ok(())
+    mammo_image::swap_dir(&tmp, &ckpt).map_err(|e| GanError::io("swap in", &ckpt, e))
 }
 
 fn load_state(out: &Path) -> Result<Option<GanState>> {
     let ckpt = checkpoint_dir(out);
-    let old = out.join("checkpoint.old");
-    if !ckpt.exists() && old.exists() {
-        std::fs::rename(&old, &ckpt).map_err(|e| GanError::io("restore", &old, e))?;
-    }
+    mammo_image::recover_dir(&ckpt).map_err(|e| GanError::io("restore", &ckpt, e))?;
     let p = ckpt.join("state.json");
     if !p.exists() {
         return Ok(None);

@@ -8,7 +8,7 @@ mod png_io;
 mod resize;
 
 pub use crop::{BreastRegion, CropParams, detect_breast};
-pub use png_io::{PngError, png_dimensions, read_png_gray, write_atomic, write_png_gray};
+pub use png_io::{PngError, png_dimensions, read_png_gray, recover_dir, swap_dir, write_atomic, write_png_gray};
 pub use resize::{Filter, Placement, fit_and_pad, resize};
 
 use serde::{Deserialize, Serialize};

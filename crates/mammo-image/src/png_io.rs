@@ -60,6 +60,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Replaces the folder `dst` by the complete folder `tmp` with two renames through
+/// `<dst>.old`; a kill between them leaves `<dst>.old`, which [`recover_dir`] puts back.
+pub fn swap_dir(tmp: &Path, dst: &Path) -> std::io::Result<()> {
+    let old = dst.with_extension("old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if dst.exists() {
+        std::fs::rename(dst, &old)?;
+    }
+    std::fs::rename(tmp, dst)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+/// Undoes a [`swap_dir`] killed between its renames: `<dst>.old` back to `dst` when `dst` is
+/// missing.
+pub fn recover_dir(dst: &Path) -> std::io::Result<()> {
+    let old = dst.with_extension("old");
+    if !dst.exists() && old.exists() {
+        std::fs::rename(&old, dst)?;
+    }
+    Ok(())
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));

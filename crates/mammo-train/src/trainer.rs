@@ -118,10 +118,7 @@ fn checkpoint_dir(fold_dir: &Path) -> PathBuf {
 /// swap.
 pub fn load_state(fold_dir: &Path) -> Result<Option<FoldState>> {
     let ckpt = checkpoint_dir(fold_dir);
-    let old = fold_dir.join("checkpoint.old");
-    if !ckpt.exists() && old.exists() {
-        std::fs::rename(&old, &ckpt).map_err(|e| io_err("restore", &old, e))?;
-    }
+    mammo_image::recover_dir(&ckpt).map_err(|e| io_err("restore", &ckpt, e))?;
     let state = ckpt.join("state.json");
     if !state.exists() {
         return Ok(None);
@@ -317,7 +314,6 @@ fn export(model: &Model, cfg: &ModelConfig, path: &Path) -> Result<()> {
 fn save_checkpoint(dir: &Path, model: &Model, optim: &ModuleOptimizer, state: &FoldState) -> Result<()> {
     let tmp = dir.join("checkpoint.tmp");
     let ckpt = checkpoint_dir(dir);
-    let old = dir.join("checkpoint.old");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io_err("remove", &tmp, e))?;
     }
@@ -328,17 +324,7 @@ fn save_checkpoint(dir: &Path, model: &Model, optim: &ModuleOptimizer, state: &F
     let path = tmp.join("optim.bpk");
     optim.save(&path).map_err(|e| io_err("write", &path, e))?;
     write_json(&tmp.join("state.json"), state)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io_err("remove", &old, e))?;
-    }
-    if ckpt.exists() {
-        std::fs::rename(&ckpt, &old).map_err(|e| io_err("rename", &ckpt, e))?;
-    }
-    std::fs::rename(&tmp, &ckpt).map_err(|e| io_err("rename", &tmp, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io_err("remove", &old, e))?;
-    }
-    Ok(())
+    mammo_image::swap_dir(&tmp, &ckpt).map_err(|e| io_err("swap in", &ckpt, e))
 }
 
 /// Logits of `model` (in validation mode, on `device`) for `items[idx]`, unflipped.
