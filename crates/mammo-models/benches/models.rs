@@ -11,6 +11,7 @@
 //! `--size 256`, `--in-chans 1`, `--device flex` (repeatable; `cuda:0` with feature `cuda`),
 //! `--threads N` (rayon pool, which flex runs on; PyTorch gets the same), `--warmup 2`,
 //! `--iters 5`, `--python PATH` (without it only mammo is measured), `--python-device cpu`,
+//! `--kernels fused|burn|both` (mammo's fused flex kernels, burn's own ops, or both rows),
 //! `--profile` (per-op breakdown of ResNet inference on the first device, plus PyTorch's own
 //! profiler when `--python` is given), `--only forward|train`. See bench/README.md.
 
@@ -27,6 +28,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use clap::Parser;
+use mammo_models::kernels::{self, Act, norm_act};
 use mammo_models::resnet::{Block, ResNet};
 use mammo_models::{Classifier, Model, ModelConfig, create_model, parse_device};
 
@@ -68,6 +70,10 @@ struct Args {
     /// Also print a per-op time breakdown of ResNet inference (mammo and, with --python, PyTorch).
     #[arg(long)]
     profile: bool,
+    /// Which layer implementations to time on flex: `fused` (mammo's kernels, the default in
+    /// the library), `burn` (burn's own ops, `MAMMO_KERNELS=burn`) or `both`.
+    #[arg(long, default_value = "both")]
+    kernels: String,
     /// Measure only `forward` or only `train`.
     #[arg(long)]
     only: Option<String>,
@@ -235,8 +241,16 @@ fn ms(v: Option<f64>) -> String {
 
 // ---------------------------------------------------------------------------------------
 // Per-op profile of ResNet inference: every conv / BN / ReLU / add / pool timed on its own
-// (each op is run and synchronised separately; flex executes eagerly), plus the same convs
-// with batch norm folded into their weights and bias.
+// (each op is run and synchronised separately; flex executes eagerly), three ways: burn's
+// ops, batch norm folded into the conv weights and bias, and mammo's fused batch norm + ReLU
+// kernel (what the model runs).
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    BurnOps,
+    Folded,
+    Fused,
+}
 
 #[derive(Default)]
 struct OpTimes {
@@ -274,32 +288,51 @@ fn fold_bn(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
 fn conv_bn(
     t: &mut OpTimes,
     device: &Device,
-    conv: &Conv2d,
-    bn: &BatchNorm,
-    folded: bool,
+    (conv, bn): (&Conv2d, &BatchNorm),
+    mode: Mode,
+    relu_after: bool,
     x: Tensor<4>,
 ) -> Tensor<4> {
     let [cout, cin, k, _] = conv.weight.dims();
     let [_, _, h, w] = x.dims();
     let label = format!("{k}x{k} {cin}->{cout} /{} @ {h}x{w}", conv.stride[0]);
     let before = t.ms.values().sum::<f64>();
-    let y = if folded {
-        let f = fold_bn(conv, bn);
-        t.run(device, "conv+bias (BN folded)", || f.forward(x))
-    } else {
-        let y = t.run(device, "conv", || conv.forward(x));
-        let conv_ms = t.ms.values().sum::<f64>() - before;
-        *t.conv_ms.entry(label.clone()).or_default() += conv_ms;
-        return t.run(device, "batch_norm", || bn.forward(y));
+    let y = match mode {
+        Mode::Folded => {
+            let f = fold_bn(conv, bn);
+            t.run(device, "conv+bias (BN folded)", || f.forward(x))
+        }
+        Mode::BurnOps | Mode::Fused => t.run(device, "conv", || conv.forward(x)),
     };
     *t.conv_ms.entry(label).or_default() += t.ms.values().sum::<f64>() - before;
-    y
+    match (mode, relu_after) {
+        (Mode::Fused, true) => t.run(device, "batch_norm+relu (fused)", || {
+            norm_act(bn, y, Act::Relu)
+        }),
+        (Mode::Fused, false) => t.run(device, "batch_norm (fused)", || {
+            norm_act(bn, y, Act::Identity)
+        }),
+        (Mode::BurnOps, _) => {
+            let y = t.run(device, "batch_norm", || bn.forward(y));
+            if relu_after {
+                t.run(device, "relu", || relu(y))
+            } else {
+                y
+            }
+        }
+        (Mode::Folded, _) => {
+            if relu_after {
+                t.run(device, "relu", || relu(y))
+            } else {
+                y
+            }
+        }
+    }
 }
 
-fn profile_resnet(r: &ResNet, device: &Device, x: Tensor<4>, folded: bool) -> OpTimes {
+fn profile_resnet(r: &ResNet, device: &Device, x: Tensor<4>, mode: Mode) -> OpTimes {
     let mut t = OpTimes::default();
-    let y = conv_bn(&mut t, device, &r.conv1, &r.bn1, folded, x);
-    let y = t.run(device, "relu", || relu(y));
+    let y = conv_bn(&mut t, device, (&r.conv1, &r.bn1), mode, true, x);
     let mut y = t.run(device, "max_pool", || r.maxpool.forward(y));
     for block in r
         .layer1
@@ -308,28 +341,23 @@ fn profile_resnet(r: &ResNet, device: &Device, x: Tensor<4>, folded: bool) -> Op
         .chain(&r.layer3)
         .chain(&r.layer4)
     {
+        let shortcut = |t: &mut OpTimes, ds: &Option<(Conv2d, BatchNorm)>, y: Tensor<4>| match ds {
+            Some((c, n)) => conv_bn(t, device, (c, n), mode, false, y),
+            None => y,
+        };
         y = match block {
             Block::Basic(b) => {
-                let h = conv_bn(&mut t, device, &b.conv1, &b.bn1, folded, y.clone());
-                let h = t.run(device, "relu", || relu(h));
-                let h = conv_bn(&mut t, device, &b.conv2, &b.bn2, folded, h);
-                let s = match &b.downsample {
-                    Some((c, n)) => conv_bn(&mut t, device, c, n, folded, y),
-                    None => y,
-                };
+                let h = conv_bn(&mut t, device, (&b.conv1, &b.bn1), mode, true, y.clone());
+                let h = conv_bn(&mut t, device, (&b.conv2, &b.bn2), mode, false, h);
+                let s = shortcut(&mut t, &b.downsample, y);
                 let h = t.run(device, "add", || h + s);
                 t.run(device, "relu", || relu(h))
             }
             Block::Bottleneck(b) => {
-                let h = conv_bn(&mut t, device, &b.conv1, &b.bn1, folded, y.clone());
-                let h = t.run(device, "relu", || relu(h));
-                let h = conv_bn(&mut t, device, &b.conv2, &b.bn2, folded, h);
-                let h = t.run(device, "relu", || relu(h));
-                let h = conv_bn(&mut t, device, &b.conv3, &b.bn3, folded, h);
-                let s = match &b.downsample {
-                    Some((c, n)) => conv_bn(&mut t, device, c, n, folded, y),
-                    None => y,
-                };
+                let h = conv_bn(&mut t, device, (&b.conv1, &b.bn1), mode, true, y.clone());
+                let h = conv_bn(&mut t, device, (&b.conv2, &b.bn2), mode, true, h);
+                let h = conv_bn(&mut t, device, (&b.conv3, &b.bn3), mode, false, h);
+                let s = shortcut(&mut t, &b.downsample, y);
                 let h = t.run(device, "add", || h + s);
                 t.run(device, "relu", || relu(h))
             }
@@ -349,13 +377,13 @@ fn print_profile(args: &Args, name: &str, device: &Device) {
         return;
     };
     let x = input(args, device);
-    for folded in [false, true] {
+    for mode in [Mode::BurnOps, Mode::Folded, Mode::Fused] {
         for _ in 0..args.warmup {
-            profile_resnet(r, device, x.clone(), folded);
+            profile_resnet(r, device, x.clone(), mode);
         }
         // Median per op over the timed runs.
         let runs: Vec<OpTimes> = (0..args.iters.max(1))
-            .map(|_| profile_resnet(r, device, x.clone(), folded))
+            .map(|_| profile_resnet(r, device, x.clone(), mode))
             .collect();
         let mut ops: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for run in &runs {
@@ -386,10 +414,10 @@ fn print_profile(args: &Args, name: &str, device: &Device) {
             args.in_chans,
             args.size,
             args.size,
-            if folded {
-                ", batch norm folded into conv"
-            } else {
-                ""
+            match mode {
+                Mode::BurnOps => ", burn ops",
+                Mode::Folded => ", burn ops, batch norm folded into conv",
+                Mode::Fused => ", mammo's fused batch norm + ReLU",
             }
         );
         println!();
@@ -399,7 +427,7 @@ fn print_profile(args: &Args, name: &str, device: &Device) {
             println!("| {op} | {v:.1} | {:.0}% |", 100.0 * v / total);
         }
         println!("| total (ops timed one by one) | {total:.1} | |");
-        if !folded {
+        if mode == Mode::BurnOps {
             let conv_total: f64 = conv_rows.iter().map(|r| r.1).sum();
             println!();
             println!("| conv (all of that shape) | ms | share of conv |");
@@ -464,25 +492,40 @@ fn main() {
         args.batch, args.in_chans, args.size, args.size, args.warmup, args.iters
     );
 
+    let kernel_modes: &[bool] = match args.kernels.as_str() {
+        "both" => &[false, true],
+        "fused" => &[true],
+        "burn" => &[false],
+        other => panic!("--kernels fused|burn|both, not {other}"),
+    };
     let mut rows = Vec::new();
     for dev_name in &args.devices {
         let device = parse_device(dev_name).unwrap_or_else(|e| panic!("{e}"));
         for name in &args.models {
-            let forward = do_forward.then(|| bench_forward(&args, name, &device));
-            let train = do_train.then(|| bench_train(&args, name, &device));
-            eprintln!(
-                "mammo {name} on {dev_name}: forward {:?} ms, train step {:?} ms",
-                forward.as_ref().map(|t| &t.all_ms),
-                train.as_ref().map(|t| &t.all_ms)
-            );
-            rows.push(Row {
-                model: name.clone(),
-                backend: format!("mammo {dev_name}"),
-                forward_ms: forward.map(|t| t.median_ms),
-                train_ms: train.map(|t| t.median_ms),
-            });
+            for &fused in kernel_modes {
+                kernels::set_enabled(fused);
+                let backend = if fused {
+                    format!("mammo {dev_name}")
+                } else {
+                    format!("mammo {dev_name}, burn ops only")
+                };
+                let forward = do_forward.then(|| bench_forward(&args, name, &device));
+                let train = do_train.then(|| bench_train(&args, name, &device));
+                eprintln!(
+                    "{backend} {name}: forward {:?} ms, train step {:?} ms",
+                    forward.as_ref().map(|t| &t.all_ms),
+                    train.as_ref().map(|t| &t.all_ms)
+                );
+                rows.push(Row {
+                    model: name.clone(),
+                    backend,
+                    forward_ms: forward.map(|t| t.median_ms),
+                    train_ms: train.map(|t| t.median_ms),
+                });
+            }
         }
     }
+    kernels::set_enabled(true);
 
     let (torch_rows, torch_lines) = match &args.python {
         Some(_) => match run_python(&args, threads) {

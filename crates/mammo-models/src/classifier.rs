@@ -35,7 +35,10 @@ pub trait Classifier {
     /// increasing order) from one pass over the input: what a projected-GAN discriminator
     /// reads. The default runs [`Self::forward_until`] once per layer.
     fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
-        layers.iter().map(|&l| self.forward_until(x.clone(), l)).collect()
+        layers
+            .iter()
+            .map(|&l| self.forward_until(x.clone(), l))
+            .collect()
     }
 
     /// The convolution that sees the input image (timm `pretrained_cfg["first_conv"]`).

@@ -229,7 +229,9 @@ impl EfficientNet {
 
 impl Classifier for EfficientNet {
     fn feature_layers(&self) -> Vec<String> {
-        let mut names: Vec<String> = (0..self.blocks.len()).map(|i| format!("blocks.{i}")).collect();
+        let mut names: Vec<String> = (0..self.blocks.len())
+            .map(|i| format!("blocks.{i}"))
+            .collect();
         names.push("conv_head".into());
         names
     }
@@ -238,18 +240,33 @@ impl Classifier for EfficientNet {
         if layer >= self.blocks.len() {
             return self.forward_features(x);
         }
-        let x = self.act.apply(self.bn1.forward(self.conv_stem.forward(x)));
-        self.blocks.iter().take(layer + 1).flatten().fold(x, |x, block| block.forward(x))
+        let x = self.act.after_norm(&self.bn1, self.conv_stem.forward(x));
+        self.blocks
+            .iter()
+            .take(layer + 1)
+            .flatten()
+            .fold(x, |x, block| block.forward(x))
     }
 
     fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
-        debug_assert!(layers.windows(2).all(|w| w[0] < w[1]), "layers {layers:?} not increasing");
+        debug_assert!(
+            layers.windows(2).all(|w| w[0] < w[1]),
+            "layers {layers:?} not increasing"
+        );
         if layers.last().is_some_and(|&l| l >= self.blocks.len()) {
-            return layers.iter().map(|&l| self.forward_until(x.clone(), l)).collect();
+            return layers
+                .iter()
+                .map(|&l| self.forward_until(x.clone(), l))
+                .collect();
         }
-        let mut x = self.act.apply(self.bn1.forward(self.conv_stem.forward(x)));
+        let mut x = self.act.after_norm(&self.bn1, self.conv_stem.forward(x));
         let mut out = Vec::with_capacity(layers.len());
-        for (i, stage) in self.blocks.iter().enumerate().take(layers.last().map_or(0, |l| l + 1)) {
+        for (i, stage) in self
+            .blocks
+            .iter()
+            .enumerate()
+            .take(layers.last().map_or(0, |l| l + 1))
+        {
             x = stage.iter().fold(x, |x, block| block.forward(x));
             if layers.contains(&i) {
                 out.push(x.clone());
@@ -262,18 +279,23 @@ impl Classifier for EfficientNet {
         if layer >= self.blocks.len() {
             return self.forward_head(activations);
         }
-        let x = self.blocks.iter().skip(layer + 1).flatten().fold(activations, |x, block| block.forward(x));
-        self.forward_head(self.act.apply(self.bn2.forward(self.conv_head.forward(x))))
+        let x = self
+            .blocks
+            .iter()
+            .skip(layer + 1)
+            .flatten()
+            .fold(activations, |x, block| block.forward(x));
+        self.forward_head(self.act.after_norm(&self.bn2, self.conv_head.forward(x)))
     }
 
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.act.apply(self.bn1.forward(self.conv_stem.forward(x))); // [B, 32, H/2, W/2]
+        let x = self.act.after_norm(&self.bn1, self.conv_stem.forward(x)); // [B, 32, H/2, W/2]
         let x = self
             .blocks
             .iter()
             .flatten()
             .fold(x, |x, block| block.forward(x)); // [B, 320, H/32, W/32]
-        self.act.apply(self.bn2.forward(self.conv_head.forward(x))) // [B, 1280, H/32, W/32]
+        self.act.after_norm(&self.bn2, self.conv_head.forward(x)) // [B, 1280, H/32, W/32]
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {

@@ -22,6 +22,7 @@ pub mod deterministic;
 mod device;
 pub mod efficientnet;
 mod error;
+pub mod kernels;
 pub mod layers;
 pub mod maxvit;
 mod registry;
@@ -33,4 +34,6 @@ pub use config::{CONFIG_METADATA_KEY, IMAGENET_MEAN, IMAGENET_STD, ModelConfig};
 pub use device::parse_device;
 pub use error::{ModelError, Result};
 pub use registry::{Arch, MODELS, Model, ModelSpec, create_model, model_names, spec};
-pub use weights::{LoadReport, load_timm_safetensors, read_model_config, save_safetensors, timm_keys};
+pub use weights::{
+    LoadReport, load_timm_safetensors, read_model_config, save_safetensors, timm_keys,
+};

@@ -22,10 +22,10 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
+use crate::kernels::{Act, norm_act};
 use crate::layers::{
     MbConv, MbConvArgs, Partition, PartitionAttention, PartitionAttentionArgs, TRANSFORMER_LN_EPS,
     batch_norm, conv2d, global_avg_pool, layer_norm, layer_norm_2d,
@@ -88,7 +88,7 @@ pub struct Stem {
 
 impl Stem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = silu(self.norm1.forward(self.conv1.forward(x))); // [B, 32, H/2, W/2]
+        let x = norm_act(&self.norm1, self.conv1.forward(x), Act::Silu); // [B, 32, H/2, W/2]
         self.conv2.forward(x) // [B, 64, H/2, W/2]
     }
 }
@@ -219,7 +219,9 @@ impl MaxVit {
 
 impl Classifier for MaxVit {
     fn feature_layers(&self) -> Vec<String> {
-        let mut names: Vec<String> = (0..self.stages.len()).map(|i| format!("stages.{i}")).collect();
+        let mut names: Vec<String> = (0..self.stages.len())
+            .map(|i| format!("stages.{i}"))
+            .collect();
         names.push("norm".into());
         names
     }
@@ -235,7 +237,12 @@ impl Classifier for MaxVit {
         let x = if layer >= self.stages.len() {
             activations
         } else {
-            let x = self.stages.iter().skip(layer + 1).flat_map(|stage| &stage.blocks).fold(activations, |x, block| block.forward(x));
+            let x = self
+                .stages
+                .iter()
+                .skip(layer + 1)
+                .flat_map(|stage| &stage.blocks)
+                .fold(activations, |x, block| block.forward(x));
             layer_norm_2d(&self.norm, x)
         };
         self.forward_head(x)

@@ -15,6 +15,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
+use crate::kernels::{Act, norm_act};
 use crate::layers::{batch_norm, conv2d, global_avg_pool, max_pool_3x3_s2};
 
 /// Which residual block a ResNet stacks (timm's `block` argument).
@@ -84,7 +85,7 @@ fn downsample(in_chans: usize, out_chans: usize, stride: usize, device: &Device)
 
 fn shortcut(downsample: &Option<Downsample>, x: Tensor<4>) -> Tensor<4> {
     match downsample {
-        Some((conv, bn)) => bn.forward(conv.forward(x)), // [B, C_out, H/s, W/s]
+        Some((conv, bn)) => norm_act(bn, conv.forward(x), Act::Identity), // [B, C_out, H/s, W/s]
         None => x,
     }
 }
@@ -119,8 +120,8 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.bn1.forward(self.conv1.forward(x.clone()))); // [B, P, H/s, W/s]
-        let y = self.bn2.forward(self.conv2.forward(y)); // [B, P, H/s, W/s]
+        let y = norm_act(&self.bn1, self.conv1.forward(x.clone()), Act::Relu); // [B, P, H/s, W/s]
+        let y = norm_act(&self.bn2, self.conv2.forward(y), Act::Identity); // [B, P, H/s, W/s]
         relu(y + shortcut(&self.downsample, x)) // [B, P, H/s, W/s]
     }
 }
@@ -160,9 +161,9 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.bn1.forward(self.conv1.forward(x.clone()))); // [B, P, H, W]
-        let y = relu(self.bn2.forward(self.conv2.forward(y))); // [B, P, H/s, W/s]
-        let y = self.bn3.forward(self.conv3.forward(y)); // [B, 4P, H/s, W/s]
+        let y = norm_act(&self.bn1, self.conv1.forward(x.clone()), Act::Relu); // [B, P, H, W]
+        let y = norm_act(&self.bn2, self.conv2.forward(y), Act::Relu); // [B, P, H/s, W/s]
+        let y = norm_act(&self.bn3, self.conv3.forward(y), Act::Identity); // [B, 4P, H/s, W/s]
         relu(y + shortcut(&self.downsample, x)) // [B, 4P, H/s, W/s]
     }
 }
@@ -295,18 +296,30 @@ fn run_stage(blocks: &[Block], x: Tensor<4>) -> Tensor<4> {
 
 impl Classifier for ResNet {
     fn feature_layers(&self) -> Vec<String> {
-        ["layer1", "layer2", "layer3", "layer4"].map(String::from).to_vec()
+        ["layer1", "layer2", "layer3", "layer4"]
+            .map(String::from)
+            .to_vec()
     }
 
     fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4> {
-        let x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
-        self.stages().iter().take(layer + 1).fold(x, |x, stage| run_stage(stage, x))
+        let x = self
+            .maxpool
+            .forward(norm_act(&self.bn1, self.conv1.forward(x), Act::Relu));
+        self.stages()
+            .iter()
+            .take(layer + 1)
+            .fold(x, |x, stage| run_stage(stage, x))
     }
 
     fn forward_pyramid(&self, x: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
-        debug_assert!(layers.windows(2).all(|w| w[0] < w[1]), "layers {layers:?} not increasing");
+        debug_assert!(
+            layers.windows(2).all(|w| w[0] < w[1]),
+            "layers {layers:?} not increasing"
+        );
         let last = layers.last().copied().unwrap_or(0).min(3);
-        let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let mut x = self
+            .maxpool
+            .forward(norm_act(&self.bn1, self.conv1.forward(x), Act::Relu));
         let mut out = Vec::with_capacity(layers.len());
         for (i, stage) in self.stages().iter().enumerate().take(last + 1) {
             x = run_stage(stage, x);
@@ -318,12 +331,16 @@ impl Classifier for ResNet {
     }
 
     fn forward_after(&self, activations: Tensor<4>, layer: usize) -> Tensor<2> {
-        let x = self.stages().iter().skip(layer + 1).fold(activations, |x, stage| run_stage(stage, x));
+        let x = self
+            .stages()
+            .iter()
+            .skip(layer + 1)
+            .fold(activations, |x, stage| run_stage(stage, x));
         self.forward_head(x)
     }
 
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(x))); // [B, 64, H/2, W/2]
+        let x = norm_act(&self.bn1, self.conv1.forward(x), Act::Relu); // [B, 64, H/2, W/2]
         let x = self.maxpool.forward(x); // [B, 64, H/4, W/4]
         let x = run_stage(&self.layer1, x); // [B, 64e, H/4, W/4]
         let x = run_stage(&self.layer2, x); // [B, 128e, H/8, W/8]

@@ -165,12 +165,19 @@ pub fn read_model_config(path: &Path) -> Result<Option<ModelConfig>> {
     f.read_exact(&mut len).map_err(|e| err(e.to_string()))?;
     let len = u64::from_le_bytes(len);
     if len > 100 << 20 {
-        return Err(err(format!("header length {len} is implausible; not a safetensors file")));
+        return Err(err(format!(
+            "header length {len} is implausible; not a safetensors file"
+        )));
     }
     let mut header = vec![0u8; len as usize];
     f.read_exact(&mut header).map_err(|e| err(e.to_string()))?;
-    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| err(e.to_string()))?;
-    match header.get("__metadata__").and_then(|m| m.get(CONFIG_METADATA_KEY)).and_then(|v| v.as_str()) {
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| err(e.to_string()))?;
+    match header
+        .get("__metadata__")
+        .and_then(|m| m.get(CONFIG_METADATA_KEY))
+        .and_then(|v| v.as_str())
+    {
         Some(text) => ModelConfig::from_json(text).map(Some),
         None => Ok(None),
     }

@@ -75,19 +75,36 @@ fn every_model_splits_at_each_feature_layer() {
         for (i, name) in layers.iter().enumerate() {
             let a = model.forward_until(small_input(&device), i);
             if i + 1 == layers.len() {
-                assert_eq!(values(a.clone()), features, "{}: last layer {name} != forward_features", spec.name);
+                assert_eq!(
+                    values(a.clone()),
+                    features,
+                    "{}: last layer {name} != forward_features",
+                    spec.name
+                );
             }
             let split = values(model.forward_after(a, i));
             let diff = max_abs_diff(&split, &direct);
-            assert!(diff <= 1e-5, "{}: split at {name} changes the logits by {diff}", spec.name);
+            assert!(
+                diff <= 1e-5,
+                "{}: split at {name} changes the logits by {diff}",
+                spec.name
+            );
         }
         // one pass over several layers gives what one pass per layer gives
-        let pick: Vec<usize> = (0..layers.len()).filter(|i| i % 2 == 1 || i + 1 == layers.len()).collect();
+        let pick: Vec<usize> = (0..layers.len())
+            .filter(|i| i % 2 == 1 || i + 1 == layers.len())
+            .collect();
         let pyramid = model.forward_pyramid(small_input(&device), &pick);
         assert_eq!(pyramid.len(), pick.len(), "{}", spec.name);
         for (t, &i) in pyramid.into_iter().zip(&pick) {
             let want = values(model.forward_until(small_input(&device), i));
-            assert_eq!(values(t), want, "{}: pyramid level {} differs", spec.name, layers[i]);
+            assert_eq!(
+                values(t),
+                want,
+                "{}: pyramid level {} differs",
+                spec.name,
+                layers[i]
+            );
         }
     }
 }
@@ -137,7 +154,12 @@ fn every_model_round_trips_through_safetensors() {
         fill_deterministic(&mut saved, norm_gain(&spec.arch));
         let path = scratch(&format!("roundtrip-{}.safetensors", spec.name));
         save_safetensors(&saved, &cfg, &path).unwrap();
-        assert_eq!(mammo_models::read_model_config(&path).unwrap().as_ref(), Some(&cfg), "{}", spec.name);
+        assert_eq!(
+            mammo_models::read_model_config(&path).unwrap().as_ref(),
+            Some(&cfg),
+            "{}",
+            spec.name
+        );
 
         let mut loaded = create_model(&cfg, &device).unwrap();
         let report = load_timm_safetensors(&mut loaded, spec, &path).unwrap();

@@ -1,7 +1,9 @@
 //! Pointwise activations, chosen per architecture as data (timm `act_layer`).
 
+use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
-use burn::tensor::activation::{relu, relu6, silu};
+
+use crate::kernels::{self, Act};
 
 /// The activation a network applies after its convolutions and batch norms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,10 +19,19 @@ pub enum Activation {
 impl Activation {
     /// Apply the activation elementwise.
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        kernels::apply_act(x, self.kernel())
+    }
+
+    /// `self.apply(bn.forward(x))`, fused into one pass on flex ([`kernels::norm_act`]).
+    pub fn after_norm<const D: usize>(self, bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+        kernels::norm_act(bn, x, self.kernel())
+    }
+
+    fn kernel(self) -> Act {
         match self {
-            Activation::Relu => relu(x),
-            Activation::Relu6 => relu6(x),
-            Activation::Silu => silu(x),
+            Activation::Relu => Act::Relu,
+            Activation::Relu6 => Act::Relu6,
+            Activation::Silu => Act::Silu,
         }
     }
 }

@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 use super::block_args::BlockArgs;
 use super::conv::ConvStyle;
 use super::squeeze_excite::SqueezeExcite;
+use crate::kernels::{Act, norm_act};
 
 /// timm `DepthwiseSeparableConv`; keys `conv_dw`, `bn1`, `se.*`, `conv_pw`, `bn2`.
 ///
@@ -46,12 +47,12 @@ impl DepthwiseSeparable {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = self.style.act;
-        let y = act.apply(self.bn1.forward(self.conv_dw.forward(x.clone()))); // [B, C, H/s, W/s]
+        let y = act.after_norm(&self.bn1, self.conv_dw.forward(x.clone())); // [B, C, H/s, W/s]
         let y = match &self.se {
             Some(se) => se.forward(y),
             None => y,
         };
-        let y = self.bn2.forward(self.conv_pw.forward(y)); // [B, C_out, H/s, W/s]
+        let y = norm_act(&self.bn2, self.conv_pw.forward(y), Act::Identity); // [B, C_out, H/s, W/s]
         if self.has_skip { y + x } else { y }
     }
 }

@@ -11,6 +11,7 @@ use burn::tensor::{Device, Tensor};
 use super::block_args::BlockArgs;
 use super::conv::ConvStyle;
 use super::squeeze_excite::SqueezeExcite;
+use crate::kernels::{Act, norm_act};
 
 /// timm `InvertedResidual`; keys `conv_pw`, `bn1`, `conv_dw`, `bn2`, `se.*`, `conv_pwl`, `bn3`.
 ///
@@ -50,13 +51,13 @@ impl InvertedResidual {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = self.style.act;
-        let y = act.apply(self.bn1.forward(self.conv_pw.forward(x.clone()))); // [B, M, H, W]
-        let y = act.apply(self.bn2.forward(self.conv_dw.forward(y))); // [B, M, H/s, W/s]
+        let y = act.after_norm(&self.bn1, self.conv_pw.forward(x.clone())); // [B, M, H, W]
+        let y = act.after_norm(&self.bn2, self.conv_dw.forward(y)); // [B, M, H/s, W/s]
         let y = match &self.se {
             Some(se) => se.forward(y),
             None => y,
         };
-        let y = self.bn3.forward(self.conv_pwl.forward(y)); // [B, C_out, H/s, W/s]
+        let y = norm_act(&self.bn3, self.conv_pwl.forward(y), Act::Identity); // [B, C_out, H/s, W/s]
         if self.has_skip { y + x } else { y }
     }
 }

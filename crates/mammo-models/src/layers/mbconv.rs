@@ -9,12 +9,12 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use super::block_args::make_divisible;
 use super::conv::{batch_norm, conv2d};
 use super::se_module::SeModule;
+use crate::kernels::{Act, norm_act};
 
 /// timm `Downsample2d(pool_type='avg2')` without bias; key `expand.weight` when present.
 #[derive(Module, Debug)]
@@ -104,9 +104,9 @@ impl MbConv {
             Some(down) => down.forward(x.clone()), // [B, C_out, H/s, W/s]
             None => x.clone(),
         };
-        let y = self.pre_norm.forward(x); // [B, C_in, H, W]
-        let y = silu(self.norm1.forward(self.conv1_1x1.forward(y))); // [B, M, H, W]
-        let y = silu(self.norm2.forward(self.conv2_kxk.forward(y))); // [B, M, H/s, W/s]
+        let y = norm_act(&self.pre_norm, x, Act::Identity); // [B, C_in, H, W]
+        let y = norm_act(&self.norm1, self.conv1_1x1.forward(y), Act::Silu); // [B, M, H, W]
+        let y = norm_act(&self.norm2, self.conv2_kxk.forward(y), Act::Silu); // [B, M, H/s, W/s]
         let y = self.se.forward(y); // [B, M, H/s, W/s]
         self.conv3_1x1.forward(y) + shortcut // [B, C_out, H/s, W/s]
     }

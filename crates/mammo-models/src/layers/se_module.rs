@@ -5,10 +5,10 @@
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
 use super::conv::conv1x1_bias;
+use crate::kernels::{sigmoid, silu};
 
 /// timm `SEModule` with `act_layer=silu`, no norm; keys `fc1.{weight,bias}`, `fc2.{weight,bias}`.
 #[derive(Module, Debug)]

@@ -4,11 +4,11 @@
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
 use super::conv::conv1x1_bias;
+use crate::kernels::sigmoid;
 
 /// timm `SqueezeExcite`; keys `conv_reduce.{weight,bias}`, `conv_expand.{weight,bias}`.
 #[derive(Module, Debug)]

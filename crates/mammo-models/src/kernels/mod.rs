@@ -1,0 +1,465 @@
+//! Fused CPU kernels for the layers where burn's flex backend spends most of its time, added
+//! through burn's backend-extension mechanism (`#[backend_extension]`).
+//!
+//! Measured with `cargo bench -p mammo-models --bench models -- --profile`: on flex, `sigmoid`
+//! is a scalar, single-threaded `expf` loop (a third of EfficientNet-B0's forward), and batch
+//! norm is composed from generic tensor operations (transposed copies for the statistics,
+//! four broadcast passes to normalise, a dozen more in the backward). These kernels replace
+//! them on flex:
+//!
+//! * [`silu`] / [`sigmoid`]: branch-free vectorised `exp`, parallel, with a one-pass backward.
+//! * [`norm_act`]: batch norm followed by an activation. In inference it is one pass with
+//!   the statistics folded into a per-channel scale and shift (`act(x * a + b)`); in training
+//!   (autodiff device, layer not frozen) the statistics take one pass, normalising another,
+//!   and the backward two, with the running statistics updated as burn's `BatchNorm` does.
+//!
+//! An inference batch norm on an autodiff device (Grad-CAM, a frozen feature network) stays
+//! differentiable: burn's composed batch norm, then the activation. Every other device (CUDA)
+//! and dtype (`f16`) takes burn's own operations, as does everything when
+//! [`set_enabled`]`(false)` is called or `MAMMO_KERNELS=burn` is set; the tests compare the
+//! two paths.
+
+pub mod cpu;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, Scalar, backend_extension,
+};
+use burn::nn::BatchNorm;
+use burn::tensor::{DType, Tensor, TensorData};
+
+pub use cpu::Act;
+
+/// 0: not decided yet (read `MAMMO_KERNELS`), 1: on, 2: off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Turn the fused kernels on or off for the whole process (default: on, unless the
+/// environment variable `MAMMO_KERNELS` is `burn`). Off, every layer runs burn's own ops.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether the fused kernels are used on flex devices.
+pub fn enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("MAMMO_KERNELS")
+                .map(|v| v != "burn")
+                .unwrap_or(true);
+            set_enabled(on);
+            on
+        }
+    }
+}
+
+/// Whether `x` lives on flex (directly or under autodiff) as `f32`, with the kernels enabled.
+fn fused<const D: usize>(x: &Tensor<D>) -> bool {
+    enabled()
+        && x.dtype() == DType::F32
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// The operations, per backend. Only flex (and autodiff over flex) implement them; the
+/// wrappers below never route another device here.
+#[backend_extension(Flex, Autodiff)]
+pub trait MammoKernels: Backend {
+    /// `x * sigmoid(x)`.
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `sigmoid(x)`.
+    fn sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Inference batch norm on `[N, C, ...]` with the given statistics, then `act`
+    /// (an [`Act::code`]).
+    fn norm_act_infer(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        eps: f64,
+        act: u8,
+    ) -> FloatTensor<Self>;
+    /// Training batch norm on `[N, C, ...]` with the batch's statistics: the output, the
+    /// batch mean and the biased batch variance (both `[C]`, not differentiated).
+    fn norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+// ---------------------------------------------------------------------------------------
+// flex
+// ---------------------------------------------------------------------------------------
+
+fn contiguous(x: &FlexTensor) -> FlexTensor {
+    x.to_contiguous()
+}
+
+fn values(x: &FlexTensor) -> &[f32] {
+    let n = x.layout().num_elements();
+    &x.storage::<f32>()[x.layout().start_offset()..x.layout().start_offset() + n]
+}
+
+fn flex_tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// `[N, C, spatial]` of a tensor of rank >= 2.
+fn nc_hw(x: &FlexTensor) -> (usize, usize, usize) {
+    let dims = x.layout().shape().to_vec();
+    assert!(
+        dims.len() >= 2,
+        "batch norm: input of rank {} (want [N, C, ...])",
+        dims.len()
+    );
+    (dims[0], dims[1], dims[2..].iter().product::<usize>().max(1))
+}
+
+fn unary(x: FlexTensor, f: fn(&[f32], &mut [f32])) -> FlexTensor {
+    let x = contiguous(&x);
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    f(values(&x), &mut y);
+    flex_tensor(y, x.layout().shape().to_vec())
+}
+
+fn flex_norm_train(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    eps: f64,
+) -> (FlexTensor, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let x = contiguous(x);
+    let (n, c, hw) = nc_hw(&x);
+    let (mean, var) = cpu::channel_stats(values(&x), n, c, hw);
+    let (scale, shift, inv_std) = cpu::fold_stats(
+        values(&contiguous(gamma)),
+        values(&contiguous(beta)),
+        &mean,
+        &var,
+        eps,
+    );
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, Act::Identity);
+    (
+        flex_tensor(y, x.layout().shape().to_vec()),
+        mean,
+        var,
+        inv_std,
+    )
+}
+
+impl MammoKernels for Flex {
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        unary(x, cpu::silu)
+    }
+
+    fn sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        unary(x, cpu::sigmoid)
+    }
+
+    fn norm_act_infer(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        eps: f64,
+        act: u8,
+    ) -> FloatTensor<Self> {
+        let x = contiguous(&x);
+        let (_, _, hw) = nc_hw(&x);
+        let (scale, shift, _) = cpu::fold_stats(
+            values(&contiguous(&gamma)),
+            values(&contiguous(&beta)),
+            values(&contiguous(&mean)),
+            values(&contiguous(&var)),
+            eps,
+        );
+        let mut y = vec![0.0f32; x.layout().num_elements()];
+        cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, Act::from_code(act));
+        flex_tensor(y, x.layout().shape().to_vec())
+    }
+
+    fn norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let c = gamma.layout().num_elements();
+        let (y, mean, var, _) = flex_norm_train(&x, &gamma, &beta, eps);
+        (y, flex_tensor(mean, vec![c]), flex_tensor(var, vec![c]))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// autodiff over flex: forward on flex, hand-written backward
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct SiluBackward;
+
+impl Backward<Flex, 1> for SiluBackward {
+    /// The input.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(parent) = parent {
+            let x = contiguous(&ops.state);
+            let mut dx = vec![0.0f32; x.layout().num_elements()];
+            cpu::silu_backward(values(&x), values(&dy), &mut dx);
+            grads.register::<Flex>(parent.id, flex_tensor(dx, x.layout().shape().to_vec()));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SigmoidBackward;
+
+impl Backward<Flex, 1> for SigmoidBackward {
+    /// The output.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let [parent] = ops.parents;
+        if let Some(parent) = parent {
+            grads.register::<Flex>(parent.id, Flex::sigmoid_backward(ops.state, dy));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NormTrainBackward;
+
+/// Input, gamma, batch mean and 1/sqrt(var + eps).
+#[derive(Debug, Clone)]
+struct NormTrainState {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl Backward<Flex, 3> for NormTrainBackward {
+    type State = NormTrainState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let NormTrainState {
+            x,
+            gamma,
+            mean,
+            inv_std,
+        } = ops.state;
+        let x = contiguous(&x);
+        let (n, c, hw) = nc_hw(&x);
+        let (dx, dgamma, dbeta) = cpu::batch_norm_backward(
+            values(&x),
+            values(&dy),
+            values(&contiguous(&gamma)),
+            &mean,
+            &inv_std,
+            n,
+            c,
+            hw,
+        );
+        let [px, pgamma, pbeta] = ops.parents;
+        if let Some(p) = px {
+            grads.register::<Flex>(p.id, flex_tensor(dx, x.layout().shape().to_vec()));
+        }
+        if let Some(p) = pgamma {
+            grads.register::<Flex>(p.id, flex_tensor(dgamma, vec![c]));
+        }
+        if let Some(p) = pbeta {
+            grads.register::<Flex>(p.id, flex_tensor(dbeta, vec![c]));
+        }
+    }
+}
+
+type Ad<C> = Autodiff<Flex, C>;
+
+impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
+    fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SiluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = x.primitive().clone();
+                prep.finish(input.clone(), <Flex as MammoKernels>::silu(input))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(<Flex as MammoKernels>::silu(Ad::<C>::inner(x)))
+            }
+        }
+    }
+
+    fn sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SigmoidBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = <Flex as MammoKernels>::sigmoid(x.primitive().clone());
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(<Flex as MammoKernels>::sigmoid(Ad::<C>::inner(x)))
+            }
+        }
+    }
+
+    fn norm_act_infer(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        eps: f64,
+        act: u8,
+    ) -> FloatTensor<Self> {
+        // Differentiable (gradients reach x, gamma and beta, as through burn's BatchNorm in
+        // inference, e.g. Grad-CAM or a frozen feature network): burn's composed batch norm,
+        // then the activation.
+        let y = <Self as ModuleOps<Self>>::batch_norm(x, gamma, beta, mean, var, eps);
+        match Act::from_code(act) {
+            Act::Identity => y,
+            Act::Relu => Self::relu(y),
+            Act::Relu6 => Self::float_clamp(y, Scalar::Float(0.0), Scalar::Float(6.0)),
+            Act::Silu => <Self as MammoKernels>::silu(y),
+        }
+    }
+
+    fn norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let c = gamma.primitive().layout().num_elements();
+        let (y, mean, var, inv_std) =
+            flex_norm_train(x.primitive(), gamma.primitive(), beta.primitive(), eps);
+        let stats = (
+            Ad::<C>::from_inner(flex_tensor(mean.clone(), vec![c])),
+            Ad::<C>::from_inner(flex_tensor(var, vec![c])),
+        );
+        let out = match NormTrainBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = NormTrainState {
+                    x: x.primitive().clone(),
+                    gamma: gamma.primitive().clone(),
+                    mean,
+                    inv_std,
+                };
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (out, stats.0, stats.1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensor-level entry points
+// ---------------------------------------------------------------------------------------
+
+/// `x * sigmoid(x)` (SiLU / swish).
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !fused(&x) {
+        return burn::tensor::activation::silu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as MammoKernels>::silu(x.into_dispatch()))
+}
+
+/// `1 / (1 + exp(-x))`.
+pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !fused(&x) {
+        return burn::tensor::activation::sigmoid(x);
+    }
+    Tensor::from_dispatch(<Dispatch as MammoKernels>::sigmoid(x.into_dispatch()))
+}
+
+/// burn's `act(bn.forward(x))` (same train/inference choice, same running-statistics update),
+/// fused on flex.
+pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tensor<D> {
+    let device = x.device();
+    let training = device.is_autodiff() && bn.training.is_enabled();
+    if !fused(&x) {
+        return apply_act(bn.forward(x), act);
+    }
+    let [channels] = bn.gamma.shape().dims();
+    assert_eq!(
+        x.dims()[1],
+        channels,
+        "batch norm over {channels} channels got {:?}",
+        x.dims()
+    );
+    if !training {
+        let out = <Dispatch as MammoKernels>::norm_act_infer(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.running_mean.value().to_device(&device).into_dispatch(),
+            bn.running_var.value().to_device(&device).into_dispatch(),
+            bn.epsilon,
+            act.code(),
+        );
+        return Tensor::from_dispatch(out);
+    }
+    let (out, mean, var) = <Dispatch as MammoKernels>::norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        bn.epsilon,
+    );
+    let (mean, var) = (
+        Tensor::<1>::from_dispatch(mean),
+        Tensor::<1>::from_dispatch(var),
+    );
+    let m = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    bn.running_mean.update(
+        running_mean
+            .mul_scalar(1.0 - m)
+            .add(mean.detach().mul_scalar(m))
+            .detach(),
+    );
+    bn.running_var.update(
+        running_var
+            .mul_scalar(1.0 - m)
+            .add(var.detach().mul_scalar(m))
+            .detach(),
+    );
+    apply_act(Tensor::from_dispatch(out), act)
+}
+
+/// The activation alone, through the fused SiLU where it applies.
+pub fn apply_act<const D: usize>(x: Tensor<D>, act: Act) -> Tensor<D> {
+    match act {
+        Act::Identity => x,
+        Act::Relu => burn::tensor::activation::relu(x),
+        Act::Relu6 => burn::tensor::activation::relu6(x),
+        Act::Silu => silu(x),
+    }
+}
