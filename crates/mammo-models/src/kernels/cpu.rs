@@ -402,6 +402,216 @@ pub fn batch_norm_backward(
     (dx, dgamma, dbeta)
 }
 
+// ---------------------------------------------------------------------------------------
+// Depthwise convolution (groups == channels, one filter per channel, dilation 1)
+// ---------------------------------------------------------------------------------------
+
+/// Geometry of a depthwise convolution over `[N, C, H, W]`: kernel, stride, padding before
+/// (top, left; the padding after only shows in the output size) and output size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DwGeom {
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl DwGeom {
+    /// Output positions `o` in `[0, out)` whose input `o * s + k - p` lies in `[0, size)`.
+    fn valid(k: usize, size: usize, out: usize, s: usize, p: usize) -> (usize, usize) {
+        // o * s + k >= p  <=>  o >= ceil((p - k) / s)
+        let lo = if k >= p { 0 } else { (p - k).div_ceil(s) };
+        // o * s + k - p <= size - 1  <=>  o <= (size - 1 + p - k) / s
+        let hi = if size + p > k {
+            ((size - 1 + p - k) / s + 1).min(out)
+        } else {
+            0
+        };
+        (lo, hi.max(lo))
+    }
+
+    fn cols(&self, j: usize) -> (usize, usize) {
+        Self::valid(j, self.w, self.ow, self.sw, self.pw)
+    }
+
+    /// Input row of output row `o` at kernel row `i`, if inside the image.
+    fn in_row(&self, o: usize, i: usize) -> Option<usize> {
+        let r = o * self.sh + i;
+        (r >= self.ph && r - self.ph < self.h).then(|| r - self.ph)
+    }
+}
+
+multiversion! {
+    fn dw_forward_plane(x: &[f32], wt: &[f32], y: &mut [f32], g: DwGeom) {
+        for o in 0..g.oh {
+            let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
+            yrow.fill(0.0);
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                let xrow = &x[r * g.w..(r + 1) * g.w];
+                for j in 0..g.kw {
+                    let (lo, hi) = g.cols(j);
+                    let wv = wt[i * g.kw + j];
+                    if g.sw == 1 {
+                        let start = lo + j - g.pw;
+                        for (y, &x) in yrow[lo..hi].iter_mut().zip(&xrow[start..start + hi - lo]) {
+                            *y = madd::<FMA>(wv, x, *y);
+                        }
+                    } else {
+                        for (q, y) in yrow[lo..hi].iter_mut().enumerate() {
+                            *y = madd::<FMA>(wv, xrow[(lo + q) * g.sw + j - g.pw], *y);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn dw_input_grad_plane(dy: &[f32], wt: &[f32], dx: &mut [f32], g: DwGeom) {
+        dx.fill(0.0);
+        for o in 0..g.oh {
+            let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                let dxrow = &mut dx[r * g.w..(r + 1) * g.w];
+                for j in 0..g.kw {
+                    let (lo, hi) = g.cols(j);
+                    let wv = wt[i * g.kw + j];
+                    if g.sw == 1 {
+                        let start = lo + j - g.pw;
+                        for (dx, &dy) in dxrow[start..start + hi - lo].iter_mut().zip(&dyrow[lo..hi]) {
+                            *dx = madd::<FMA>(wv, dy, *dx);
+                        }
+                    } else {
+                        for (q, &dy) in dyrow[lo..hi].iter().enumerate() {
+                            let c = (lo + q) * g.sw + j - g.pw;
+                            dxrow[c] = madd::<FMA>(wv, dy, dxrow[c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn dw_weight_grad_plane(x: &[f32], dy: &[f32], dw: &mut [f64], g: DwGeom) {
+        // dw[i, j] += sum over output positions of dy * x at the tap; rows summed in f32 lanes.
+        for o in 0..g.oh {
+            let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                let xrow = &x[r * g.w..(r + 1) * g.w];
+                for j in 0..g.kw {
+                    let (lo, hi) = g.cols(j);
+                    let mut acc = [0.0f32; 8];
+                    if g.sw == 1 {
+                        let start = lo + j - g.pw;
+                        let xs = &xrow[start..start + hi - lo];
+                        let ds = &dyrow[lo..hi];
+                        let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
+                        let (xr, dr) = (xc.remainder(), dc.remainder());
+                        for (xv, dv) in xc.zip(dc) {
+                            for l in 0..8 {
+                                acc[l] = madd::<FMA>(xv[l], dv[l], acc[l]);
+                            }
+                        }
+                        for (&xv, &dv) in xr.iter().zip(dr) {
+                            acc[0] = madd::<FMA>(xv, dv, acc[0]);
+                        }
+                    } else {
+                        for (q, &dv) in dyrow[lo..hi].iter().enumerate() {
+                            acc[q % 8] = madd::<FMA>(xrow[(lo + q) * g.sw + j - g.pw], dv, acc[q % 8]);
+                        }
+                    }
+                    dw[i * g.kw + j] += acc.iter().map(|&v| v as f64).sum::<f64>();
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise convolution forward: `x` `[n, c, h, w]`, `wt` `[c, kh, kw]`, returns
+/// `[n, c, oh, ow]`.
+pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: DwGeom) -> Vec<f32> {
+    let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    assert!(
+        x.len() == n * c * plane_in && wt.len() == c * k,
+        "depthwise_forward: shape mismatch"
+    );
+    let mut y = vec![0.0f32; n * c * plane_out];
+    if plane_out == 0 {
+        return y;
+    }
+    y.par_chunks_mut(plane_out).enumerate().for_each(|(p, y)| {
+        let ch = p % c;
+        dw_forward_plane(
+            &x[p * plane_in..(p + 1) * plane_in],
+            &wt[ch * k..(ch + 1) * k],
+            y,
+            g,
+        );
+    });
+    y
+}
+
+/// Gradient of [`depthwise_forward`] with respect to its input.
+pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: DwGeom) -> Vec<f32> {
+    let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    assert!(
+        dy.len() == n * c * plane_out && wt.len() == c * k,
+        "depthwise_input_grad: shape mismatch"
+    );
+    let mut dx = vec![0.0f32; n * c * plane_in];
+    if plane_in == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(plane_in).enumerate().for_each(|(p, dx)| {
+        let ch = p % c;
+        dw_input_grad_plane(
+            &dy[p * plane_out..(p + 1) * plane_out],
+            &wt[ch * k..(ch + 1) * k],
+            dx,
+            g,
+        );
+    });
+    dx
+}
+
+/// Gradient of [`depthwise_forward`] with respect to its weight, `[c, kh, kw]`.
+pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: DwGeom) -> Vec<f32> {
+    let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    assert!(
+        x.len() == n * c * plane_in && dy.len() == n * c * plane_out,
+        "depthwise_weight_grad: shape mismatch"
+    );
+    let per_channel: Vec<Vec<f32>> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let mut acc = vec![0.0f64; k];
+            for b in 0..n {
+                let p = b * c + ch;
+                dw_weight_grad_plane(
+                    &x[p * plane_in..(p + 1) * plane_in],
+                    &dy[p * plane_out..(p + 1) * plane_out],
+                    &mut acc,
+                    g,
+                );
+            }
+            acc.into_iter().map(|v| v as f32).collect()
+        })
+        .collect();
+    per_channel.concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,6 +815,96 @@ mod tests {
                 "dbeta[{ch}] {} vs {want}",
                 db[ch]
             );
+        }
+    }
+
+    /// Direct 7-loop depthwise convolution in f64, and its two gradients by definition.
+    fn dw_reference(
+        x: &[f32],
+        wt: &[f32],
+        dy: &[f32],
+        n: usize,
+        c: usize,
+        g: DwGeom,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let mut y = vec![0.0; n * c * g.oh * g.ow];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; wt.len()];
+        for b in 0..n {
+            for ch in 0..c {
+                let p = b * c + ch;
+                for o in 0..g.oh {
+                    for q in 0..g.ow {
+                        for i in 0..g.kh {
+                            for j in 0..g.kw {
+                                let (r, s) = (
+                                    (o * g.sh + i) as isize - g.ph as isize,
+                                    (q * g.sw + j) as isize - g.pw as isize,
+                                );
+                                if r < 0 || s < 0 || r >= g.h as isize || s >= g.w as isize {
+                                    continue;
+                                }
+                                let xi = p * g.h * g.w + r as usize * g.w + s as usize;
+                                let yi = p * g.oh * g.ow + o * g.ow + q;
+                                let wi = ch * g.kh * g.kw + i * g.kw + j;
+                                y[yi] += x[xi] as f64 * wt[wi] as f64;
+                                dx[xi] += dy[yi] as f64 * wt[wi] as f64;
+                                dw[wi] += dy[yi] as f64 * x[xi] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (y, dx, dw)
+    }
+
+    #[test]
+    fn depthwise_matches_the_direct_definition() {
+        // 3x3/1, 5x5/2, asymmetric (TF SAME-like) padding, odd sizes, a kernel wider than the
+        // padded border, and widths over and under one AVX register.
+        let cases = [
+            (9, 13, 3, 1, 1, 1, 1, 1),
+            (12, 11, 5, 2, 1, 2, 2, 2),
+            (7, 20, 3, 2, 0, 0, 1, 1),
+            (16, 17, 5, 1, 2, 2, 2, 2),
+            (4, 3, 5, 1, 2, 2, 2, 2),
+        ];
+        for (h, w, k, s, pt, pl, pb, pr) in cases {
+            let (n, c) = (2, 3);
+            let oh = (h + pt + pb - k) / s + 1;
+            let ow = (w + pl + pr - k) / s + 1;
+            let g = DwGeom {
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: pt,
+                pw: pl,
+                oh,
+                ow,
+            };
+            let x = inputs(n * c * h * w, 2.0);
+            let wt = inputs(c * k * k, 1.0).into_iter().rev().collect::<Vec<_>>();
+            let dy = inputs(n * c * oh * ow, 1.5);
+            let (y_ref, dx_ref, dw_ref) = dw_reference(&x, &wt, &dy, n, c, g);
+            let y = depthwise_forward(&x, &wt, n, c, g);
+            let dx = depthwise_input_grad(&dy, &wt, n, c, g);
+            let dw = depthwise_weight_grad(&x, &dy, n, c, g);
+            let close = |a: &[f32], b: &[f64], what: &str| {
+                assert_eq!(a.len(), b.len(), "{what} {g:?}");
+                for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (a as f64 - b).abs() < 1e-4 * b.abs().max(1.0),
+                        "{what}[{i}] {a} vs {b} {g:?}"
+                    );
+                }
+            };
+            close(&y, &y_ref, "y");
+            close(&dx, &dx_ref, "dx");
+            close(&dw, &dw_ref, "dw");
         }
     }
 }

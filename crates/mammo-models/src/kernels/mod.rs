@@ -33,10 +33,13 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, Scalar, backend_extension,
 };
-use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{DType, Tensor, TensorData};
 
 pub use cpu::Act;
+
+use crate::layers::tf_same_padding;
 
 /// 0: not decided yet (read `MAMMO_KERNELS`), 1: on, 2: off.
 static ENABLED: AtomicU8 = AtomicU8::new(0);
@@ -87,6 +90,20 @@ pub trait MammoKernels: Backend {
         var: FloatTensor<Self>,
         eps: f64,
         act: u8,
+    ) -> FloatTensor<Self>;
+    /// Depthwise convolution (`groups == channels`, dilation 1, no bias) of `x` `[N, C, H, W]`
+    /// with `weight` `[C, 1, kh, kw]`, stride `(sh, sw)` and zero padding top, left, bottom,
+    /// right.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
     ) -> FloatTensor<Self>;
     /// Training batch norm on `[N, C, ...]` with the batch's statistics: the output, the
     /// batch mean and the biased batch variance (both `[C]`, not differentiated).
@@ -159,6 +176,53 @@ fn flex_norm_train(
     )
 }
 
+/// `(n, c, geometry)` of a depthwise convolution.
+fn dw_geom(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    stride: [usize; 2],
+    pad: [usize; 4],
+) -> (usize, usize, cpu::DwGeom) {
+    let xd = x.layout().shape().to_vec();
+    let wd = w.layout().shape().to_vec();
+    assert!(
+        xd.len() == 4 && wd.len() == 4 && wd[0] == xd[1] && wd[1] == 1,
+        "depthwise conv: input {xd:?} and weight {wd:?} (want [N, C, H, W] and [C, 1, kh, kw])"
+    );
+    let [sh, sw] = stride;
+    let [pt, pl, pb, pr] = pad;
+    let (h, w, kh, kw) = (xd[2], xd[3], wd[2], wd[3]);
+    assert!(
+        h + pt + pb >= kh && w + pl + pr >= kw,
+        "depthwise conv: kernel larger than the padded input"
+    );
+    let g = cpu::DwGeom {
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        ph: pt,
+        pw: pl,
+        oh: (h + pt + pb - kh) / sh + 1,
+        ow: (w + pl + pr - kw) / sw + 1,
+    };
+    (xd[0], xd[1], g)
+}
+
+fn flex_depthwise(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    stride: [usize; 2],
+    pad: [usize; 4],
+) -> FlexTensor {
+    let (x, w) = (contiguous(x), contiguous(w));
+    let (n, c, g) = dw_geom(&x, &w, stride, pad);
+    let y = cpu::depthwise_forward(values(&x), values(&w), n, c, g);
+    flex_tensor(y, vec![n, c, g.oh, g.ow])
+}
+
 impl MammoKernels for Flex {
     fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         unary(x, cpu::silu)
@@ -189,6 +253,19 @@ impl MammoKernels for Flex {
         let mut y = vec![0.0f32; x.layout().num_elements()];
         cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, Act::from_code(act));
         flex_tensor(y, x.layout().shape().to_vec())
+    }
+
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self> {
+        flex_depthwise(&x, &weight, [sh, sw], [pt, pl, pb, pr])
     }
 
     fn norm_train(
@@ -290,6 +367,38 @@ impl Backward<Flex, 3> for NormTrainBackward {
     }
 }
 
+#[derive(Debug)]
+struct DepthwiseBackward;
+
+/// Input, weight, stride and padding.
+#[derive(Debug, Clone)]
+struct DepthwiseState {
+    x: FlexTensor,
+    w: FlexTensor,
+    stride: [usize; 2],
+    pad: [usize; 4],
+}
+
+impl Backward<Flex, 2> for DepthwiseBackward {
+    type State = DepthwiseState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let DepthwiseState { x, w, stride, pad } = ops.state;
+        let (x, w) = (contiguous(&x), contiguous(&w));
+        let (n, c, g) = dw_geom(&x, &w, stride, pad);
+        let [px, pw] = ops.parents;
+        if let Some(p) = px {
+            let dx = cpu::depthwise_input_grad(values(&dy), values(&w), n, c, g);
+            grads.register::<Flex>(p.id, flex_tensor(dx, vec![n, c, g.h, g.w]));
+        }
+        if let Some(p) = pw {
+            let dw = cpu::depthwise_weight_grad(values(&x), values(&dy), n, c, g);
+            grads.register::<Flex>(p.id, flex_tensor(dw, vec![c, 1, g.kh, g.kw]));
+        }
+    }
+}
+
 type Ad<C> = Autodiff<Flex, C>;
 
 impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
@@ -343,6 +452,36 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
             Act::Relu => Self::relu(y),
             Act::Relu6 => Self::float_clamp(y, Scalar::Float(0.0), Scalar::Float(6.0)),
             Act::Silu => <Self as MammoKernels>::silu(y),
+        }
+    }
+
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self> {
+        let (stride, pad) = ([sh, sw], [pt, pl, pb, pr]);
+        let y = flex_depthwise(x.primitive(), weight.primitive(), stride, pad);
+        match DepthwiseBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = DepthwiseState {
+                    x: x.primitive().clone(),
+                    w: weight.primitive().clone(),
+                    stride,
+                    pad,
+                };
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }
 
@@ -452,6 +591,45 @@ pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tenso
             .detach(),
     );
     apply_act(Tensor::from_dispatch(out), act)
+}
+
+/// `conv.forward(x)`, with depthwise convolutions (`groups == channels_in == channels_out`,
+/// dilation 1) on flex through mammo's kernel: forward, input and weight gradients each one
+/// pass per plane, where flex runs grouped im2col GEMMs with one row per group and a
+/// transposed convolution.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [c_out, c_per_group, kh, kw] = conv.weight.dims();
+    let [_, c_in, h, w] = x.dims();
+    let depthwise = conv.groups > 1 && conv.groups == c_in && c_out == c_in && c_per_group == 1;
+    if !fused(&x) || !depthwise || conv.dilation != [1, 1] {
+        return conv.forward(x);
+    }
+    let [sh, sw] = conv.stride;
+    let (pt, pl, pb, pr) = match conv.padding {
+        PaddingConfig2d::Valid => (0, 0, 0, 0),
+        PaddingConfig2d::Explicit(t, l, b, r) => (t, l, b, r),
+        // burn's `Same`, as its conv computes it for stride >= 1 (TF SAME; pinned for the
+        // tf_ models by tests/parity.rs).
+        PaddingConfig2d::Same => {
+            let (t, b) = tf_same_padding(h, kh, sh);
+            let (l, r) = tf_same_padding(w, kw, sw);
+            (t, l, b, r)
+        }
+    };
+    let y = Tensor::<4>::from_dispatch(<Dispatch as MammoKernels>::depthwise_conv2d(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        sh,
+        sw,
+        pt,
+        pl,
+        pb,
+        pr,
+    ));
+    match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, c_out, 1, 1]),
+        None => y,
+    }
 }
 
 /// The activation alone, through the fused SiLU where it applies.

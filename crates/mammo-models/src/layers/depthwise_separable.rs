@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use super::block_args::BlockArgs;
 use super::conv::ConvStyle;
 use super::squeeze_excite::SqueezeExcite;
-use crate::kernels::{Act, norm_act};
+use crate::kernels::{self, Act, norm_act};
 
 /// timm `DepthwiseSeparableConv`; keys `conv_dw`, `bn1`, `se.*`, `conv_pw`, `bn2`.
 ///
@@ -47,7 +47,7 @@ impl DepthwiseSeparable {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = self.style.act;
-        let y = act.after_norm(&self.bn1, self.conv_dw.forward(x.clone())); // [B, C, H/s, W/s]
+        let y = act.after_norm(&self.bn1, kernels::conv2d(&self.conv_dw, x.clone())); // [B, C, H/s, W/s]
         let y = match &self.se {
             Some(se) => se.forward(y),
             None => y,

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use super::block_args::BlockArgs;
 use super::conv::ConvStyle;
 use super::squeeze_excite::SqueezeExcite;
-use crate::kernels::{Act, norm_act};
+use crate::kernels::{self, Act, norm_act};
 
 /// timm `InvertedResidual`; keys `conv_pw`, `bn1`, `conv_dw`, `bn2`, `se.*`, `conv_pwl`, `bn3`.
 ///
@@ -52,7 +52,7 @@ impl InvertedResidual {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = self.style.act;
         let y = act.after_norm(&self.bn1, self.conv_pw.forward(x.clone())); // [B, M, H, W]
-        let y = act.after_norm(&self.bn2, self.conv_dw.forward(y)); // [B, M, H/s, W/s]
+        let y = act.after_norm(&self.bn2, kernels::conv2d(&self.conv_dw, y)); // [B, M, H/s, W/s]
         let y = match &self.se {
             Some(se) => se.forward(y),
             None => y,

@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor};
 use super::block_args::make_divisible;
 use super::conv::{batch_norm, conv2d};
 use super::se_module::SeModule;
-use crate::kernels::{Act, norm_act};
+use crate::kernels::{self, Act, norm_act};
 
 /// timm `Downsample2d(pool_type='avg2')` without bias; key `expand.weight` when present.
 #[derive(Module, Debug)]
@@ -106,7 +106,7 @@ impl MbConv {
         };
         let y = norm_act(&self.pre_norm, x, Act::Identity); // [B, C_in, H, W]
         let y = norm_act(&self.norm1, self.conv1_1x1.forward(y), Act::Silu); // [B, M, H, W]
-        let y = norm_act(&self.norm2, self.conv2_kxk.forward(y), Act::Silu); // [B, M, H/s, W/s]
+        let y = norm_act(&self.norm2, kernels::conv2d(&self.conv2_kxk, y), Act::Silu); // [B, M, H/s, W/s]
         let y = self.se.forward(y); // [B, M, H/s, W/s]
         self.conv3_1x1.forward(y) + shortcut // [B, C_out, H/s, W/s]
     }
