@@ -28,7 +28,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use clap::Parser;
-use mammo_models::kernels::{self, Act, norm_act};
+use mammo_models::kernels::{self, Act, max_pool2d, norm_act};
 use mammo_models::resnet::{Block, ResNet};
 use mammo_models::{Classifier, Model, ModelConfig, create_model, parse_device};
 
@@ -333,7 +333,10 @@ fn conv_bn(
 fn profile_resnet(r: &ResNet, device: &Device, x: Tensor<4>, mode: Mode) -> OpTimes {
     let mut t = OpTimes::default();
     let y = conv_bn(&mut t, device, (&r.conv1, &r.bn1), mode, true, x);
-    let mut y = t.run(device, "max_pool", || r.maxpool.forward(y));
+    let mut y = match mode {
+        Mode::Fused => t.run(device, "max_pool (mammo)", || max_pool2d(&r.maxpool, y)),
+        _ => t.run(device, "max_pool", || r.maxpool.forward(y)),
+    };
     for block in r
         .layer1
         .iter()
@@ -417,7 +420,7 @@ fn print_profile(args: &Args, name: &str, device: &Device) {
             match mode {
                 Mode::BurnOps => ", burn ops",
                 Mode::Folded => ", burn ops, batch norm folded into conv",
-                Mode::Fused => ", mammo's fused batch norm + ReLU",
+                Mode::Fused => ", mammo's fused batch norm + ReLU and max pool",
             }
         );
         println!();

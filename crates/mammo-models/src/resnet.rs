@@ -15,7 +15,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
-use crate::kernels::{Act, norm_act};
+use crate::kernels::{Act, max_pool2d, norm_act};
 use crate::layers::{batch_norm, conv2d, global_avg_pool, max_pool_3x3_s2};
 
 /// Which residual block a ResNet stacks (timm's `block` argument).
@@ -288,6 +288,12 @@ impl ResNet {
     fn stages(&self) -> [&[Block]; 4] {
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
     }
+
+    /// `conv1`, `bn1`, ReLU and the 3x3/2 max pool: `[B, 64, H/4, W/4]`.
+    fn stem(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = norm_act(&self.bn1, self.conv1.forward(x), Act::Relu); // [B, 64, H/2, W/2]
+        max_pool2d(&self.maxpool, x)
+    }
 }
 
 fn run_stage(blocks: &[Block], x: Tensor<4>) -> Tensor<4> {
@@ -302,9 +308,7 @@ impl Classifier for ResNet {
     }
 
     fn forward_until(&self, x: Tensor<4>, layer: usize) -> Tensor<4> {
-        let x = self
-            .maxpool
-            .forward(norm_act(&self.bn1, self.conv1.forward(x), Act::Relu));
+        let x = self.stem(x);
         self.stages()
             .iter()
             .take(layer + 1)
@@ -317,9 +321,7 @@ impl Classifier for ResNet {
             "layers {layers:?} not increasing"
         );
         let last = layers.last().copied().unwrap_or(0).min(3);
-        let mut x = self
-            .maxpool
-            .forward(norm_act(&self.bn1, self.conv1.forward(x), Act::Relu));
+        let mut x = self.stem(x);
         let mut out = Vec::with_capacity(layers.len());
         for (i, stage) in self.stages().iter().enumerate().take(last + 1) {
             x = run_stage(stage, x);
@@ -340,8 +342,7 @@ impl Classifier for ResNet {
     }
 
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = norm_act(&self.bn1, self.conv1.forward(x), Act::Relu); // [B, 64, H/2, W/2]
-        let x = self.maxpool.forward(x); // [B, 64, H/4, W/4]
+        let x = self.stem(x); // [B, 64, H/4, W/4]
         let x = run_stage(&self.layer1, x); // [B, 64e, H/4, W/4]
         let x = run_stage(&self.layer2, x); // [B, 128e, H/8, W/8]
         let x = run_stage(&self.layer3, x); // [B, 256e, H/16, W/16]

@@ -406,10 +406,11 @@ pub fn batch_norm_backward(
 // Depthwise convolution (groups == channels, one filter per channel, dilation 1)
 // ---------------------------------------------------------------------------------------
 
-/// Geometry of a depthwise convolution over `[N, C, H, W]`: kernel, stride, padding before
-/// (top, left; the padding after only shows in the output size) and output size.
+/// Geometry of a sliding window (depthwise convolution, max pool) over `[N, C, H, W]`: kernel,
+/// stride, padding before (top, left; the padding after only shows in the output size) and
+/// output size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DwGeom {
+pub struct Window {
     pub h: usize,
     pub w: usize,
     pub kh: usize,
@@ -422,7 +423,7 @@ pub struct DwGeom {
     pub ow: usize,
 }
 
-impl DwGeom {
+impl Window {
     /// Output positions `o` in `[0, out)` whose input `o * s + k - p` lies in `[0, size)`.
     fn valid(k: usize, size: usize, out: usize, s: usize, p: usize) -> (usize, usize) {
         // o * s + k >= p  <=>  o >= ceil((p - k) / s)
@@ -448,7 +449,7 @@ impl DwGeom {
 }
 
 multiversion! {
-    fn dw_forward_plane(x: &[f32], wt: &[f32], y: &mut [f32], g: DwGeom) {
+    fn dw_forward_plane(x: &[f32], wt: &[f32], y: &mut [f32], g: Window) {
         for o in 0..g.oh {
             let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
             yrow.fill(0.0);
@@ -475,7 +476,7 @@ multiversion! {
 }
 
 multiversion! {
-    fn dw_input_grad_plane(dy: &[f32], wt: &[f32], dx: &mut [f32], g: DwGeom) {
+    fn dw_input_grad_plane(dy: &[f32], wt: &[f32], dx: &mut [f32], g: Window) {
         dx.fill(0.0);
         for o in 0..g.oh {
             let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
@@ -503,7 +504,7 @@ multiversion! {
 }
 
 multiversion! {
-    fn dw_weight_grad_plane(x: &[f32], dy: &[f32], dw: &mut [f64], g: DwGeom) {
+    fn dw_weight_grad_plane(x: &[f32], dy: &[f32], dw: &mut [f64], g: Window) {
         // dw[i, j] += sum over output positions of dy * x at the tap; rows summed in f32 lanes.
         for o in 0..g.oh {
             let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
@@ -541,7 +542,7 @@ multiversion! {
 
 /// Depthwise convolution forward: `x` `[n, c, h, w]`, `wt` `[c, kh, kw]`, returns
 /// `[n, c, oh, ow]`.
-pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: DwGeom) -> Vec<f32> {
+pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: Window) -> Vec<f32> {
     let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
     assert!(
         x.len() == n * c * plane_in && wt.len() == c * k,
@@ -564,7 +565,7 @@ pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: DwGeom) -
 }
 
 /// Gradient of [`depthwise_forward`] with respect to its input.
-pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: DwGeom) -> Vec<f32> {
+pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: Window) -> Vec<f32> {
     let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
     assert!(
         dy.len() == n * c * plane_out && wt.len() == c * k,
@@ -587,7 +588,7 @@ pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: DwGeo
 }
 
 /// Gradient of [`depthwise_forward`] with respect to its weight, `[c, kh, kw]`.
-pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: DwGeom) -> Vec<f32> {
+pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: Window) -> Vec<f32> {
     let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
     assert!(
         x.len() == n * c * plane_in && dy.len() == n * c * plane_out,
@@ -610,6 +611,108 @@ pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: DwGeo
         })
         .collect();
     per_channel.concat()
+}
+
+// ---------------------------------------------------------------------------------------
+// Max pooling (dilation 1, padding never selected, first maximum of a window wins)
+// ---------------------------------------------------------------------------------------
+
+/// One plane: the maximum of each window and, if `arg` is given, its flat index in the plane.
+fn max_pool_plane(x: &[f32], y: &mut [f32], mut arg: Option<&mut [u32]>, g: Window) {
+    y.fill(f32::NEG_INFINITY);
+    for o in 0..g.oh {
+        let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
+        for i in 0..g.kh {
+            let Some(r) = g.in_row(o, i) else { continue };
+            let xrow = &x[r * g.w..(r + 1) * g.w];
+            for j in 0..g.kw {
+                let (lo, hi) = g.cols(j);
+                match arg.as_deref_mut() {
+                    None => {
+                        for (q, y) in yrow[lo..hi].iter_mut().enumerate() {
+                            let v = xrow[(lo + q) * g.sw + j - g.pw];
+                            *y = if v > *y || v.is_nan() { v } else { *y };
+                        }
+                    }
+                    Some(arg) => {
+                        let arow = &mut arg[o * g.ow..(o + 1) * g.ow];
+                        for q in lo..hi {
+                            let c = q * g.sw + j - g.pw;
+                            // Strict: the first maximum in window order stays (PyTorch, burn);
+                            // NaN is taken and then kept.
+                            let v = xrow[c];
+                            if v > yrow[q] || (v.is_nan() && !yrow[q].is_nan()) {
+                                yrow[q] = v;
+                                arow[q] = (r * g.w + c) as u32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pool forward over `[n, c, h, w]`; with `with_indices`, also the flat in-plane index of
+/// each maximum (for the backward).
+pub fn max_pool_forward(
+    x: &[f32],
+    planes: usize,
+    g: Window,
+    with_indices: bool,
+) -> (Vec<f32>, Vec<u32>) {
+    let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
+    assert_eq!(
+        x.len(),
+        planes * plane_in,
+        "max_pool_forward: shape mismatch"
+    );
+    assert!(
+        plane_in <= u32::MAX as usize,
+        "max_pool_forward: plane too large"
+    );
+    let mut y = vec![0.0f32; planes * plane_out];
+    let mut idx = if with_indices {
+        vec![0u32; planes * plane_out]
+    } else {
+        Vec::new()
+    };
+    if plane_out == 0 {
+        return (y, idx);
+    }
+    if with_indices {
+        y.par_chunks_mut(plane_out)
+            .zip(idx.par_chunks_mut(plane_out))
+            .enumerate()
+            .for_each(|(p, (y, a))| {
+                max_pool_plane(&x[p * plane_in..(p + 1) * plane_in], y, Some(a), g)
+            });
+    } else {
+        y.par_chunks_mut(plane_out)
+            .enumerate()
+            .for_each(|(p, y)| max_pool_plane(&x[p * plane_in..(p + 1) * plane_in], y, None, g));
+    }
+    (y, idx)
+}
+
+/// Max pool backward: each output gradient goes to its window's maximum.
+pub fn max_pool_backward(dy: &[f32], idx: &[u32], planes: usize, g: Window) -> Vec<f32> {
+    let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
+    assert!(
+        dy.len() == planes * plane_out && idx.len() == dy.len(),
+        "max_pool_backward: shape mismatch"
+    );
+    let mut dx = vec![0.0f32; planes * plane_in];
+    if plane_in == 0 || plane_out == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(plane_in).enumerate().for_each(|(p, dx)| {
+        let r = p * plane_out..(p + 1) * plane_out;
+        for (&d, &i) in dy[r.clone()].iter().zip(&idx[r]) {
+            dx[i as usize] += d;
+        }
+    });
+    dx
 }
 
 #[cfg(test)]
@@ -825,7 +928,7 @@ mod tests {
         dy: &[f32],
         n: usize,
         c: usize,
-        g: DwGeom,
+        g: Window,
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let mut y = vec![0.0; n * c * g.oh * g.ow];
         let mut dx = vec![0.0; x.len()];
@@ -874,7 +977,7 @@ mod tests {
             let (n, c) = (2, 3);
             let oh = (h + pt + pb - k) / s + 1;
             let ow = (w + pl + pr - k) / s + 1;
-            let g = DwGeom {
+            let g = Window {
                 h,
                 w,
                 kh: k,
@@ -905,6 +1008,73 @@ mod tests {
             close(&y, &y_ref, "y");
             close(&dx, &dx_ref, "dx");
             close(&dw, &dw_ref, "dw");
+        }
+    }
+
+    #[test]
+    fn max_pool_matches_the_direct_definition_and_routes_gradients_to_the_first_maximum() {
+        for (h, w, k, s, p) in [
+            (9, 13, 3, 2, 1),
+            (8, 8, 2, 2, 0),
+            (7, 10, 3, 1, 1),
+            (5, 4, 3, 2, 1),
+        ] {
+            let planes = 3;
+            let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let g = Window {
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh: s,
+                sw: s,
+                ph: p,
+                pw: p,
+                oh,
+                ow,
+            };
+            // Coarse values, so windows hold ties.
+            let x: Vec<f32> = inputs(planes * h * w, 2.0)
+                .iter()
+                .map(|v| v.round())
+                .collect();
+            let (y, idx) = max_pool_forward(&x, planes, g, true);
+            let (y2, none) = max_pool_forward(&x, planes, g, false);
+            assert_eq!(y, y2);
+            assert!(none.is_empty());
+            for pl in 0..planes {
+                for o in 0..oh {
+                    for q in 0..ow {
+                        let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
+                        for i in 0..k {
+                            for j in 0..k {
+                                let (r, c) = (
+                                    (o * s + i) as isize - p as isize,
+                                    (q * s + j) as isize - p as isize,
+                                );
+                                if r < 0 || c < 0 || r >= h as isize || c >= w as isize {
+                                    continue;
+                                }
+                                let v = x[pl * h * w + r as usize * w + c as usize];
+                                if v > best {
+                                    best = v;
+                                    at = r as usize * w + c as usize;
+                                }
+                            }
+                        }
+                        let out = pl * oh * ow + o * ow + q;
+                        assert_eq!(y[out], best, "{g:?} plane {pl} ({o}, {q})");
+                        assert_eq!(idx[out] as usize, at, "{g:?} plane {pl} ({o}, {q}) argmax");
+                    }
+                }
+            }
+            let dy = inputs(planes * oh * ow, 1.0);
+            let dx = max_pool_backward(&dy, &idx, planes, g);
+            let mut want = vec![0.0f32; planes * h * w];
+            for (out, &d) in dy.iter().enumerate() {
+                want[(out / (oh * ow)) * h * w + idx[out] as usize] += d;
+            }
+            assert_eq!(dx, want);
         }
     }
 }

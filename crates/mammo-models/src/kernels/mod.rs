@@ -34,6 +34,7 @@ use burn::backend::{
     Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, Scalar, backend_extension,
 };
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{DType, Tensor, TensorData};
 
@@ -98,6 +99,20 @@ pub trait MammoKernels: Backend {
     fn depthwise_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self>;
+    /// Max pool (dilation 1, no ceil mode) of `x` `[N, C, H, W]` with a `kh x kw` window,
+    /// stride `(sh, sw)` and padding top, left, bottom, right that is never selected.
+    #[allow(clippy::too_many_arguments)]
+    fn max_pool2d(
+        x: FloatTensor<Self>,
+        kh: usize,
+        kw: usize,
         sh: usize,
         sw: usize,
         pt: usize,
@@ -182,7 +197,7 @@ fn dw_geom(
     w: &FlexTensor,
     stride: [usize; 2],
     pad: [usize; 4],
-) -> (usize, usize, cpu::DwGeom) {
+) -> (usize, usize, cpu::Window) {
     let xd = x.layout().shape().to_vec();
     let wd = w.layout().shape().to_vec();
     assert!(
@@ -196,7 +211,7 @@ fn dw_geom(
         h + pt + pb >= kh && w + pl + pr >= kw,
         "depthwise conv: kernel larger than the padded input"
     );
-    let g = cpu::DwGeom {
+    let g = cpu::Window {
         h,
         w,
         kh,
@@ -221,6 +236,51 @@ fn flex_depthwise(
     let (n, c, g) = dw_geom(&x, &w, stride, pad);
     let y = cpu::depthwise_forward(values(&x), values(&w), n, c, g);
     flex_tensor(y, vec![n, c, g.oh, g.ow])
+}
+
+/// `(planes, window)` of a max pool.
+fn pool_window(
+    x: &FlexTensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 4],
+) -> (usize, cpu::Window) {
+    let xd = x.layout().shape().to_vec();
+    assert!(xd.len() == 4, "max pool: input {xd:?} (want [N, C, H, W])");
+    let ([kh, kw], [sh, sw], [pt, pl, pb, pr]) = (kernel, stride, pad);
+    let (h, w) = (xd[2], xd[3]);
+    assert!(
+        h + pt + pb >= kh && w + pl + pr >= kw,
+        "max pool: window larger than the padded input"
+    );
+    let g = cpu::Window {
+        h,
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        ph: pt,
+        pw: pl,
+        oh: (h + pt + pb - kh) / sh + 1,
+        ow: (w + pl + pr - kw) / sw + 1,
+    };
+    (xd[0] * xd[1], g)
+}
+
+/// The pooled tensor and, with `with_indices`, the argmax of each window.
+fn flex_max_pool(
+    x: &FlexTensor,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 4],
+    with_indices: bool,
+) -> (FlexTensor, Vec<u32>) {
+    let x = contiguous(x);
+    let (planes, g) = pool_window(&x, kernel, stride, pad);
+    let (y, idx) = cpu::max_pool_forward(values(&x), planes, g, with_indices);
+    let dims = x.layout().shape().to_vec();
+    (flex_tensor(y, vec![dims[0], dims[1], g.oh, g.ow]), idx)
 }
 
 impl MammoKernels for Flex {
@@ -266,6 +326,20 @@ impl MammoKernels for Flex {
         pr: usize,
     ) -> FloatTensor<Self> {
         flex_depthwise(&x, &weight, [sh, sw], [pt, pl, pb, pr])
+    }
+
+    fn max_pool2d(
+        x: FloatTensor<Self>,
+        kh: usize,
+        kw: usize,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self> {
+        flex_max_pool(&x, [kh, kw], [sh, sw], [pt, pl, pb, pr], false).0
     }
 
     fn norm_train(
@@ -399,6 +473,32 @@ impl Backward<Flex, 2> for DepthwiseBackward {
     }
 }
 
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+/// Input shape, window and the argmax of every output.
+#[derive(Debug, Clone)]
+struct MaxPoolState {
+    input_dims: Vec<usize>,
+    planes: usize,
+    window: cpu::Window,
+    indices: std::sync::Arc<Vec<u32>>,
+}
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = MaxPoolState;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(p) = parent {
+            let s = ops.state;
+            let dx = cpu::max_pool_backward(values(&dy), &s.indices, s.planes, s.window);
+            grads.register::<Flex>(p.id, flex_tensor(dx, s.input_dims));
+        }
+    }
+}
+
 type Ad<C> = Autodiff<Flex, C>;
 
 impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
@@ -482,6 +582,40 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
                 prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn max_pool2d(
+        x: FloatTensor<Self>,
+        kh: usize,
+        kw: usize,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self> {
+        let (kernel, stride, pad) = ([kh, kw], [sh, sw], [pt, pl, pb, pr]);
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, indices) = flex_max_pool(x.primitive(), kernel, stride, pad, true);
+                let (planes, window) = pool_window(x.primitive(), kernel, stride, pad);
+                let state = MaxPoolState {
+                    input_dims: x.primitive().layout().shape().to_vec(),
+                    planes,
+                    window,
+                    indices: std::sync::Arc::new(indices),
+                };
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(flex_max_pool(x.primitive(), kernel, stride, pad, false).0)
+            }
         }
     }
 
@@ -629,6 +763,46 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     match &conv.bias {
         Some(bias) => y + bias.val().reshape([1, c_out, 1, 1]),
         None => y,
+    }
+}
+
+/// `pool.forward(x)`, on flex through mammo's max-pool kernel when the pool has explicit (or
+/// no) padding, dilation 1 and no ceil mode: a direct window scan, where flex tracks indices
+/// with scalar loops even in inference.
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let pad = match pool.padding {
+        PaddingConfig2d::Valid => Some((0, 0, 0, 0)),
+        PaddingConfig2d::Explicit(t, l, b, r) => Some((t, l, b, r)),
+        PaddingConfig2d::Same => None,
+    };
+    let [kh, kw] = pool.kernel_size;
+    let [_, _, h, w] = x.dims();
+    let supported = pool.dilation == [1, 1] && !pool.ceil_mode;
+    match pad {
+        // burn requires padding at most half the window; so do we (padding is never selected,
+        // so a window of padding only would have no maximum).
+        Some((t, l, b, r))
+            if fused(&x)
+                && supported
+                && t.max(b) <= kh / 2
+                && l.max(r) <= kw / 2
+                && h + t + b >= kh
+                && w + l + r >= kw =>
+        {
+            let [sh, sw] = pool.stride;
+            Tensor::from_dispatch(<Dispatch as MammoKernels>::max_pool2d(
+                x.into_dispatch(),
+                kh,
+                kw,
+                sh,
+                sw,
+                t,
+                l,
+                b,
+                r,
+            ))
+        }
+        _ => pool.forward(x),
     }
 }
 
