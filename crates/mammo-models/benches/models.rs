@@ -10,7 +10,8 @@
 //! Options (after `--`): model names (default `resnet18 efficientnet_b0`), `--batch 8`,
 //! `--size 256`, `--in-chans 1`, `--device flex` (repeatable; `cuda:0` with feature `cuda`),
 //! `--threads N` (rayon pool, which flex runs on; PyTorch gets the same), `--warmup 2`,
-//! `--iters 5`, `--python PATH` (without it only mammo is measured), `--python-device cpu`,
+//! `--iters 5`, `--rounds 1` (repeat mammo and PyTorch alternately, pooling the timings),
+//! `--python PATH` (without it only mammo is measured), `--python-device cpu`,
 //! `--kernels fused|burn|both` (mammo's fused flex kernels, burn's own ops, or both rows),
 //! `--profile` (per-op breakdown of ResNet inference on the first device, plus PyTorch's own
 //! profiler when `--python` is given), `--only forward|train`. See bench/README.md.
@@ -74,6 +75,10 @@ struct Args {
     /// the library), `burn` (burn's own ops, `MAMMO_KERNELS=burn`) or `both`.
     #[arg(long, default_value = "both")]
     kernels: String,
+    /// Repeat the whole measurement (mammo, then PyTorch; the other way round in even rounds)
+    /// and pool the timings, so a slow spell of a shared machine hits both sides.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Measure only `forward` or only `train`.
     #[arg(long)]
     only: Option<String>,
@@ -82,10 +87,9 @@ struct Args {
     bench: bool,
 }
 
-/// Median and all timings of one measurement, milliseconds.
+/// Every timed iteration of one measurement, milliseconds.
 #[derive(Debug, Clone)]
 struct Timing {
-    median_ms: f64,
     all_ms: Vec<f64>,
 }
 
@@ -100,15 +104,7 @@ fn time_it(warmup: usize, iters: usize, mut f: impl FnMut()) -> Timing {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    let mut sorted = all_ms.clone();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median_ms = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    };
-    Timing { median_ms, all_ms }
+    Timing { all_ms }
 }
 
 fn sync(device: &Device) {
@@ -166,12 +162,48 @@ fn bench_train(args: &Args, name: &str, device: &Device) -> Timing {
     })
 }
 
-#[derive(Debug, Clone)]
+/// One model on one backend: every timed iteration, pooled over rounds.
+#[derive(Debug, Clone, Default)]
 struct Row {
     model: String,
     backend: String,
-    forward_ms: Option<f64>,
-    train_ms: Option<f64>,
+    forward_all: Vec<f64>,
+    train_all: Vec<f64>,
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(s[n / 2]),
+        _ => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
+    }
+}
+
+fn min(v: &[f64]) -> Option<f64> {
+    v.iter().copied().min_by(f64::total_cmp)
+}
+
+/// Add `row`'s timings to the row of the same model and backend.
+fn pool(rows: &mut Vec<Row>, row: Row) {
+    match rows
+        .iter_mut()
+        .find(|r| r.model == row.model && r.backend == row.backend)
+    {
+        Some(r) => {
+            r.forward_all.extend(row.forward_all);
+            r.train_all.extend(row.train_all);
+        }
+        None => rows.push(row),
+    }
+}
+
+fn all_ms(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default()
 }
 
 fn run_python(args: &Args, threads: usize) -> Result<(Vec<Row>, Vec<serde_json::Value>), String> {
@@ -213,12 +245,36 @@ fn run_python(args: &Args, threads: usize) -> Result<(Vec<Row>, Vec<serde_json::
         rows.push(Row {
             model: v["model"].as_str().unwrap_or("?").to_string(),
             backend: v["backend"].as_str().unwrap_or("pytorch").to_string(),
-            forward_ms: v["forward_ms"].as_f64(),
-            train_ms: v["train_step_ms"].as_f64(),
+            forward_all: all_ms(&v["forward_all_ms"]),
+            train_all: all_ms(&v["train_step_all_ms"]),
         });
         lines.push(v);
     }
     Ok((rows, lines))
+}
+
+/// One PyTorch measurement (if `--python`), pooled into `rows`.
+fn run_python_round(
+    args: &Args,
+    threads: usize,
+    rows: &mut Vec<Row>,
+    lines: &mut Vec<serde_json::Value>,
+) {
+    if args.python.is_none() {
+        if lines.is_empty() && rows.is_empty() {
+            eprintln!("(no --python: PyTorch + timm not measured; see bench/README.md)");
+        }
+        return;
+    }
+    match run_python(args, threads) {
+        Ok((r, l)) => {
+            for row in r {
+                pool(rows, row);
+            }
+            lines.extend(l);
+        }
+        Err(e) => eprintln!("PyTorch side not measured: {e}"),
+    }
 }
 
 /// "x times slower/faster" for mammo's time against PyTorch's.
@@ -233,10 +289,6 @@ fn ratio(mammo: Option<f64>, torch: Option<f64>) -> String {
         }
         _ => "-".to_string(),
     }
-}
-
-fn ms(v: Option<f64>) -> String {
-    v.map_or("-".to_string(), |v| format!("{v:.1}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -420,7 +472,7 @@ fn print_profile(args: &Args, name: &str, device: &Device) {
             match mode {
                 Mode::BurnOps => ", burn ops",
                 Mode::Folded => ", burn ops, batch norm folded into conv",
-                Mode::Fused => ", mammo's fused batch norm + ReLU and max pool",
+                Mode::Fused => ", mammo's kernels (batch norm + ReLU, max pool)",
             }
         );
         println!();
@@ -430,7 +482,7 @@ fn print_profile(args: &Args, name: &str, device: &Device) {
             println!("| {op} | {v:.1} | {:.0}% |", 100.0 * v / total);
         }
         println!("| total (ops timed one by one) | {total:.1} | |");
-        if mode == Mode::BurnOps {
+        if mode != Mode::Folded {
             let conv_total: f64 = conv_rows.iter().map(|r| r.1).sum();
             println!();
             println!("| conv (all of that shape) | ms | share of conv |");
@@ -502,69 +554,97 @@ fn main() {
         other => panic!("--kernels fused|burn|both, not {other}"),
     };
     let mut rows = Vec::new();
-    for dev_name in &args.devices {
-        let device = parse_device(dev_name).unwrap_or_else(|e| panic!("{e}"));
-        for name in &args.models {
-            for &fused in kernel_modes {
-                kernels::set_enabled(fused);
-                let backend = if fused {
-                    format!("mammo {dev_name}")
-                } else {
-                    format!("mammo {dev_name}, burn ops only")
-                };
-                let forward = do_forward.then(|| bench_forward(&args, name, &device));
-                let train = do_train.then(|| bench_train(&args, name, &device));
-                eprintln!(
-                    "{backend} {name}: forward {:?} ms, train step {:?} ms",
-                    forward.as_ref().map(|t| &t.all_ms),
-                    train.as_ref().map(|t| &t.all_ms)
-                );
-                rows.push(Row {
-                    model: name.clone(),
-                    backend,
-                    forward_ms: forward.map(|t| t.median_ms),
-                    train_ms: train.map(|t| t.median_ms),
-                });
+    let mut torch_rows = Vec::new();
+    let mut torch_lines = Vec::new();
+    let rounds = args.rounds.max(1);
+    for round in 0..rounds {
+        if rounds > 1 {
+            eprintln!("round {}/{rounds}", round + 1);
+        }
+        let python_first = round % 2 == 1;
+        if python_first {
+            run_python_round(&args, threads, &mut torch_rows, &mut torch_lines);
+        }
+        for dev_name in &args.devices {
+            let device = parse_device(dev_name).unwrap_or_else(|e| panic!("{e}"));
+            for name in &args.models {
+                for &fused in kernel_modes {
+                    kernels::set_enabled(fused);
+                    let backend = if fused {
+                        format!("mammo {dev_name}")
+                    } else {
+                        format!("mammo {dev_name}, burn ops only")
+                    };
+                    let forward = do_forward.then(|| bench_forward(&args, name, &device));
+                    let train = do_train.then(|| bench_train(&args, name, &device));
+                    eprintln!(
+                        "{backend} {name}: forward {:?} ms, train step {:?} ms",
+                        forward.as_ref().map(|t| &t.all_ms),
+                        train.as_ref().map(|t| &t.all_ms)
+                    );
+                    pool(
+                        &mut rows,
+                        Row {
+                            model: name.clone(),
+                            backend,
+                            forward_all: forward.map(|t| t.all_ms).unwrap_or_default(),
+                            train_all: train.map(|t| t.all_ms).unwrap_or_default(),
+                        },
+                    );
+                }
             }
+        }
+        kernels::set_enabled(true);
+        if !python_first {
+            run_python_round(&args, threads, &mut torch_rows, &mut torch_lines);
         }
     }
-    kernels::set_enabled(true);
-
-    let (torch_rows, torch_lines) = match &args.python {
-        Some(_) => match run_python(&args, threads) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("PyTorch side not measured: {e}");
-                (Vec::new(), Vec::new())
-            }
-        },
-        None => {
-            eprintln!("(no --python: PyTorch + timm not measured; see bench/README.md)");
-            (Vec::new(), Vec::new())
-        }
-    };
 
     println!();
     println!(
-        "batch {}, {}x{}x{} input, {threads} threads, median of {} after {} warm-up",
-        args.batch, args.in_chans, args.size, args.size, args.iters, args.warmup
+        "batch {}, {}x{}x{} input, {threads} threads, {} timed iterations after {} warm-up{}; \
+         ratios of medians, and of minima in brackets",
+        args.batch,
+        args.in_chans,
+        args.size,
+        args.size,
+        args.iters,
+        args.warmup,
+        if rounds > 1 {
+            format!(", x {rounds} rounds pooled")
+        } else {
+            String::new()
+        }
     );
     println!();
     println!(
-        "| model | backend | forward ms | train step ms | forward: mammo vs PyTorch | train step: mammo vs PyTorch |"
+        "| model | backend | forward ms (median / min) | train step ms (median / min) | forward: mammo vs PyTorch | train step: mammo vs PyTorch |"
     );
     println!("|---|---|---:|---:|---:|---:|");
+    let cell = |v: &[f64]| match (median(v), min(v)) {
+        (Some(m), Some(n)) => format!("{m:.1} / {n:.1}"),
+        _ => "-".to_string(),
+    };
+    let both = |m: &[f64], t: &[f64]| match (ratio(median(m), median(t)), ratio(min(m), min(t))) {
+        (r, _) if r == "-" => r,
+        (r, q) => format!(
+            "{r} ({})",
+            q.trim_end_matches(" slower").trim_end_matches(" faster")
+        ),
+    };
     for name in &args.models {
-        let torch = torch_rows.iter().find(|r| &r.model == name);
+        let torch = torch_rows.iter().find(|r: &&Row| &r.model == name);
+        let empty = Vec::new();
+        let (tf, tt) = torch.map_or((&empty, &empty), |t| (&t.forward_all, &t.train_all));
         for r in rows.iter().filter(|r| &r.model == name) {
             println!(
                 "| {} | {} | {} | {} | {} | {} |",
                 r.model,
                 r.backend,
-                ms(r.forward_ms),
-                ms(r.train_ms),
-                ratio(r.forward_ms, torch.and_then(|t| t.forward_ms)),
-                ratio(r.train_ms, torch.and_then(|t| t.train_ms)),
+                cell(&r.forward_all),
+                cell(&r.train_all),
+                both(&r.forward_all, tf),
+                both(&r.train_all, tt),
             );
         }
         if let Some(t) = torch {
@@ -572,8 +652,8 @@ fn main() {
                 "| {} | {} | {} | {} | | |",
                 t.model,
                 t.backend,
-                ms(t.forward_ms),
-                ms(t.train_ms)
+                cell(&t.forward_all),
+                cell(&t.train_all)
             );
         }
     }

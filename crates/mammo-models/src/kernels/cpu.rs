@@ -448,26 +448,85 @@ impl Window {
     }
 }
 
+impl Window {
+    /// Length of one phase of a row: columns `p, p + sw, p + 2 sw, ...` (see [`split_phases`]).
+    fn phase_len(&self) -> usize {
+        self.w.div_ceil(self.sw)
+    }
+
+    /// For kernel column `j`: the phase of the input columns it reads and the offset from the
+    /// output column to the index within that phase. Output column `q` reads input column
+    /// `q * sw + j - pw = (q + offset) * sw + phase`.
+    fn tap(&self, j: usize) -> (usize, isize) {
+        let d = j as isize - self.pw as isize;
+        let phase = d.rem_euclid(self.sw as isize);
+        (phase as usize, (d - phase) / self.sw as isize)
+    }
+
+    /// Per kernel column: valid output columns `[lo, hi)`, phase and offset ([`Window::tap`]),
+    /// computed once per plane instead of once per row (they cost integer divisions).
+    fn column_taps(&self) -> Vec<(usize, usize, usize, isize)> {
+        (0..self.kw)
+            .map(|j| {
+                let (lo, hi) = self.cols(j);
+                let (phase, off) = self.tap(j);
+                (lo, hi, phase, off)
+            })
+            .collect()
+    }
+
+    /// The phase-split row `r` of `plane` (`[h][sw][phase_len]`), at `phase`.
+    fn phase_row<'a>(&self, plane: &'a [f32], r: usize, phase: usize) -> &'a [f32] {
+        let pl = self.phase_len();
+        &plane[(r * self.sw + phase) * pl..(r * self.sw + phase + 1) * pl]
+    }
+}
+
+/// A plane `[h, w]` with each row split into its `sw` column phases, `[h][sw][ceil(w / sw)]`,
+/// so a strided convolution reads every tap contiguously (and vectorises). Stride 1: the plane
+/// itself.
+fn split_phases<'a>(x: &'a [f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
+    if g.sw == 1 {
+        return x;
+    }
+    let pl = g.phase_len();
+    buf.clear();
+    buf.resize(g.h * g.sw * pl, 0.0);
+    for r in 0..g.h {
+        for (c, &v) in x[r * g.w..(r + 1) * g.w].iter().enumerate() {
+            buf[(r * g.sw + c % g.sw) * pl + c / g.sw] = v;
+        }
+    }
+    buf
+}
+
+/// Inverse of [`split_phases`]: add the phase-split plane `xp` into `x`.
+fn merge_phases(xp: &[f32], g: &Window, x: &mut [f32]) {
+    let pl = g.phase_len();
+    for r in 0..g.h {
+        for (c, v) in x[r * g.w..(r + 1) * g.w].iter_mut().enumerate() {
+            *v += xp[(r * g.sw + c % g.sw) * pl + c / g.sw];
+        }
+    }
+}
+
 multiversion! {
-    fn dw_forward_plane(x: &[f32], wt: &[f32], y: &mut [f32], g: Window) {
+    fn conv_plane_acc(xp: &[f32], wt: &[f32], y: &mut [f32], g: Window) {
+        let taps = g.column_taps();
+        // y += conv(x, wt) for one input and one output plane; `xp` phase-split.
         for o in 0..g.oh {
             let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
-            yrow.fill(0.0);
             for i in 0..g.kh {
                 let Some(r) = g.in_row(o, i) else { continue };
-                let xrow = &x[r * g.w..(r + 1) * g.w];
-                for j in 0..g.kw {
-                    let (lo, hi) = g.cols(j);
+                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
+                    if lo >= hi {
+                        continue;
+                    }
+                    let src = g.phase_row(xp, r, phase);
+                    let start = (lo as isize + off) as usize;
                     let wv = wt[i * g.kw + j];
-                    if g.sw == 1 {
-                        let start = lo + j - g.pw;
-                        for (y, &x) in yrow[lo..hi].iter_mut().zip(&xrow[start..start + hi - lo]) {
-                            *y = madd::<FMA>(wv, x, *y);
-                        }
-                    } else {
-                        for (q, y) in yrow[lo..hi].iter_mut().enumerate() {
-                            *y = madd::<FMA>(wv, xrow[(lo + q) * g.sw + j - g.pw], *y);
-                        }
+                    for (y, &x) in yrow[lo..hi].iter_mut().zip(&src[start..start + hi - lo]) {
+                        *y = madd::<FMA>(wv, x, *y);
                     }
                 }
             }
@@ -476,26 +535,23 @@ multiversion! {
 }
 
 multiversion! {
-    fn dw_input_grad_plane(dy: &[f32], wt: &[f32], dx: &mut [f32], g: Window) {
-        dx.fill(0.0);
+    fn conv_input_grad_acc(dy: &[f32], wt: &[f32], dxp: &mut [f32], g: Window) {
+        let taps = g.column_taps();
+        // dxp += the input gradient of conv(., wt) for one plane pair; `dxp` phase-split.
+        let pl = g.phase_len();
         for o in 0..g.oh {
             let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
             for i in 0..g.kh {
                 let Some(r) = g.in_row(o, i) else { continue };
-                let dxrow = &mut dx[r * g.w..(r + 1) * g.w];
-                for j in 0..g.kw {
-                    let (lo, hi) = g.cols(j);
+                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
+                    if lo >= hi {
+                        continue;
+                    }
+                    let base = (r * g.sw + phase) * pl;
+                    let start = base + (lo as isize + off) as usize;
                     let wv = wt[i * g.kw + j];
-                    if g.sw == 1 {
-                        let start = lo + j - g.pw;
-                        for (dx, &dy) in dxrow[start..start + hi - lo].iter_mut().zip(&dyrow[lo..hi]) {
-                            *dx = madd::<FMA>(wv, dy, *dx);
-                        }
-                    } else {
-                        for (q, &dy) in dyrow[lo..hi].iter().enumerate() {
-                            let c = (lo + q) * g.sw + j - g.pw;
-                            dxrow[c] = madd::<FMA>(wv, dy, dxrow[c]);
-                        }
+                    for (dx, &dy) in dxp[start..start + hi - lo].iter_mut().zip(&dyrow[lo..hi]) {
+                        *dx = madd::<FMA>(wv, dy, *dx);
                     }
                 }
             }
@@ -504,34 +560,30 @@ multiversion! {
 }
 
 multiversion! {
-    fn dw_weight_grad_plane(x: &[f32], dy: &[f32], dw: &mut [f64], g: Window) {
-        // dw[i, j] += sum over output positions of dy * x at the tap; rows summed in f32 lanes.
+    fn conv_weight_grad_acc(xp: &[f32], dy: &[f32], dw: &mut [f64], g: Window) {
+        let taps = g.column_taps();
+        // dw[i, j] += sum over output positions of dy * x at the tap; `xp` phase-split.
         for o in 0..g.oh {
             let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
             for i in 0..g.kh {
                 let Some(r) = g.in_row(o, i) else { continue };
-                let xrow = &x[r * g.w..(r + 1) * g.w];
-                for j in 0..g.kw {
-                    let (lo, hi) = g.cols(j);
+                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
+                    if lo >= hi {
+                        continue;
+                    }
+                    let src = g.phase_row(xp, r, phase);
+                    let start = (lo as isize + off) as usize;
+                    let (xs, ds) = (&src[start..start + hi - lo], &dyrow[lo..hi]);
                     let mut acc = [0.0f32; 8];
-                    if g.sw == 1 {
-                        let start = lo + j - g.pw;
-                        let xs = &xrow[start..start + hi - lo];
-                        let ds = &dyrow[lo..hi];
-                        let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
-                        let (xr, dr) = (xc.remainder(), dc.remainder());
-                        for (xv, dv) in xc.zip(dc) {
-                            for l in 0..8 {
-                                acc[l] = madd::<FMA>(xv[l], dv[l], acc[l]);
-                            }
+                    let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
+                    let (xr, dr) = (xc.remainder(), dc.remainder());
+                    for (xv, dv) in xc.zip(dc) {
+                        for l in 0..8 {
+                            acc[l] = madd::<FMA>(xv[l], dv[l], acc[l]);
                         }
-                        for (&xv, &dv) in xr.iter().zip(dr) {
-                            acc[0] = madd::<FMA>(xv, dv, acc[0]);
-                        }
-                    } else {
-                        for (q, &dv) in dyrow[lo..hi].iter().enumerate() {
-                            acc[q % 8] = madd::<FMA>(xrow[(lo + q) * g.sw + j - g.pw], dv, acc[q % 8]);
-                        }
+                    }
+                    for (&xv, &dv) in xr.iter().zip(dr) {
+                        acc[0] = madd::<FMA>(xv, dv, acc[0]);
                     }
                     dw[i * g.kw + j] += acc.iter().map(|&v| v as f64).sum::<f64>();
                 }
@@ -552,15 +604,13 @@ pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: Window) -
     if plane_out == 0 {
         return y;
     }
-    y.par_chunks_mut(plane_out).enumerate().for_each(|(p, y)| {
-        let ch = p % c;
-        dw_forward_plane(
-            &x[p * plane_in..(p + 1) * plane_in],
-            &wt[ch * k..(ch + 1) * k],
-            y,
-            g,
-        );
-    });
+    y.par_chunks_mut(plane_out)
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (p, y)| {
+            let ch = p % c;
+            let xp = split_phases(&x[p * plane_in..(p + 1) * plane_in], &g, buf);
+            conv_plane_acc(xp, &wt[ch * k..(ch + 1) * k], y, g);
+        });
     y
 }
 
@@ -575,15 +625,24 @@ pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: Windo
     if plane_in == 0 {
         return dx;
     }
-    dx.par_chunks_mut(plane_in).enumerate().for_each(|(p, dx)| {
-        let ch = p % c;
-        dw_input_grad_plane(
-            &dy[p * plane_out..(p + 1) * plane_out],
-            &wt[ch * k..(ch + 1) * k],
-            dx,
-            g,
-        );
-    });
+    let pl = g.phase_len();
+    dx.par_chunks_mut(plane_in).enumerate().for_each_init(
+        Vec::new,
+        |buf: &mut Vec<f32>, (p, dx)| {
+            let (dy, w) = (
+                &dy[p * plane_out..(p + 1) * plane_out],
+                &wt[(p % c) * k..(p % c + 1) * k],
+            );
+            if g.sw == 1 {
+                conv_input_grad_acc(dy, w, dx, g);
+            } else {
+                buf.clear();
+                buf.resize(g.h * g.sw * pl, 0.0);
+                conv_input_grad_acc(dy, w, buf, g);
+                merge_phases(buf, &g, dx);
+            }
+        },
+    );
     dx
 }
 
@@ -596,16 +655,12 @@ pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: Windo
     );
     let per_channel: Vec<Vec<f32>> = (0..c)
         .into_par_iter()
-        .map(|ch| {
+        .map_init(Vec::new, |buf, ch| {
             let mut acc = vec![0.0f64; k];
             for b in 0..n {
                 let p = b * c + ch;
-                dw_weight_grad_plane(
-                    &x[p * plane_in..(p + 1) * plane_in],
-                    &dy[p * plane_out..(p + 1) * plane_out],
-                    &mut acc,
-                    g,
-                );
+                let xp = split_phases(&x[p * plane_in..(p + 1) * plane_in], &g, buf);
+                conv_weight_grad_acc(xp, &dy[p * plane_out..(p + 1) * plane_out], &mut acc, g);
             }
             acc.into_iter().map(|v| v as f32).collect()
         })
