@@ -424,6 +424,28 @@ pub struct Window {
 }
 
 impl Window {
+    /// The window of a `kernel` sliding over an `[h, w]` plane with `stride` and zero padding
+    /// `[top, left, bottom, right]`. `None` when the kernel is larger than the padded plane.
+    pub fn new(
+        [h, w]: [usize; 2],
+        [kh, kw]: [usize; 2],
+        [sh, sw]: [usize; 2],
+        [pt, pl, pb, pr]: [usize; 4],
+    ) -> Option<Window> {
+        (h + pt + pb >= kh && w + pl + pr >= kw && sh > 0 && sw > 0).then(|| Window {
+            h,
+            w,
+            kh,
+            kw,
+            sh,
+            sw,
+            ph: pt,
+            pw: pl,
+            oh: (h + pt + pb - kh) / sh + 1,
+            ow: (w + pl + pr - kw) / sw + 1,
+        })
+    }
+
     /// Output positions `o` in `[0, out)` whose input `o * s + k - p` lies in `[0, size)`.
     fn valid(k: usize, size: usize, out: usize, s: usize, p: usize) -> (usize, usize) {
         // o * s + k >= p  <=>  o >= ceil((p - k) / s)

@@ -209,25 +209,8 @@ fn dw_geom(
         xd.len() == 4 && wd.len() == 4 && wd[0] == xd[1] && wd[1] == 1,
         "depthwise conv: input {xd:?} and weight {wd:?} (want [N, C, H, W] and [C, 1, kh, kw])"
     );
-    let [sh, sw] = stride;
-    let [pt, pl, pb, pr] = pad;
-    let (h, w, kh, kw) = (xd[2], xd[3], wd[2], wd[3]);
-    assert!(
-        h + pt + pb >= kh && w + pl + pr >= kw,
-        "depthwise conv: kernel larger than the padded input"
-    );
-    let g = cpu::Window {
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        ph: pt,
-        pw: pl,
-        oh: (h + pt + pb - kh) / sh + 1,
-        ow: (w + pl + pr - kw) / sw + 1,
-    };
+    let g = cpu::Window::new([xd[2], xd[3]], [wd[2], wd[3]], stride, pad)
+        .expect("depthwise conv: kernel larger than the padded input");
     (xd[0], xd[1], g)
 }
 
@@ -252,24 +235,8 @@ fn pool_window(
 ) -> (usize, cpu::Window) {
     let xd = x.layout().shape().to_vec();
     assert!(xd.len() == 4, "max pool: input {xd:?} (want [N, C, H, W])");
-    let ([kh, kw], [sh, sw], [pt, pl, pb, pr]) = (kernel, stride, pad);
-    let (h, w) = (xd[2], xd[3]);
-    assert!(
-        h + pt + pb >= kh && w + pl + pr >= kw,
-        "max pool: window larger than the padded input"
-    );
-    let g = cpu::Window {
-        h,
-        w,
-        kh,
-        kw,
-        sh,
-        sw,
-        ph: pt,
-        pw: pl,
-        oh: (h + pt + pb - kh) / sh + 1,
-        ow: (w + pl + pr - kw) / sw + 1,
-    };
+    let g = cpu::Window::new([xd[2], xd[3]], kernel, stride, pad)
+        .expect("max pool: window larger than the padded input");
     (xd[0] * xd[1], g)
 }
 
