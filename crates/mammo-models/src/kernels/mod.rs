@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
@@ -473,37 +473,30 @@ impl Backward<Flex, 1> for MaxPoolBackward {
 
 type Ad<C> = Autodiff<Flex, C>;
 
+/// Records `y`, computed on flex from the inputs behind `nodes`, as the output of `op` in the
+/// autodiff graph; `state` (what `op`'s backward reads) is only built when a gradient is
+/// tracked.
+fn record<C: CheckpointStrategy, Op: Backward<Flex, N>, const N: usize>(
+    op: Op,
+    nodes: [NodeGuard; N],
+    state: impl FnOnce() -> Op::State,
+    y: FlexTensor,
+) -> FloatTensor<Ad<C>> {
+    match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state(), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
+}
+
 impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
     fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SiluBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let input = x.primitive().clone();
-                prep.finish(input.clone(), <Flex as MammoKernels>::silu(input))
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(<Flex as MammoKernels>::silu(Ad::<C>::inner(x)))
-            }
-        }
+        let y = <Flex as MammoKernels>::silu(x.primitive().clone());
+        record::<C, _, 1>(SiluBackward, [x.node()], || x.primitive().clone(), y)
     }
 
     fn sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SigmoidBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = <Flex as MammoKernels>::sigmoid(x.primitive().clone());
-                prep.finish(y.clone(), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(<Flex as MammoKernels>::sigmoid(Ad::<C>::inner(x)))
-            }
-        }
+        let y = <Flex as MammoKernels>::sigmoid(x.primitive().clone());
+        record::<C, _, 1>(SigmoidBackward, [x.node()], || y.clone(), y.clone())
     }
 
     fn norm_act_infer(
@@ -539,22 +532,13 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         let (stride, pad) = ([sh, sw], [pt, pl, pb, pr]);
         let y = flex_depthwise(x.primitive(), weight.primitive(), stride, pad);
-        match DepthwiseBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let state = DepthwiseState {
-                    x: x.primitive().clone(),
-                    w: weight.primitive().clone(),
-                    stride,
-                    pad,
-                };
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+        let state = || DepthwiseState {
+            x: x.primitive().clone(),
+            w: weight.primitive().clone(),
+            stride,
+            pad,
+        };
+        record::<C, _, 2>(DepthwiseBackward, [x.node(), weight.node()], state, y)
     }
 
     fn max_pool2d(
@@ -604,22 +588,14 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
             Ad::<C>::from_inner(flex_tensor(mean.clone(), vec![c])),
             Ad::<C>::from_inner(flex_tensor(var, vec![c])),
         );
-        let out = match NormTrainBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let state = NormTrainState {
-                    x: x.primitive().clone(),
-                    gamma: gamma.primitive().clone(),
-                    mean,
-                    inv_std,
-                };
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(y),
+        let state = || NormTrainState {
+            x: x.primitive().clone(),
+            gamma: gamma.primitive().clone(),
+            mean,
+            inv_std,
         };
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let out = record::<C, _, 3>(NormTrainBackward, nodes, state, y);
         (out, stats.0, stats.1)
     }
 }
