@@ -87,24 +87,18 @@ struct Args {
     bench: bool,
 }
 
-/// Every timed iteration of one measurement, milliseconds.
-#[derive(Debug, Clone)]
-struct Timing {
-    all_ms: Vec<f64>,
-}
-
-fn time_it(warmup: usize, iters: usize, mut f: impl FnMut()) -> Timing {
+/// Every timed iteration after `warmup` untimed ones, milliseconds.
+fn time_it(warmup: usize, iters: usize, mut f: impl FnMut()) -> Vec<f64> {
     for _ in 0..warmup {
         f();
     }
-    let all_ms: Vec<f64> = (0..iters.max(1))
+    (0..iters.max(1))
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64() * 1e3
         })
-        .collect();
-    Timing { all_ms }
+        .collect()
 }
 
 fn sync(device: &Device) {
@@ -127,7 +121,7 @@ fn input(args: &Args, device: &Device) -> Tensor<4> {
 }
 
 /// Inference: plain (non-autodiff) device, `valid()` model (BN running stats, no dropout).
-fn bench_forward(args: &Args, name: &str, device: &Device) -> Timing {
+fn bench_forward(args: &Args, name: &str, device: &Device) -> Vec<f64> {
     let model = create_model(&config(args, name), device)
         .unwrap_or_else(|e| panic!("{e}"))
         .valid();
@@ -140,7 +134,7 @@ fn bench_forward(args: &Args, name: &str, device: &Device) -> Timing {
 }
 
 /// One optimisation step: forward on the autodiff device, BCE-with-logits, backward, Adam.
-fn bench_train(args: &Args, name: &str, device: &Device) -> Timing {
+fn bench_train(args: &Args, name: &str, device: &Device) -> Vec<f64> {
     let device = device.clone().autodiff();
     let mut model =
         Some(create_model(&config(args, name), &device).unwrap_or_else(|e| panic!("{e}")));
@@ -579,16 +573,15 @@ fn main() {
                     let train = do_train.then(|| bench_train(&args, name, &device));
                     eprintln!(
                         "{backend} {name}: forward {:?} ms, train step {:?} ms",
-                        forward.as_ref().map(|t| &t.all_ms),
-                        train.as_ref().map(|t| &t.all_ms)
+                        forward, train
                     );
                     pool(
                         &mut rows,
                         Row {
                             model: name.clone(),
                             backend,
-                            forward_all: forward.map(|t| t.all_ms).unwrap_or_default(),
-                            train_all: train.map(|t| t.all_ms).unwrap_or_default(),
+                            forward_all: forward.unwrap_or_default(),
+                            train_all: train.unwrap_or_default(),
                         },
                     );
                 }

@@ -79,14 +79,10 @@ fn sigmoid_f32<const FMA: bool>(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32::<FMA>(-x))
 }
 
+/// `x * sigmoid(x)`.
 #[inline(always)]
-fn act_f32<const FMA: bool>(act: Act, y: f32) -> f32 {
-    match act {
-        Act::Identity => y,
-        Act::Relu => y.max(0.0),
-        Act::Relu6 => y.clamp(0.0, 6.0),
-        Act::Silu => y * sigmoid_f32::<FMA>(y),
-    }
+fn silu_f32<const FMA: bool>(x: f32) -> f32 {
+    x * sigmoid_f32::<FMA>(x)
 }
 
 /// Runs `$body` (generic over `const FMA: bool`) compiled for AVX2 + FMA when the CPU has
@@ -119,7 +115,7 @@ macro_rules! multiversion {
 multiversion! {
     fn silu_chunk(x: &[f32], y: &mut [f32]) {
         for (y, &x) in y.iter_mut().zip(x) {
-            *y = x * sigmoid_f32::<FMA>(x);
+            *y = silu_f32::<FMA>(x);
         }
     }
 }
@@ -240,7 +236,7 @@ multiversion! {
             }
             Act::Silu => {
                 for (y, &x) in y.iter_mut().zip(x) {
-                    *y = act_f32::<FMA>(Act::Silu, madd::<FMA>(x, a, b));
+                    *y = silu_f32::<FMA>(madd::<FMA>(x, a, b));
                 }
             }
         }

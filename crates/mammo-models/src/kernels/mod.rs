@@ -240,19 +240,26 @@ fn pool_window(
     (xd[0] * xd[1], g)
 }
 
-/// The pooled tensor and, with `with_indices`, the argmax of each window.
+/// The pooled tensor and its argmax state, if `with_indices`.
 fn flex_max_pool(
     x: &FlexTensor,
     kernel: [usize; 2],
     stride: [usize; 2],
     pad: [usize; 4],
     with_indices: bool,
-) -> (FlexTensor, Vec<u32>) {
+) -> (FlexTensor, Option<MaxPoolState>) {
     let x = contiguous(x);
-    let (planes, g) = pool_window(&x, kernel, stride, pad);
-    let (y, idx) = cpu::max_pool_forward(values(&x), planes, g, with_indices);
+    let (planes, window) = pool_window(&x, kernel, stride, pad);
+    let (y, idx) = cpu::max_pool_forward(values(&x), planes, window, with_indices);
     let dims = x.layout().shape().to_vec();
-    (flex_tensor(y, vec![dims[0], dims[1], g.oh, g.ow]), idx)
+    let y = flex_tensor(y, vec![dims[0], dims[1], window.oh, window.ow]);
+    let state = with_indices.then(|| MaxPoolState {
+        input_dims: dims,
+        planes,
+        window,
+        indices: std::sync::Arc::new(idx),
+    });
+    (y, state)
 }
 
 impl MammoKernels for Flex {
@@ -559,15 +566,8 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (y, indices) = flex_max_pool(x.primitive(), kernel, stride, pad, true);
-                let (planes, window) = pool_window(x.primitive(), kernel, stride, pad);
-                let state = MaxPoolState {
-                    input_dims: x.primitive().layout().shape().to_vec(),
-                    planes,
-                    window,
-                    indices: std::sync::Arc::new(indices),
-                };
-                prep.finish(state, y)
+                let (y, state) = flex_max_pool(x.primitive(), kernel, stride, pad, true);
+                prep.finish(state.expect("argmax state requested"), y)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(flex_max_pool(x.primitive(), kernel, stride, pad, false).0)
@@ -623,11 +623,11 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// burn's `act(bn.forward(x))` (same train/inference choice, same running-statistics update),
 /// fused on flex.
 pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tensor<D> {
-    let device = x.device();
-    let training = device.is_autodiff() && bn.training.is_enabled();
     if !fused(&x) {
         return apply_act(bn.forward(x), act);
     }
+    let device = x.device();
+    let training = device.is_autodiff() && bn.training.is_enabled();
     let [channels] = bn.gamma.shape().dims();
     assert_eq!(
         x.dims()[1],
