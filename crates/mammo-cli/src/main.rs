@@ -76,6 +76,9 @@ fn main() -> ExitCode {
         Ok(Outcome::PartialFailure) => ExitCode::from(3),
         Err(e) => {
             eprintln!("error: {e}");
+            if e.downcast_ref::<cmd::UsageError>().is_some() {
+                return ExitCode::from(2);
+            }
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }

@@ -75,6 +75,11 @@ pub struct ExperimentSection {
     pub synthetic_positives: usize,
     /// Worker threads for data preparation (0 = all cores).
     pub jobs: usize,
+    /// Compute device for training, explanation and the GAN: `auto` (default), `flex`,
+    /// `vulkan[:N]`, `cuda[:N]`. `--device` overrides it. Not part of any step's key: a step
+    /// done on one device is reused on another (their results agree within the tolerances
+    /// the vulkan parity tests state).
+    pub device: mammo_models::DeviceSpec,
 }
 
 impl Default for ExperimentSection {
@@ -86,6 +91,7 @@ impl Default for ExperimentSection {
             models: vec!["resnet18".into(), "resnet34".into(), "resnet152".into(), "efficientnet_b0".into(), "maxvit_nano_rw_256".into()],
             synthetic_positives: 1000,
             jobs: 0,
+            device: mammo_models::DeviceSpec::Auto,
         }
     }
 }

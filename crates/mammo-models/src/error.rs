@@ -16,13 +16,6 @@ pub enum ModelError {
     #[error("invalid model config for {model}: {reason}")]
     InvalidConfig { model: String, reason: String },
 
-    /// `--device` named something this build cannot provide.
-    #[error("unknown device {name:?}; expected one of: {expected}")]
-    UnknownDevice {
-        name: String,
-        expected: &'static str,
-    },
-
     /// Reading or writing a safetensors file failed below the level of tensor names.
     #[error("cannot {action} {}: {message}", path.display())]
     Store {

@@ -1,4 +1,5 @@
 use std::io::IsTerminal;
+use mammo_models::DeviceSpec;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -21,8 +22,10 @@ pub struct Args {
     /// Weights of each fold: `last` or `best` (default: the run's choice).
     #[arg(long, value_parser = ["last", "best"])]
     pub select: Option<String>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -38,7 +41,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             println!("\nwritten: {}/metrics.json, metrics.md, oof_predictions.csv, plots/", args.run.display());
         }
         (Some(manifest), Some(out)) => {
-            let device = mammo_models::parse_device(&args.device)?;
+            let device = super::open_device(args.device, args.quiet)?.device;
             let select = args.select.as_deref().map(|s| if s == "best" { Select::Best } else { Select::Last });
             let ens = Ensemble::load(&args.run, select, &device)?;
             let progress = !args.quiet && std::io::stderr().is_terminal();

@@ -1,5 +1,6 @@
 //! `mammo experiment`: the paper's Algorithm 1 end to end, cached by content, resumable.
 
+use mammo_models::DeviceSpec;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -30,9 +31,11 @@ pub struct Args {
     /// Override experiment.resolutions (comma-separated square sizes).
     #[arg(long, value_delimiter = ',')]
     pub resolutions: Vec<u32>,
-    /// Compute device: flex (CPU), or cuda:<index> in a CUDA build.
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    /// Overrides the config's `experiment.device` (default auto).
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -51,7 +54,7 @@ pub fn run(a: Args) -> Result<Outcome> {
     if let Err(e) = config.validate() {
         bail!("{}: {e}", a.config.display());
     }
-    let device = mammo_models::parse_device(&a.device)?;
+    let device = super::open_device(a.device.unwrap_or(config.experiment.device), a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
     let s = run_experiment(&ExperimentOptions { config, data: a.data, out: a.out, device, progress })?;
     eprintln!("done in {:.1} min ({} steps, {} reused from earlier calls)", s.seconds / 60.0, s.steps, s.steps_cached);

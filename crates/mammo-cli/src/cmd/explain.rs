@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use mammo_models::DeviceSpec;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -55,8 +56,10 @@ pub struct Args {
     /// in DICOM pixels), mapped into each PNG through the manifest; adds localisation scores.
     #[arg(long, requires = "manifest")]
     pub truth: Option<PathBuf>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -88,7 +91,7 @@ struct Input {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let run = Run::open(&args.run)?;
-    let device = mammo_models::parse_device(&args.device)?;
+    let device = super::open_device(args.device, args.quiet)?.device;
     let select = if args.select == "best" { Select::Best } else { Select::Last };
     let weights = run.weights_path(args.fold, select);
     if !weights.exists() {

@@ -1,5 +1,6 @@
 //! `mammo gan train | generate | fid`.
 
+use mammo_models::DeviceSpec;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -70,8 +71,10 @@ pub struct TrainArgs {
     /// Checkpoint and sample grid every this many kimg.
     #[arg(long)]
     pub snap_kimg: Option<f64>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Stop after this many kimg in this call (the run stays resumable).
     #[arg(long)]
     pub stop_after_kimg: Option<f64>,
@@ -97,8 +100,10 @@ pub struct GenerateArgs {
     /// images plus synthetic positives).
     #[arg(long)]
     pub with_manifest: Option<PathBuf>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -132,8 +137,10 @@ pub struct FidArgs {
     /// Write the result as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
 }
 
 pub fn run(cmd: Gan) -> Result<Outcome> {
@@ -190,7 +197,7 @@ fn train(a: TrainArgs) -> Result<Outcome> {
         (None, None) => None,
         (name, w) => Some((name.clone().unwrap_or_else(|| cfg.discriminator.backbone.clone()), w.clone())),
     };
-    let device = mammo_models::parse_device(&a.device)?;
+    let device = super::open_device(a.device, a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
     let opts = GanTrainOptions { source, out: a.out.clone(), res: a.res, stem: a.stem.clone(), device, metric_features, progress, log: !a.quiet, stop_after_kimg: a.stop_after_kimg };
     if !a.quiet {
@@ -231,7 +238,7 @@ fn train(a: TrainArgs) -> Result<Outcome> {
 }
 
 fn run_generate(a: GenerateArgs) -> Result<Outcome> {
-    let device = mammo_models::parse_device(&a.device)?;
+    let device = super::open_device(a.device, a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
     let r = generate(&GenerateOptions { run: a.run.clone(), n: a.n, out: a.out.clone(), truncation: a.truncation, seed: a.seed, base_manifest: a.with_manifest.clone(), device, progress })
         .with_context(|| format!("generating from {}", a.run.display()))?;
@@ -246,7 +253,7 @@ fn image_set(path: &std::path::Path, res: usize) -> Result<mammo_gan::data::Imag
 }
 
 fn fid(a: FidArgs) -> Result<Outcome> {
-    let device = mammo_models::parse_device(&a.device)?;
+    let device = super::open_device(a.device, false)?.device;
     let net = FeatureNet::by_name(&a.features, a.weights.as_deref(), &device)?;
     let real = image_set(&a.real, a.res)?;
     let fake = image_set(&a.fake, a.res)?;

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use mammo_models::DeviceSpec;
 use anyhow::Result;
 use mammo_train::{Ensemble, Select, predict_images};
 
@@ -17,15 +18,17 @@ pub struct Args {
     /// Weights of each fold: `last` or `best` (default: the run's choice).
     #[arg(long, value_parser = ["last", "best"])]
     pub select: Option<String>,
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Also write the predictions as CSV here.
     #[arg(long)]
     pub csv: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let device = mammo_models::parse_device(&args.device)?;
+    let device = super::open_device(args.device, false)?.device;
     let select = args.select.as_deref().map(|s| if s == "best" { Select::Best } else { Select::Last });
     let ens = Ensemble::load(&args.run, select, &device)?;
     let results = predict_images(&ens, &args.images);

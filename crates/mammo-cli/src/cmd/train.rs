@@ -1,4 +1,5 @@
 use std::io::IsTerminal;
+use mammo_models::DeviceSpec;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -50,9 +51,10 @@ pub struct Args {
     /// Which checkpoint gives the reported metrics: `last` (unbiased) or `best` (best validation AUC).
     #[arg(long, value_parser = ["last", "best"])]
     pub select: Option<String>,
-    /// Compute device: flex (CPU), or cuda:<index> in a CUDA build.
-    #[arg(long, default_value = "flex")]
-    pub device: String,
+    /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
+    /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
     /// Stop after this many epochs in this call (the run stays resumable).
     #[arg(long)]
     pub stop_after_epochs: Option<usize>,
@@ -108,11 +110,12 @@ impl Args {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let cfg = args.config()?;
-    let device = mammo_models::parse_device(&args.device)?;
+    let dev = super::open_device(args.device, true)?;
+    let device = dev.device.clone();
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let opts = TrainOptions { manifest: args.manifest.clone(), out: args.out.clone(), device, progress, log: !args.quiet, stop_after_epochs: args.stop_after_epochs };
     if !args.quiet {
-        eprintln!("training {} on {} ({} folds, {} epochs, batch {}, lr {:e}, device {}) into {}", cfg.model, args.manifest.display(), cfg.folds, cfg.epochs, cfg.batch_size, cfg.lr, args.device, args.out.display());
+        eprintln!("training {} on {} ({} folds, {} epochs, batch {}, lr {:e}, device {}) into {}", cfg.model, args.manifest.display(), cfg.folds, cfg.epochs, cfg.batch_size, cfg.lr, dev, args.out.display());
     }
     let report = train(&cfg, &opts).with_context(|| format!("training into {}", args.out.display()))?;
     if report.complete {
