@@ -21,6 +21,9 @@ pub enum TrainError {
     RunMismatch { run: PathBuf, what: &'static str, saved: String, now: String },
     #[error("{path}: not a training run folder ({reason})")]
     NotARun { path: PathBuf, reason: String },
+    /// The loss became NaN or infinite.
+    #[error("training diverged: loss {loss} at fold {fold} epoch {epoch} step {step}; lower lr (now {lr:.2e})")]
+    Diverged { fold: usize, epoch: usize, step: usize, loss: f32, lr: f64 },
     #[error(transparent)]
     Model(#[from] mammo_models::ModelError),
 }

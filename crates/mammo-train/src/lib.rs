@@ -5,10 +5,12 @@
 //! `mammo train` is [`train`]; `mammo eval` is [`evaluate_run`] / [`evaluate_manifest`];
 //! `mammo predict` is [`predict_images`].
 
+pub mod bench;
 pub mod config;
 pub mod data;
 mod error;
 mod infer;
+pub mod prefetch;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -21,10 +21,16 @@ use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safet
 
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::data::{Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items};
+use crate::prefetch::for_each_prefetched;
 use crate::error::{Result, TrainError, io_err};
 use crate::report::{self, Prediction, RunMetrics};
 use crate::run::{self, fold_dir, read_json, write_csv, write_json};
 use crate::schedule::learning_rate;
+
+/// Batches prepared ahead of the one the device is computing.
+const PREFETCH_BATCHES: usize = 2;
+/// Steps between reads of the loss (each read waits for the device).
+const LOSS_READ_EVERY: usize = 8;
 
 /// How and where to train.
 #[derive(Debug, Clone)]
@@ -139,13 +145,16 @@ impl ModuleVisitor for Materialise {
     }
 }
 
-/// A freshly initialised model whose weights depend only on `seed`.
+/// A freshly initialised model whose weights depend only on `seed`, whatever the device: they
+/// are drawn on flex (the host) and then moved, so a run on a GPU starts from the weights the
+/// same seed gives on the CPU.
 pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Result<Model> {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    let model = create_model(cfg, device)?;
+    let host = if device.is_autodiff() { Device::flex().autodiff() } else { Device::flex() };
+    host.seed(seed);
+    let model = create_model(cfg, &host)?;
     model.visit(&mut Materialise);
-    Ok(model)
+    Ok(if *device == host { model } else { model.to_device(device) })
 }
 
 fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
@@ -230,24 +239,52 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
         let pb = bar(opts.progress, steps_per_epoch as u64, format!("fold {}/{} epoch {}/{}", fold + 1, cfg.folds, epoch + 1, cfg.epochs));
         let (mut loss_sum, mut seen) = (0f64, 0usize);
         let mut lr = cfg.lr;
-        for (b, chunk) in samples.chunks(cfg.batch_size).enumerate() {
-            let step = epoch * steps_per_epoch + b;
-            lr = learning_rate(cfg, step, total_steps);
-            let batch = load_batch(&data.items, chunk, data.size, model_cfg)?;
-            let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, c, h, w]), &device);
-            let y = Tensor::<2, Int>::from_data(TensorData::new(batch.labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), [batch.n, 1]), &device);
-            let loss = loss_fn.forward(model.forward(x), y);
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                return Err(TrainError::Config(format!("training diverged: loss {value} at fold {fold} epoch {} step {b}; lower lr (now {lr:.2e})", epoch + 1)));
+        // Losses stay on the device and are read a few steps at a time: reading one waits for
+        // the device, so a per-step read would stall a GPU on every batch. The values read are
+        // the same f32 losses, summed in the same order.
+        let mut pending: Vec<(usize, usize, Tensor<1>)> = Vec::with_capacity(LOSS_READ_EVERY);
+        let flush = |pending: &mut Vec<(usize, usize, Tensor<1>)>, lr: f64, loss_sum: &mut f64, seen: &mut usize| -> Result<()> {
+            if pending.is_empty() {
+                return Ok(());
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            loss_sum += value as f64 * batch.n as f64;
-            seen += batch.n;
-            pb.inc(1);
-            pb.set_message(format!("loss {:.4} lr {lr:.2e}", loss_sum / seen as f64));
-        }
+            let values: Vec<f32> = Tensor::cat(pending.iter().map(|(_, _, t)| t.clone()).collect(), 0).into_data().convert::<f32>().try_into_vec().map_err(|e| TrainError::Config(format!("reading losses: {e:?}")))?;
+            for ((b, n, _), value) in pending.drain(..).zip(values) {
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged { fold, epoch: epoch + 1, step: b, loss: value, lr });
+                }
+                *loss_sum += value as f64 * n as f64;
+                *seen += n;
+            }
+            pb.set_message(format!("loss {:.4} lr {lr:.2e}", *loss_sum / (*seen).max(1) as f64));
+            Ok(())
+        };
+        let chunks: Vec<&[Sample]> = samples.chunks(cfg.batch_size).collect();
+        // The closure below takes the model out and puts the stepped one back (no clone: the
+        // optimiser updates parameters in place when nothing else holds them).
+        let mut slot = Some(model);
+        for_each_prefetched(
+            chunks.len(),
+            PREFETCH_BATCHES,
+            |b| load_batch(&data.items, chunks[b], data.size, model_cfg),
+            |b, batch| {
+                let step = epoch * steps_per_epoch + b;
+                lr = learning_rate(cfg, step, total_steps);
+                let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, c, h, w]), &device);
+                let y = Tensor::<2, Int>::from_data(TensorData::new(batch.labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), [batch.n, 1]), &device);
+                let m = slot.take().expect("the model is put back after every step");
+                let loss = loss_fn.forward(m.forward(x), y);
+                pending.push((b, batch.n, loss.clone().detach().reshape([1])));
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                slot = Some(optim.step(lr, m, grads));
+                pb.inc(1);
+                if pending.len() >= LOSS_READ_EVERY {
+                    flush(&mut pending, lr, &mut loss_sum, &mut seen)?;
+                }
+                Ok(())
+            },
+        )?;
+        flush(&mut pending, lr, &mut loss_sum, &mut seen)?;
+        model = slot.take().expect("the model is put back after every step");
         pb.finish_and_clear();
 
         let valid = model.valid();
@@ -333,14 +370,22 @@ pub fn predict_items(model: &Model, model_cfg: &ModelConfig, items: &[Item], idx
     let [h, w] = size;
     let pb = bar(progress, idx.len() as u64, label.to_string());
     let mut out = Vec::with_capacity(idx.len());
-    for chunk in idx.chunks(batch_size) {
-        let samples: Vec<Sample> = chunk.iter().map(|&item| Sample { item, flip: false }).collect();
-        let batch = load_batch(items, &samples, size, model_cfg)?;
-        let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, model_cfg.in_chans, h, w]), device);
-        let logits: Vec<f32> = model.forward(x).into_data().try_into_vec().map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
-        out.extend(logits.into_iter().map(f64::from));
-        pb.inc(chunk.len() as u64);
-    }
+    let chunks: Vec<&[usize]> = idx.chunks(batch_size).collect();
+    for_each_prefetched(
+        chunks.len(),
+        PREFETCH_BATCHES,
+        |k| {
+            let samples: Vec<Sample> = chunks[k].iter().map(|&item| Sample { item, flip: false }).collect();
+            load_batch(items, &samples, size, model_cfg)
+        },
+        |_, batch| {
+            let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, model_cfg.in_chans, h, w]), device);
+            let logits: Vec<f32> = model.forward(x).into_data().convert::<f32>().try_into_vec().map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
+            out.extend(logits.into_iter().map(f64::from));
+            pb.inc(batch.n as u64);
+            Ok(())
+        },
+    )?;
     pb.finish_and_clear();
     Ok(out)
 }
