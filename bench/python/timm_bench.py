@@ -34,6 +34,11 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=["forward", "train"], help="measure only one of the two")
     p.add_argument(
+        "--amp",
+        choices=["bf16", "f16"],
+        help="run forward (and loss) under torch.autocast in this dtype; f16 training uses a GradScaler",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="add a per-op breakdown of one inference forward (torch.profiler self CPU time, ms)",
@@ -79,9 +84,17 @@ def main():
         y = torch.randint(0, 2, (args.batch, 1), device=device).float()
 
         model.eval()
+        amp_dtype = {"bf16": torch.bfloat16, "f16": torch.float16}.get(args.amp)
+
+        def autocast():
+            if amp_dtype is None:
+                import contextlib
+
+                return contextlib.nullcontext()
+            return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
         def forward():
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast():
                 model(x)
 
         fwd_ms = train_ms = None
@@ -105,11 +118,19 @@ def main():
         loss_fn = torch.nn.BCEWithLogitsLoss()
         optim = torch.optim.Adam(model.parameters(), lr=1e-4)
 
+        scaler = torch.amp.GradScaler(device.type) if args.amp == "f16" else None
+
         def train_step():
             optim.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optim.step()
+            with autocast():
+                loss = loss_fn(model(x), y)
+            if scaler is None:
+                loss.backward()
+                optim.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optim)
+                scaler.update()
 
         if args.only != "forward":
             train_ms, train_all = median_ms(train_step, args.warmup, args.iters, sync)
@@ -117,6 +138,7 @@ def main():
         record = {
             "model": name,
             "backend": f"pytorch-{device.type}",
+            "amp": args.amp,
             "batch": args.batch,
             "size": args.size,
             "in_chans": args.in_chans,

@@ -15,6 +15,11 @@ use crate::Outcome;
 pub enum Bench {
     /// DICOM -> cropped, windowed, resized 8-bit PNG: mammo vs pydicom+pylibjpeg and dicomsdl.
     Preprocess(PreprocessArgs),
+    /// Classifier forward and training-step images/s on a device, beside PyTorch + timm
+    /// (f32 and bf16 autocast) on its device.
+    Models(super::bench_models::ModelsArgs),
+    /// GAN training kimg/s per stage on a device.
+    Gan(super::bench_models::GanArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,6 +54,8 @@ pub struct PreprocessArgs {
 pub fn run(b: Bench) -> Result<Outcome> {
     match b {
         Bench::Preprocess(a) => preprocess(a),
+        Bench::Models(a) => super::bench_models::models(a),
+        Bench::Gan(a) => super::bench_models::gan(a),
     }
 }
 
