@@ -1,25 +1,14 @@
 //! End-to-end tests of the `mammo` binary: exit codes, pinned error messages, outputs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn mammo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mammo")).args(args).output().expect("run mammo")
-}
+mod common;
+
+use common::{TINY_GAN, mammo, stderr, tempdir};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../mammo-dicom/tests/fixtures").join(name)
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mammo-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -306,32 +295,6 @@ figures = 2
 }
 
 /// GAN settings small enough for a test: a few steps at 16 and 32 px.
-const TINY_GAN: &str = r#"
-[generator]
-z_dim = 16
-w_dim = 32
-cbase = 256
-cmax = 16
-syn_layers = 3
-head_layers = 1
-[discriminator]
-backbone = "resnet18"
-feature_res = 32
-proj_channels = 8
-disc_channels = 16
-blur_fade_kimg = 0.05
-[training]
-batch_size = 4
-kimg = 0.016
-tick_kimg = 0.008
-snap_kimg = 0.008
-metric_kimg = 0.008
-metric_samples = 8
-kid_subsets = 3
-kid_subset_size = 4
-holdout_fraction = 0.25
-grid = 2
-"#;
 
 #[test]
 fn experiment_augmented_stage_trains_a_generator_per_fold() {

@@ -47,7 +47,11 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 }
 
 fn explainer(name: &str) -> Explainer {
-    let device = Device::flex();
+    explainer_on(name, &Device::flex())
+}
+
+fn explainer_on(name: &str, device: &Device) -> Explainer {
+    let device = device.clone();
     let cfg = ModelConfig::new(name).unwrap().with_input_size([SIZE, SIZE]);
     let mut model = create_model(&cfg, &device).unwrap();
     fill_deterministic(&mut model, norm_gain(&spec(name).unwrap().arch));
@@ -105,4 +109,42 @@ fn cam_equals_gradcam_for_pooled_linear_heads_and_default_layer_is_last() {
     let (cam, gradcam) = (&maps[0], &maps[1]);
     let diff = cam.heat.iter().zip(&gradcam.heat).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(diff < 1e-4, "CAM vs Grad-CAM max diff {diff}");
+}
+
+/// The same maps on a Vulkan device (lavapipe on CI) as on flex and as pytorch-grad-cam's.
+/// Runs only with `MAMMO_TEST_VULKAN=1` (see `mammo_models::TEST_VULKAN_ENV`).
+#[test]
+fn heat_maps_on_vulkan_match_flex_and_pytorch_grad_cam() {
+    let Some(vk) = mammo_models::vulkan_for_tests() else { return };
+    let bytes = fixture();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let input = floats(&st, "input");
+    let mut compared = 0;
+    for (model, layer) in [("resnet18", "layer3"), ("efficientnet_b0", "conv_head")] {
+        let (flex, gpu) = (explainer(model), explainer_on(model, &vk.device));
+        let index = flex.layer_index(Some(layer)).unwrap();
+        let a = flex.layer_gradients(input.clone(), SIZE, SIZE, index).unwrap();
+        let b = gpu.layer_gradients(input.clone(), SIZE, SIZE, index).unwrap();
+        assert!((a.logit - b.logit).abs() <= 1e-4 * a.logit.abs().max(1.0), "{model}: logit {} on vulkan, {} on flex", b.logit, a.logit);
+        for (ea, eb) in explain(&a, &METHODS, SIZE, SIZE).into_iter().zip(explain(&b, &METHODS, SIZE, SIZE)) {
+            let max_diff = ea.heat.iter().zip(&eb.heat).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+            let r = correlation(&ea.heat, &eb.heat);
+            eprintln!("{model} {layer} {}: vulkan vs flex correlation {r:.7}, max |diff| {max_diff:.2e}", ea.method);
+            if ea.heat.iter().all(|&v| v == ea.heat[0]) {
+                assert!(max_diff <= 1e-3, "{model} {layer} {}: flat on flex, not on vulkan", ea.method);
+                continue;
+            }
+            assert!(r >= 0.9999 && max_diff <= 1e-3, "{model} {layer} {}: vulkan vs flex correlation {r}, max diff {max_diff}", ea.method);
+            let key = format!("{model}/{layer}/{}", ea.method);
+            if st.tensor(&key).is_ok() {
+                let want = floats(&st, &key);
+                if want.iter().any(|&v| v != want[0]) {
+                    let r = correlation(&eb.heat, &want);
+                    assert!(r >= 0.999, "{model} {layer} {}: vulkan vs pytorch-grad-cam correlation {r}", ea.method);
+                }
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 6, "only {compared} maps compared");
 }

@@ -15,72 +15,15 @@
 
 mod common;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor, TensorData};
-use mammo_models::deterministic::{deterministic_input, fill_deterministic, norm_gain};
-use mammo_models::{Classifier, MODELS, Model, create_model, kernels, save_safetensors};
+use burn::module::Module;
+use burn::tensor::Device;
+use mammo_models::{Classifier, MODELS, kernels};
 
-use common::{TEST_SIZE, max_abs_diff, read_safetensors, scratch, tensor4, test_config, values};
+use common::{det_input, det_model, max_abs_diff, train_step, values};
 
 /// Models whose gradients are compared (see the module comment), within 1e-3 of the largest
 /// gradient: the reductions over a batch run in another order.
 const GRADIENT_MODELS: [&str; 3] = ["resnet18", "efficientnet_b0", "maxvit_nano_rw_256"];
-
-fn model(name: &str, device: &Device) -> Model {
-    let spec = mammo_models::spec(name).unwrap();
-    let mut model = create_model(&test_config(name), device).unwrap();
-    fill_deterministic(&mut model, norm_gain(&spec.arch));
-    model
-}
-
-fn input(device: &Device) -> Tensor<4> {
-    tensor4(deterministic_input([2, 1, TEST_SIZE, TEST_SIZE]), device)
-}
-
-/// Gradients of every float parameter, in module order.
-struct GradCollector<'a> {
-    grads: &'a burn::tensor::Gradients,
-    out: Vec<(String, Vec<f32>)>,
-}
-
-impl ModuleVisitor for GradCollector<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let name = format!("param {} {:?}", self.out.len(), param.dims());
-        let grad = param.val().grad(self.grads).map(values).unwrap_or_default();
-        self.out.push((name, grad));
-    }
-}
-
-struct Step {
-    logits: Vec<f32>,
-    input_grad: Vec<f32>,
-    param_grads: Vec<(String, Vec<f32>)>,
-    state: std::collections::BTreeMap<String, TensorData>,
-}
-
-/// A training step on the input scaled by `1 + perturb`.
-fn train_step(name: &str, perturb: f32) -> Step {
-    let device = Device::flex().autodiff();
-    let model = model(name, &device);
-    let x = (input(&device) * (1.0 + perturb)).detach().require_grad();
-    let logits = model.forward(x.clone());
-    // A loss whose gradient differs per logit.
-    let weights = Tensor::<2>::from_floats([[1.0], [-0.5]], &device);
-    let grads = (logits.clone() * weights).sum().backward();
-    let mut collector = GradCollector {
-        grads: &grads,
-        out: Vec::new(),
-    };
-    model.visit(&mut collector);
-    let path = scratch(&format!("kernels-{name}.safetensors"));
-    save_safetensors(&model, &test_config(name), &path).unwrap();
-    Step {
-        logits: values(logits),
-        input_grad: values(x.grad(&grads).expect("input gradient")),
-        param_grads: collector.out,
-        state: read_safetensors(&path),
-    }
-}
 
 /// `|a - b| <= tol * max(1, max |b|) + slack`.
 fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32, slack: f32) {
@@ -100,11 +43,11 @@ fn fused_kernels_match_burn_ops_on_every_model() {
 
         // Inference.
         let device = Device::flex();
-        let m = model(name, &device).valid();
+        let m = det_model(name, &device).valid();
         kernels::set_enabled(false);
-        let reference = values(m.forward(input(&device)));
+        let reference = values(m.forward(det_input(&device, 1.0)));
         kernels::set_enabled(true);
-        let fused = values(m.forward(input(&device)));
+        let fused = values(m.forward(det_input(&device, 1.0)));
         assert_close(
             &format!("{name} inference logits"),
             &fused,
@@ -115,10 +58,10 @@ fn fused_kernels_match_burn_ops_on_every_model() {
 
         // Training step.
         kernels::set_enabled(false);
-        let reference = train_step(name, 0.0);
-        let nudged = train_step(name, 1e-6);
+        let reference = train_step(name, &Device::flex(), 0.0, "kernels");
+        let nudged = train_step(name, &Device::flex(), 1e-6, "kernels-nudged");
         kernels::set_enabled(true);
-        let fused = train_step(name, 0.0);
+        let fused = train_step(name, &Device::flex(), 0.0, "kernels");
         let well_conditioned = GRADIENT_MODELS.contains(&name);
         let slack = |a: &[f32], b: &[f32]| {
             if well_conditioned {

@@ -102,3 +102,61 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 pub fn tensor4(data: TensorData, device: &Device) -> Tensor<4> {
     Tensor::from_data(data, device)
 }
+
+/// A registered model with deterministic weights (the same on every device).
+pub fn det_model(name: &str, device: &Device) -> mammo_models::Model {
+    let spec = mammo_models::spec(name).unwrap();
+    let mut model = mammo_models::create_model(&test_config(name), device).unwrap();
+    mammo_models::deterministic::fill_deterministic(&mut model, mammo_models::deterministic::norm_gain(&spec.arch));
+    model
+}
+
+/// The deterministic `[2, 1, TEST_SIZE, TEST_SIZE]` test input, scaled.
+pub fn det_input(device: &Device, scale: f32) -> Tensor<4> {
+    (tensor4(mammo_models::deterministic::deterministic_input([2, 1, TEST_SIZE, TEST_SIZE]), device) * scale).detach()
+}
+
+/// Gradients of every float parameter, in module order.
+pub struct GradCollector<'a> {
+    pub grads: &'a burn::tensor::Gradients,
+    pub out: Vec<(String, Vec<f32>)>,
+}
+
+impl burn::module::ModuleVisitor for GradCollector<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let name = format!("param {} {:?}", self.out.len(), param.dims());
+        let grad = param.val().grad(self.grads).map(values).unwrap_or_default();
+        self.out.push((name, grad));
+    }
+}
+
+/// What a training step produced.
+pub struct Step {
+    pub logits: Vec<f32>,
+    pub input_grad: Vec<f32>,
+    pub param_grads: Vec<(String, Vec<f32>)>,
+    pub state: std::collections::BTreeMap<String, TensorData>,
+}
+
+/// A training step of `name` on `device` (made autodiff here) on the input scaled by
+/// `1 + perturb`, with a loss whose gradient differs per logit.
+pub fn train_step(name: &str, device: &Device, perturb: f32, tag: &str) -> Step {
+    use burn::module::Module;
+    use mammo_models::Classifier;
+    let device = device.clone().autodiff();
+    let model = det_model(name, &device);
+    let x = det_input(&device, 1.0 + perturb).require_grad();
+    let logits = model.forward(x.clone());
+    let weights = Tensor::<2>::from_floats([[1.0], [-0.5]], &device);
+    let grads = (logits.clone() * weights).sum().backward();
+    let mut collector = GradCollector { grads: &grads, out: Vec::new() };
+    model.visit(&mut collector);
+    let path = scratch(&format!("{tag}-{name}.safetensors"));
+    mammo_models::save_safetensors(&model, &test_config(name), &path).unwrap();
+    Step {
+        logits: values(logits),
+        input_grad: values(x.grad(&grads).expect("input gradient")),
+        param_grads: collector.out,
+        state: read_safetensors(&path),
+    }
+}

@@ -1,0 +1,114 @@
+//! The GAN on a Vulkan device (lavapipe on CI) against flex, from the same weights: one
+//! discriminator step (hinge loss on real and generated images) and one generator step, each
+//! compared by its loss and every gradient; and the FID/KID feature network's features (the
+//! end-to-end `mammo gan train --device vulkan` is in mammo-cli's vulkan test). Noise inputs
+//! are off so both devices see the same function. Runs only with `MAMMO_TEST_VULKAN=1`.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+use mammo_gan::discriminator::ProjectedDiscriminator;
+use mammo_gan::layers::Noise;
+use mammo_gan::{FeatureNet, Generator, GeneratorArch};
+use mammo_models::vulkan_for_tests;
+
+mod common;
+
+use common::tiny;
+
+/// Deterministic values in [-1, 1].
+fn wave(n: usize, k: f32) -> Vec<f32> {
+    (0..n).map(|i| (i as f32 * k).sin() * 0.9).collect()
+}
+
+struct Grads<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: Vec<Vec<f32>>,
+}
+
+impl ModuleVisitor for Grads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.out.push(param.val().grad(self.grads).map(|g| g.into_data().convert::<f32>().try_into_vec().unwrap()).unwrap_or_default());
+    }
+}
+
+/// Loss value and the gradients of every parameter of `module`.
+fn grads_of<M: Module>(loss: Tensor<1>, module: &M) -> (f32, Vec<Vec<f32>>) {
+    let value: f32 = loss.clone().into_scalar();
+    let grads = loss.backward();
+    let mut v = Grads { grads: &grads, out: Vec::new() };
+    module.visit(&mut v);
+    (value, v.out)
+}
+
+/// One discriminator step's and one generator step's losses and gradients on `device`.
+fn steps(g: &Generator, d: &ProjectedDiscriminator, z_dim: usize, device: &Device) -> [(f32, Vec<Vec<f32>>); 2] {
+    let (g, d) = (g.clone().to_device(device), d.clone().to_device(device));
+    let b = 4;
+    let z = || Tensor::<2>::from_data(TensorData::new(wave(b * z_dim, 0.37), [b, z_dim]), device);
+    let res = g.forward(z(), 1.0, Noise::Off).dims()[2];
+    let real = Tensor::<4>::from_data(TensorData::new(wave(b * res * res, 0.011), [b, 1, res, res]), device);
+    let fake = g.forward(z(), 1.0, Noise::Off).detach();
+    let loss_d = relu(-d.forward(real) + 1.0).mean() + relu(d.forward(fake) + 1.0).mean();
+    let d_step = grads_of(loss_d, &d);
+    // The generator step runs through an untracked copy of the discriminator (burn has no
+    // retain_graph; the trainer's generator step sees the stepped discriminator's new tensors).
+    let d = d.no_grad();
+    let fake = g.synthesis(g.mapping.forward(z(), 1.0), Noise::Off);
+    let loss_g = -d.forward(fake).mean();
+    let g_step = grads_of(loss_g, &g);
+    [d_step, g_step]
+}
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
+}
+
+#[test]
+fn gan_steps_and_features_match_flex_on_vulkan() {
+    let Some(vk) = vulkan_for_tests() else { return };
+    let cfg = tiny();
+    let flex = Device::flex().autodiff();
+    flex.seed(7);
+    let g = Generator::new(&GeneratorArch::stem(&cfg.generator), &flex);
+    let d = ProjectedDiscriminator::new(&cfg, &flex).unwrap();
+    let z_dim = cfg.generator.z_dim;
+    let want = steps(&g, &d, z_dim, &flex);
+    let got = steps(&g, &d, z_dim, &vk.device.clone().autodiff());
+    for (what, (w, o)) in ["discriminator", "generator"].iter().zip(want.iter().zip(&got)) {
+        assert!((w.0 - o.0).abs() <= 1e-4 * w.0.abs().max(1.0), "{what} loss: {} on vulkan, {} on flex", o.0, w.0);
+        assert_eq!(w.1.len(), o.1.len(), "{what}: parameter count");
+        let mut compared = 0;
+        let mut worst = 0f32;
+        for (i, (a, b)) in o.1.iter().zip(&w.1).enumerate() {
+            assert_eq!(a.is_empty(), b.is_empty(), "{what} param {i}: gradient presence");
+            if b.is_empty() {
+                continue;
+            }
+            let r = max_rel_diff(a, b);
+            assert!(r <= 1e-3, "{what} param {i}: gradient max diff {r} of its largest value");
+            worst = worst.max(r);
+            compared += 1;
+        }
+        assert!(compared >= 4, "{what}: only {compared} gradients");
+        eprintln!("{what} step: loss {} vs {}, {compared} gradients, worst relative diff {worst:.1e}", o.0, w.0);
+    }
+
+    // FID/KID features: a classifier's pooled features from a weights file, on both devices.
+    let dir = std::env::temp_dir().join(format!("mammo-gan-vulkan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = dir.join("resnet18.safetensors");
+    let model_cfg = mammo_models::ModelConfig::new("resnet18").unwrap().with_in_chans(1);
+    let mut m = mammo_models::create_model(&model_cfg, &Device::flex()).unwrap();
+    mammo_models::deterministic::fill_deterministic(&mut m, 1.0);
+    mammo_models::save_safetensors(&m, &model_cfg, &weights).unwrap();
+    let images = wave(6 * 32 * 32, 0.013);
+    let feats = |device: &Device| FeatureNet::by_name("resnet18", Some(&weights), device).unwrap().features_of(&images, [6, 1, 32, 32], 4, device);
+    let (a, b) = (feats(&vk.device), feats(&Device::flex()));
+    let r = max_rel_diff(&a, &b);
+    eprintln!("feature network: {} features, worst relative diff {r:.1e}", a.len());
+    assert!(r <= 1e-4, "FID features: max diff {r} of the largest");
+    std::fs::remove_dir_all(&dir).ok();
+}
