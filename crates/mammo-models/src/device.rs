@@ -135,11 +135,6 @@ impl DeviceSpec {
             Self::Cuda(i) => cuda_devices().into_iter().nth(i.unwrap_or(0)).map(Listed::open).ok_or_else(absent),
         }
     }
-
-    /// True for a backend other than flex (a GPU, or a software Vulkan).
-    pub fn is_accelerator(self) -> bool {
-        !matches!(self, Self::Flex)
-    }
 }
 
 fn flex() -> OpenDevice {
