@@ -8,26 +8,48 @@ mod common;
 use common::{TINY_GAN, mammo, stderr, tempdir};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mammo-dicom/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mammo-dicom/tests/fixtures")
+        .join(name)
 }
 
 #[test]
 fn convert_writes_a_viewer_rendering() {
     let dir = tempdir("convert");
     let out = dir.join("mono1.png");
-    let o = mammo(&["convert", fixture("voi_mono1.dcm").to_str().unwrap(), out.to_str().unwrap()]);
+    let o = mammo(&[
+        "convert",
+        fixture("voi_mono1.dcm").to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("MONOCHROME1 inverted"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("MONOCHROME1 inverted"),
+        "{}",
+        stderr(&o)
+    );
     let (w, h, bits, px) = mammo_image::read_png_gray(&out).unwrap();
     assert_eq!((w, h, bits), (120, 150, 8));
     assert!(px.contains(&0) && px.iter().any(|&v| v > 200));
 
     let out16 = dir.join("x16.png");
-    let o = mammo(&["convert", "--bits", "16", "--voi", "none", fixture("synth12_j2k_jp2wrapped.dcm").to_str().unwrap(), out16.to_str().unwrap()]);
+    let o = mammo(&[
+        "convert",
+        "--bits",
+        "16",
+        "--voi",
+        "none",
+        fixture("synth12_j2k_jp2wrapped.dcm").to_str().unwrap(),
+        out16.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (_, _, bits, px) = mammo_image::read_png_gray(&out16).unwrap();
     assert_eq!(bits, 16);
-    assert_eq!((*px.iter().min().unwrap(), *px.iter().max().unwrap()), (0, 65535), "min-max spans the range");
+    assert_eq!(
+        (*px.iter().min().unwrap(), *px.iter().max().unwrap()),
+        (0, 65535),
+        "min-max spans the range"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -36,19 +58,40 @@ fn errors_name_the_file_and_the_reason() {
     let dir = tempdir("errors");
     let bad = dir.join("bad.dcm");
     std::fs::write(&bad, b"not dicom").unwrap();
-    let o = mammo(&["convert", bad.to_str().unwrap(), dir.join("x.png").to_str().unwrap()]);
+    let o = mammo(&[
+        "convert",
+        bad.to_str().unwrap(),
+        dir.join("x.png").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.starts_with(&format!("error: cannot read {}:", bad.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("error: cannot read {}:", bad.display())),
+        "{err}"
+    );
     assert!(!dir.join("x.png").exists());
 
     let o = mammo(&["convert", "--bits", "12", "a.dcm", "b.png"]);
     assert_eq!(o.status.code(), Some(2), "bad usage exits 2");
-    assert!(stderr(&o).contains("12: PNG depth is 8 or 16"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("12: PNG depth is 8 or 16"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = mammo(&["convert", "--voi", "7", fixture("voi_linear.dcm").to_str().unwrap(), dir.join("y.png").to_str().unwrap()]);
+    let o = mammo(&[
+        "convert",
+        "--voi",
+        "7",
+        fixture("voi_linear.dcm").to_str().unwrap(),
+        dir.join("y.png").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("VOI transform 7 requested, the image offers 1"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("VOI transform 7 requested, the image offers 1"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -63,7 +106,9 @@ fn small_dataset(dir: &Path) -> (PathBuf, PathBuf) {
         ("12", "121", "L", "MLO", "0", "CORRUPT"),
         ("12", "122", "R", "MLO", "0", "MISSING"),
     ];
-    let mut csv = String::from("site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,difficult_negative_case\n");
+    let mut csv = String::from(
+        "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,difficult_negative_case\n",
+    );
     for (p, i, lat, view, cancer, src) in files {
         csv += &format!("1,{p},{i},{lat},{view},60,{cancer},0,0,,0,B,49,False\n");
         std::fs::create_dir_all(images.join(p)).unwrap();
@@ -90,55 +135,103 @@ fn preprocess_reports_failures_goes_on_and_resumes() {
     let (csv, images) = small_dataset(&dir);
     let out = dir.join("out");
     let args = |extra: &[&str]| {
-        let mut v = vec!["preprocess", "--csv", csv.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", out.to_str().unwrap(), "--size", "64", "--height", "96", "--width", "48", "--flip-to", "left", "--quiet"];
+        let mut v = vec![
+            "preprocess",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--size",
+            "64",
+            "--height",
+            "96",
+            "--width",
+            "48",
+            "--flip-to",
+            "left",
+            "--quiet",
+        ];
         v.extend_from_slice(extra);
         v.into_iter().map(String::from).collect::<Vec<_>>()
     };
     let run = |a: Vec<String>| mammo(&a.iter().map(String::as_str).collect::<Vec<_>>());
 
     let o = run(args(&[]));
-    assert_eq!(o.status.code(), Some(3), "some failed -> exit 3: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "some failed -> exit 3: {}",
+        stderr(&o)
+    );
     let err = stderr(&o);
-    assert!(err.contains("preprocessed 6 images") && err.contains("4 new, 0 already done, 2 failed"), "{err}");
+    assert!(
+        err.contains("preprocessed 6 images") && err.contains("4 new, 0 already done, 2 failed"),
+        "{err}"
+    );
     assert!(err.contains("122.dcm: no such file"), "{err}");
 
     let failures = std::fs::read_to_string(out.join("failures.csv")).unwrap();
     assert_eq!(failures.lines().count(), 3, "{failures}");
-    assert!(failures.contains("121.dcm") && failures.contains("122.dcm"), "{failures}");
+    assert!(
+        failures.contains("121.dcm") && failures.contains("122.dcm"),
+        "{failures}"
+    );
 
     for (label, w, h) in [("64", 64, 64), ("96x48", 48, 96)] {
         let rows = mammo_preprocess::read_manifest(&out.join(label).join("manifest.csv")).unwrap();
         assert_eq!(rows.len(), 6);
         let ok: Vec<_> = rows.iter().filter(|r| r.is_ok()).collect();
         assert_eq!(ok.len(), 4);
-        assert!(rows.iter().filter(|r| !r.is_ok()).all(|r| r.status.starts_with("failed: ")));
+        assert!(
+            rows.iter()
+                .filter(|r| !r.is_ok())
+                .all(|r| r.status.starts_with("failed: "))
+        );
         for r in &ok {
-            let (pw, ph, bits) = mammo_image::png_dimensions(&out.join(label).join(&r.path)).unwrap();
+            let (pw, ph, bits) =
+                mammo_image::png_dimensions(&out.join(label).join(&r.path)).unwrap();
             assert_eq!((pw, ph, bits), (w, h, 8));
             assert_eq!(r.flipped, (r.laterality == "R") as u8, "{r:?}");
             assert!(r.crop_x1 > r.crop_x0 && r.crop_x1 <= r.source_width);
         }
         let labelled = rows.iter().find(|r| r.image_id == "102").unwrap();
-        assert_eq!((labelled.label.as_str(), labelled.view.as_str()), ("1", "MLO"));
+        assert_eq!(
+            (labelled.label.as_str(), labelled.view.as_str()),
+            ("1", "MLO")
+        );
     }
 
     // Second run: everything finished is skipped; the failed ones are retried and fail again.
     let o = run(args(&[]));
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("0 new, 4 already done, 2 failed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("0 new, 4 already done, 2 failed"),
+        "{}",
+        stderr(&o)
+    );
 
     // A damaged output is redone.
     let victim = out.join("64/10/101.png");
     let bytes = std::fs::read(&victim).unwrap();
     std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
     let o = run(args(&[]));
-    assert!(stderr(&o).contains("1 new, 3 already done, 2 failed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 new, 3 already done, 2 failed"),
+        "{}",
+        stderr(&o)
+    );
     assert!(mammo_image::png_dimensions(&victim).is_ok());
 
     // Other settings into the same folder are refused.
     let o = run(args(&["--voi", "none"]));
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("was made with other settings"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was made with other settings"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -148,30 +241,84 @@ fn preprocess_reports_failures_goes_on_and_resumes() {
 fn phantom_set_preprocesses_without_failures() {
     let dir = tempdir("phantom");
     let data = dir.join("data");
-    let o = mammo(&["phantom", "--out", data.to_str().unwrap(), "--patients", "12", "--size", "200x260", "--prevalence", "0.5", "--conspicuity", "high", "--seed", "3", "--quiet"]);
+    let o = mammo(&[
+        "phantom",
+        "--out",
+        data.to_str().unwrap(),
+        "--patients",
+        "12",
+        "--size",
+        "200x260",
+        "--prevalence",
+        "0.5",
+        "--conspicuity",
+        "high",
+        "--seed",
+        "3",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.join("processed");
     let o = mammo(&[
-        "preprocess", "--csv", data.join("train.csv").to_str().unwrap(), "--images", data.join("train_images").to_str().unwrap(),
-        "--out", out.to_str().unwrap(), "--size", "64", "--flip-to", "left", "--quiet",
+        "preprocess",
+        "--csv",
+        data.join("train.csv").to_str().unwrap(),
+        "--images",
+        data.join("train_images").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "64",
+        "--flip-to",
+        "left",
+        "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows = mammo_preprocess::read_manifest(&out.join("64/manifest.csv")).unwrap();
     assert!(rows.len() >= 48, "{} rows", rows.len());
-    assert!(rows.iter().all(|r| r.status == "ok"), "{:?}", rows.iter().find(|r| r.status != "ok"));
-    assert_eq!(std::fs::read_to_string(out.join("failures.csv")).unwrap().trim(), "", "no failures");
+    assert!(
+        rows.iter().all(|r| r.status == "ok"),
+        "{:?}",
+        rows.iter().find(|r| r.status != "ok")
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("failures.csv"))
+            .unwrap()
+            .trim(),
+        "",
+        "no failures"
+    );
 
     // Map each lesion's centre into its PNG: it must be inside the picture and on tissue.
     let lesions = std::fs::read_to_string(data.join("lesions.csv")).unwrap();
     let mut checked = 0;
     for line in lesions.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let (image_id, x0, y0, x1, y1): (&str, f64, f64, f64, f64) = (f[0], f[5].parse().unwrap(), f[6].parse().unwrap(), f[7].parse().unwrap(), f[8].parse().unwrap());
-        let r = rows.iter().find(|r| r.image_id == image_id).expect("lesion image in manifest");
+        let (image_id, x0, y0, x1, y1): (&str, f64, f64, f64, f64) = (
+            f[0],
+            f[5].parse().unwrap(),
+            f[6].parse().unwrap(),
+            f[7].parse().unwrap(),
+            f[8].parse().unwrap(),
+        );
+        let r = rows
+            .iter()
+            .find(|r| r.image_id == image_id)
+            .expect("lesion image in manifest");
         let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-        let dx = if r.flipped == 1 { r.crop_x1 as f64 - cx } else { cx - r.crop_x0 as f64 };
-        let (px, py) = (r.offset_x as f64 + r.scale_x * dx, r.offset_y as f64 + r.scale_y * (cy - r.crop_y0 as f64));
-        assert!(px >= 0.0 && py >= 0.0 && px < r.width as f64 && py < r.height as f64, "{image_id}: ({px}, {py})");
+        let dx = if r.flipped == 1 {
+            r.crop_x1 as f64 - cx
+        } else {
+            cx - r.crop_x0 as f64
+        };
+        let (px, py) = (
+            r.offset_x as f64 + r.scale_x * dx,
+            r.offset_y as f64 + r.scale_y * (cy - r.crop_y0 as f64),
+        );
+        assert!(
+            px >= 0.0 && py >= 0.0 && px < r.width as f64 && py < r.height as f64,
+            "{image_id}: ({px}, {py})"
+        );
         let (w, _, _, pixels) = mammo_image::read_png_gray(&out.join("64").join(&r.path)).unwrap();
         let v = pixels[py as usize * w as usize + px as usize];
         assert!(v > 20, "{image_id}: lesion centre maps to background ({v})");
@@ -183,37 +330,91 @@ fn phantom_set_preprocesses_without_failures() {
     // is tested in mammo-train).
     let manifest = out.join("64/manifest.csv");
     let run = dir.join("run");
-    let train = |lr: &str| mammo(&["train", "--manifest", manifest.to_str().unwrap(), "--out", run.to_str().unwrap(), "--folds", "2", "--epochs", "1", "--batch-size", "8", "--lr", lr, "--quiet"]);
+    let train = |lr: &str| {
+        mammo(&[
+            "train",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--lr",
+            lr,
+            "--quiet",
+        ])
+    };
     let o = train("1e-3");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(table.contains("| mean ± std |") && table.contains("resnet18 at 64x64"), "{table}");
-    for f in ["metrics.json", "oof_predictions.csv", "folds.csv", "plots/roc.svg", "fold-1/last.safetensors"] {
+    assert!(
+        table.contains("| mean ± std |") && table.contains("resnet18 at 64x64"),
+        "{table}"
+    );
+    for f in [
+        "metrics.json",
+        "oof_predictions.csv",
+        "folds.csv",
+        "plots/roc.svg",
+        "fold-1/last.safetensors",
+    ] {
         assert!(run.join(f).is_file(), "{f}");
     }
     let o = train("1e-2");
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("different training config"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("different training config"),
+        "{}",
+        stderr(&o)
+    );
     let o = mammo(&["eval", "--run", run.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     // A clinician's DICOM (processed with the saved preprocess settings), a PNG, and a typo.
     let r = &rows[0];
-    let dcm = data.join("train_images").join(&r.patient_id).join(format!("{}.dcm", r.image_id));
+    let dcm = data
+        .join("train_images")
+        .join(&r.patient_id)
+        .join(format!("{}.dcm", r.image_id));
     let png = out.join("64").join(&r.path);
-    let o = mammo(&["predict", "--run", run.to_str().unwrap(), dcm.to_str().unwrap(), png.to_str().unwrap(), "nope.dcm"]);
+    let o = mammo(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        dcm.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "nope.dcm",
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    let probs: Vec<f64> = stdout.lines().skip(1).map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    let probs: Vec<f64> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
     assert_eq!(probs.len(), 2, "{stdout}");
-    assert!((probs[0] - probs[1]).abs() < 1e-3, "the DICOM and its preprocessed PNG must give the same prediction: {stdout}");
+    assert!(
+        (probs[0] - probs[1]).abs() < 1e-3,
+        "the DICOM and its preprocessed PNG must give the same prediction: {stdout}"
+    );
     assert!(stderr(&o).contains("nope.dcm"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A headless Chromium, if one is installed (Debian package `chromium`).
 fn browser() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 /// `mammo experiment` end to end at toy scale: every step runs, a second call reuses them all,
@@ -250,12 +451,22 @@ figures = 2
     )
     .unwrap();
     let out = dir.join("exp");
-    let args = ["experiment", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+    let args = [
+        "experiment",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
     let o = mammo(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("[8/8] report"), "{}", stderr(&o));
     let report = out.join("report/report.html");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("report: {}", report.display()));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("report: {}", report.display())
+    );
 
     let again = mammo(&args);
     assert!(again.status.success(), "{}", stderr(&again));
@@ -264,12 +475,22 @@ figures = 2
     let csv = std::fs::read_to_string(out.join("report/table2_32.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{csv}");
-    assert!(rows[0].starts_with("32,original,resnet18,") && rows[1].starts_with("32,processed,resnet18,"), "{csv}");
+    assert!(
+        rows[0].starts_with("32,original,resnet18,")
+            && rows[1].starts_with("32,processed,resnet18,"),
+        "{csv}"
+    );
     let md = std::fs::read_to_string(out.join("report/table2.md")).unwrap();
-    assert!(md.contains("| Original dataset | resnet18 |") && md.contains("| Processed dataset | resnet18 |"), "{md}");
+    assert!(
+        md.contains("| Original dataset | resnet18 |")
+            && md.contains("| Processed dataset | resnet18 |"),
+        "{md}"
+    );
 
     // A changed setting reruns only what it reaches: the training, explanations and report.
-    let changed = std::fs::read_to_string(&config).unwrap().replace("lr = 1e-3", "lr = 2e-3");
+    let changed = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("lr = 1e-3", "lr = 2e-3");
     std::fs::write(&config, changed).unwrap();
     let o = mammo(&args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -280,17 +501,38 @@ figures = 2
     // Per run: AUC, loss, ROC and confusion plots plus 2 triptychs.
     assert_eq!(images, 2 * 6, "{html}");
     let Some(b) = browser() else {
-        panic!("no headless browser: install Debian's `chromium` (what .ci/run does) to render report.html");
+        panic!(
+            "no headless browser: install Debian's `chromium` (what .ci/run does) to render report.html"
+        );
     };
     let o = Command::new(b)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
         .arg(format!("file://{}", report.display()))
         .output()
         .expect("run the browser");
     let dom = String::from_utf8_lossy(&o.stdout);
-    assert!(dom.contains("id=\"table2-32\""), "table missing from the rendered page: {}", stderr(&o));
-    assert!(dom.contains("<td>Original dataset</td><td>resnet18</td>"), "{dom}");
-    assert!(dom.contains(&format!("data-images=\"{images}\"")) && dom.contains(&format!("data-images-loaded=\"{images}\"")), "not every image decoded: {}", &dom[..dom.len().min(400)]);
+    assert!(
+        dom.contains("id=\"table2-32\""),
+        "table missing from the rendered page: {}",
+        stderr(&o)
+    );
+    assert!(
+        dom.contains("<td>Original dataset</td><td>resnet18</td>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!("data-images=\"{images}\""))
+            && dom.contains(&format!("data-images-loaded=\"{images}\"")),
+        "not every image decoded: {}",
+        &dom[..dom.len().min(400)]
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -336,34 +578,92 @@ head_kimg = 0.016
     )
     .unwrap();
     let out = dir.join("exp");
-    let o = mammo(&["experiment", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = mammo(&[
+        "experiment",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // data, preprocess (processed), a generator per fold, train, explain, report
-    assert!(stderr(&o).contains("[3/7] gan 32-fold0") && stderr(&o).contains("[4/7] gan 32-fold1") && stderr(&o).contains("[7/7] report"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[3/7] gan 32-fold0")
+            && stderr(&o).contains("[4/7] gan 32-fold1")
+            && stderr(&o).contains("[7/7] report"),
+        "{}",
+        stderr(&o)
+    );
 
     // each fold's synthetic rows join only that fold's training
-    let run = std::fs::read_dir(out.join("steps")).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("train-augmented-32")).unwrap();
+    let run = std::fs::read_dir(out.join("steps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("train-augmented-32")
+        })
+        .unwrap();
     let folds = std::fs::read_to_string(run.join("run/folds.csv")).unwrap();
-    assert!(folds.lines().next().unwrap().ends_with("fold,synthetic_fold"), "{folds}");
+    assert!(
+        folds
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("fold,synthetic_fold"),
+        "{folds}"
+    );
     for k in 0..2 {
-        let n = folds.lines().filter(|l| l.contains(",1,1,,") && l.ends_with(&format!(",{k}"))).count();
+        let n = folds
+            .lines()
+            .filter(|l| l.contains(",1,1,,") && l.ends_with(&format!(",{k}")))
+            .count();
         assert_eq!(n, 6, "fold {k}: {folds}");
     }
     // no generator saw its fold's validation positives
     for k in 0..2 {
-        let gdir = std::fs::read_dir(out.join("steps")).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("gan-32-fold{k}"))).unwrap();
+        let gdir = std::fs::read_dir(out.join("steps"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("gan-32-fold{k}"))
+            })
+            .unwrap();
         let used = std::fs::read_to_string(gdir.join("real_positives.csv")).unwrap();
-        for line in folds.lines().skip(1).filter(|l| l.ends_with(&format!(",{k},"))) {
+        for line in folds
+            .lines()
+            .skip(1)
+            .filter(|l| l.ends_with(&format!(",{k},")))
+        {
             let id = line.split(',').next().unwrap();
-            assert!(!used.contains(&format!(",{id},")), "fold {k}'s validation image {id} trained its generator");
+            assert!(
+                !used.contains(&format!(",{id},")),
+                "fold {k}'s validation image {id} trained its generator"
+            );
         }
     }
     let csv = std::fs::read_to_string(out.join("report/table2_32.csv")).unwrap();
-    assert!(csv.lines().nth(1).unwrap().starts_with("32,augmented,resnet18,"), "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("32,augmented,resnet18,"),
+        "{csv}"
+    );
     let html = std::fs::read_to_string(out.join("report/report.html")).unwrap();
     assert!(html.contains("Processed + synthetic positives"), "{html}");
     for stage in ["g16", "g32"] {
-        assert!(out.join(format!("report/figures/gan-32-fold0-{stage}.png")).exists(), "Figure 1 image for {stage} missing");
+        assert!(
+            out.join(format!("report/figures/gan-32-fold0-{stage}.png"))
+                .exists(),
+            "Figure 1 image for {stage} missing"
+        );
         assert!(html.contains(&format!("figures/gan-32-fold0-{stage}.png")));
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -375,39 +675,118 @@ fn gan_train_generate_and_fid() {
     let images = dir.join("images");
     std::fs::create_dir_all(&images).unwrap();
     for i in 0..16u16 {
-        let px: Vec<u16> = (0..32 * 32u16).map(|k| if (k % 32) < 10 + i % 6 { 180 } else { 20 }).collect();
+        let px: Vec<u16> = (0..32 * 32u16)
+            .map(|k| if (k % 32) < 10 + i % 6 { 180 } else { 20 })
+            .collect();
         mammo_image::write_png_gray(&images.join(format!("p{i}.png")), 32, 32, &px, 8).unwrap();
     }
     let gan = dir.join("tiny-gan.toml");
     std::fs::write(&gan, TINY_GAN).unwrap();
     let run = dir.join("g16");
-    let o = mammo(&["gan", "train", "--images", images.to_str().unwrap(), "--config", gan.to_str().unwrap(), "--res", "16", "--out", run.to_str().unwrap(), "--quiet"]);
+    let o = mammo(&[
+        "gan",
+        "train",
+        "--images",
+        images.to_str().unwrap(),
+        "--config",
+        gan.to_str().unwrap(),
+        "--res",
+        "16",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("0.016 kimg") && text.contains("FID") && text.contains("done:"), "{text}");
+    assert!(
+        text.contains("0.016 kimg") && text.contains("FID") && text.contains("done:"),
+        "{text}"
+    );
 
     // the stem must be trained at stem_res
-    let o = mammo(&["gan", "train", "--images", images.to_str().unwrap(), "--config", gan.to_str().unwrap(), "--res", "32", "--out", dir.join("bad").to_str().unwrap(), "--quiet"]);
+    let o = mammo(&[
+        "gan",
+        "train",
+        "--images",
+        images.to_str().unwrap(),
+        "--config",
+        gan.to_str().unwrap(),
+        "--res",
+        "32",
+        "--out",
+        dir.join("bad").to_str().unwrap(),
+        "--quiet",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("--res 32 without --stem"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--res 32 without --stem"),
+        "{}",
+        stderr(&o)
+    );
 
     let syn = dir.join("syn");
-    let o = mammo(&["gan", "generate", "--run", run.to_str().unwrap(), "--n", "10", "--out", syn.to_str().unwrap(), "--quiet"]);
+    let o = mammo(&[
+        "gan",
+        "generate",
+        "--run",
+        run.to_str().unwrap(),
+        "--n",
+        "10",
+        "--out",
+        syn.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = mammo_preprocess::read_manifest(&syn.join("manifest.csv")).unwrap();
     assert_eq!(rows.len(), 10);
     assert!(rows.iter().all(|r| r.synthetic == 1 && r.label == "1"));
 
-    let o = mammo(&["gan", "fid", "--real", images.to_str().unwrap(), "--fake", syn.join("images").to_str().unwrap(), "--features", "resnet18", "--res", "32", "--kid-subset-size", "8"]);
+    let o = mammo(&[
+        "gan",
+        "fid",
+        "--real",
+        images.to_str().unwrap(),
+        "--fake",
+        syn.join("images").to_str().unwrap(),
+        "--features",
+        "resnet18",
+        "--res",
+        "32",
+        "--kid-subset-size",
+        "8",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("not FID") && text.contains("real 16 images, fake 10 images") && text.contains("KID"), "{text}");
+    assert!(
+        text.contains("not FID")
+            && text.contains("real 16 images, fake 10 images")
+            && text.contains("KID"),
+        "{text}"
+    );
 
     // FID proper needs the Inception weights, and says how to get them
-    let o = mammo(&["gan", "fid", "--real", images.to_str().unwrap(), "--fake", syn.to_str().unwrap()]);
+    let o = mammo(&[
+        "gan",
+        "fid",
+        "--real",
+        images.to_str().unwrap(),
+        "--fake",
+        syn.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("convert_pt_inception.py"), "{}", stderr(&o));
-    let o = mammo(&["gan", "generate", "--run", dir.join("nope").to_str().unwrap(), "--out", syn.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("convert_pt_inception.py"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mammo(&[
+        "gan",
+        "generate",
+        "--run",
+        dir.join("nope").to_str().unwrap(),
+        "--out",
+        syn.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();

@@ -17,12 +17,21 @@ fn s(p: &Path) -> &str {
 fn oof(run: &Path) -> Vec<(String, f64)> {
     let mut r = csv::Reader::from_path(run.join("oof_predictions.csv")).unwrap();
     let headers = r.headers().unwrap().clone();
-    let id = headers.iter().position(|h| h == "image_id").expect("image_id column");
-    let p = headers.iter().position(|h| h == "probability").expect("probability column");
-    let mut out: Vec<(String, f64)> = r.records().map(|rec| {
-        let rec = rec.unwrap();
-        (rec[id].to_string(), rec[p].parse().unwrap())
-    }).collect();
+    let id = headers
+        .iter()
+        .position(|h| h == "image_id")
+        .expect("image_id column");
+    let p = headers
+        .iter()
+        .position(|h| h == "probability")
+        .expect("probability column");
+    let mut out: Vec<(String, f64)> = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[id].to_string(), rec[p].parse().unwrap())
+        })
+        .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -34,27 +43,83 @@ fn device_errors_are_usage_errors_that_list_the_devices() {
     assert!(stderr(&o).contains("auto, flex"), "{}", stderr(&o));
     let o = mammo(&["predict", "--run", "nope", "--device", "vulkan:99", "x.png"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("vulkan:99 is not present") && stderr(&o).contains("flex (CPU"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("vulkan:99 is not present") && stderr(&o).contains("flex (CPU"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn train_explain_and_gan_on_vulkan() {
-    let Some(vk) = mammo_models::vulkan_for_tests() else { return };
+    let Some(vk) = mammo_models::vulkan_for_tests() else {
+        return;
+    };
     eprintln!("vulkan device: {vk}");
     let dir = tempdir("vulkan");
     let data = dir.join("data");
-    let o = mammo(&["phantom", "--out", s(&data), "--patients", "8", "--size", "200x260", "--prevalence", "0.5", "--conspicuity", "high", "--seed", "5", "--quiet"]);
+    let o = mammo(&[
+        "phantom",
+        "--out",
+        s(&data),
+        "--patients",
+        "8",
+        "--size",
+        "200x260",
+        "--prevalence",
+        "0.5",
+        "--conspicuity",
+        "high",
+        "--seed",
+        "5",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.join("processed");
-    let o = mammo(&["preprocess", "--csv", s(&data.join("train.csv")), "--images", s(&data.join("train_images")), "--out", s(&out), "--size", "64", "--flip-to", "left", "--quiet"]);
+    let o = mammo(&[
+        "preprocess",
+        "--csv",
+        s(&data.join("train.csv")),
+        "--images",
+        s(&data.join("train_images")),
+        "--out",
+        s(&out),
+        "--size",
+        "64",
+        "--flip-to",
+        "left",
+        "--quiet",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let manifest = out.join("64/manifest.csv");
 
     // One epoch of two folds on each device, from the same initialisation (drawn on the host).
     let train = |device: &str, run: &Path| {
         let t = std::time::Instant::now();
-        let o = mammo(&["train", "--manifest", s(&manifest), "--out", s(run), "--folds", "2", "--epochs", "1", "--batch-size", "8", "--lr", "1e-4", "--device", device, "--quiet"]);
-        assert_eq!(o.status.code(), Some(0), "train on {device}: {}", stderr(&o));
+        let o = mammo(&[
+            "train",
+            "--manifest",
+            s(&manifest),
+            "--out",
+            s(run),
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-4",
+            "--device",
+            device,
+            "--quiet",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "train on {device}: {}",
+            stderr(&o)
+        );
         eprintln!("train on {device}: {:.1} s", t.elapsed().as_secs_f64());
     };
     let (run_flex, run_vk) = (dir.join("run-flex"), dir.join("run-vulkan"));
@@ -63,16 +128,37 @@ fn train_explain_and_gan_on_vulkan() {
     let (a, b) = (oof(&run_flex), oof(&run_vk));
     assert_eq!(a.len(), b.len());
     assert!(a.len() >= 24, "{} predictions", a.len());
-    let worst = a.iter().zip(&b).map(|(x, y)| {
-        assert_eq!(x.0, y.0);
-        (x.1 - y.1).abs()
-    }).fold(0f64, f64::max);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| {
+            assert_eq!(x.0, y.0);
+            (x.1 - y.1).abs()
+        })
+        .fold(0f64, f64::max);
     eprintln!("out-of-fold probabilities, vulkan vs flex: max |diff| {worst:.2e}");
-    assert!(worst <= 1e-3, "out-of-fold probabilities differ by {worst} between vulkan and flex");
+    assert!(
+        worst <= 1e-3,
+        "out-of-fold probabilities differ by {worst} between vulkan and flex"
+    );
 
     // Explanations of the vulkan run, on vulkan.
     let ex = dir.join("explain");
-    let o = mammo(&["explain", "--run", s(&run_vk), "--manifest", s(&manifest), "--positives-only", "--out", s(&ex), "--method", "gradcam", "--device", "vulkan", "--quiet"]);
+    let o = mammo(&[
+        "explain",
+        "--run",
+        s(&run_vk),
+        "--manifest",
+        s(&manifest),
+        "--positives-only",
+        "--out",
+        s(&ex),
+        "--method",
+        "gradcam",
+        "--device",
+        "vulkan",
+        "--quiet",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows = std::fs::read_to_string(ex.join("explanations.csv")).unwrap();
     assert!(rows.lines().count() >= 2, "{rows}");
@@ -81,12 +167,28 @@ fn train_explain_and_gan_on_vulkan() {
     let images = dir.join("images");
     std::fs::create_dir_all(&images).unwrap();
     for i in 0..12u16 {
-        let px: Vec<u16> = (0..32 * 32u16).map(|k| if (k % 32) < 10 + i % 6 { 180 } else { 20 }).collect();
+        let px: Vec<u16> = (0..32 * 32u16)
+            .map(|k| if (k % 32) < 10 + i % 6 { 180 } else { 20 })
+            .collect();
         mammo_image::write_png_gray(&images.join(format!("p{i}.png")), 32, 32, &px, 8).unwrap();
     }
     let gan = dir.join("tiny-gan.toml");
     std::fs::write(&gan, TINY_GAN).unwrap();
-    let o = mammo(&["gan", "train", "--images", s(&images), "--config", s(&gan), "--res", "16", "--out", s(&dir.join("g16")), "--device", "vulkan", "--quiet"]);
+    let o = mammo(&[
+        "gan",
+        "train",
+        "--images",
+        s(&images),
+        "--config",
+        s(&gan),
+        "--res",
+        "16",
+        "--out",
+        s(&dir.join("g16")),
+        "--device",
+        "vulkan",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("done:") && text.contains("FID"), "{text}");

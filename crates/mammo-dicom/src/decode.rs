@@ -30,20 +30,33 @@ impl StoredFrame {
     }
 }
 
-pub(crate) fn decode_frame(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame, String> {
+pub(crate) fn decode_frame(
+    obj: &DefaultDicomObject,
+    meta: &ImageMeta,
+    frame: u32,
+    reduce: u32,
+    threads: u32,
+) -> Result<StoredFrame, String> {
     if frame >= meta.frames {
-        return Err(format!("frame {frame} requested, the image has {}", meta.frames));
+        return Err(format!(
+            "frame {frame} requested, the image has {}",
+            meta.frames
+        ));
     }
     match meta.kind {
         TransferSyntaxKind::Jpeg2000 => decode_jpeg2000(obj, meta, frame, reduce, threads),
-        TransferSyntaxKind::Native | TransferSyntaxKind::Encapsulated => decode_generic(obj, meta, frame),
+        TransferSyntaxKind::Native | TransferSyntaxKind::Encapsulated => {
+            decode_generic(obj, meta, frame)
+        }
     }
 }
 
 /// The encapsulated bytes of one frame (PS3.5 A.4): with one frame, all fragments joined;
 /// with as many fragments as frames, one each; otherwise by the Basic Offset Table.
 fn frame_bytes(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result<Vec<u8>, String> {
-    let pixel = obj.element(tags::PIXEL_DATA).map_err(|e| format!("Pixel Data: {e}"))?;
+    let pixel = obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|e| format!("Pixel Data: {e}"))?;
     let Value::PixelSequence(seq) = pixel.value() else {
         return Err("Pixel Data is not encapsulated although the transfer syntax is".into());
     };
@@ -68,7 +81,10 @@ fn frame_bytes(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result
     }
     // Offsets count bytes from the first fragment's item tag; each item adds an 8-byte header.
     let start = table[frame as usize] as usize;
-    let end = table.get(frame as usize + 1).map(|&v| v as usize).unwrap_or(usize::MAX);
+    let end = table
+        .get(frame as usize + 1)
+        .map(|&v| v as usize)
+        .unwrap_or(usize::MAX);
     let mut pos = 0usize;
     let mut out = Vec::new();
     for f in fragments {
@@ -78,12 +94,20 @@ fn frame_bytes(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result
         pos += 8 + f.len();
     }
     if out.is_empty() {
-        return Err(format!("Basic Offset Table points past the fragments for frame {frame}"));
+        return Err(format!(
+            "Basic Offset Table points past the fragments for frame {frame}"
+        ));
     }
     Ok(out)
 }
 
-fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame, String> {
+fn decode_jpeg2000(
+    obj: &DefaultDicomObject,
+    meta: &ImageMeta,
+    frame: u32,
+    reduce: u32,
+    threads: u32,
+) -> Result<StoredFrame, String> {
     let mut bytes = frame_bytes(obj, meta, frame)?;
     // Fragments are padded to even length; trailing zero padding after EOC is harmless.
     if let Some(start) = find_jpeg2000_start(&bytes)
@@ -91,13 +115,26 @@ fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduc
     {
         bytes.drain(..start);
     }
-    let decoded = mammo_j2k::decode(&bytes, &mammo_j2k::DecodeOptions { reduce, threads: threads.max(1) }).map_err(|e| e.to_string())?;
+    let decoded = mammo_j2k::decode(
+        &bytes,
+        &mammo_j2k::DecodeOptions {
+            reduce,
+            threads: threads.max(1),
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let expect_w = meta.columns.div_ceil(1 << decoded.reduce);
     let expect_h = meta.rows.div_ceil(1 << decoded.reduce);
     if decoded.width != expect_w || decoded.height != expect_h {
         return Err(format!(
             "JPEG 2000 stream is {}x{} at reduce {}, the header says {}x{} ({}x{} expected)",
-            decoded.width, decoded.height, decoded.reduce, meta.columns, meta.rows, expect_w, expect_h
+            decoded.width,
+            decoded.height,
+            decoded.reduce,
+            meta.columns,
+            meta.rows,
+            expect_w,
+            expect_h
         ));
     }
     if decoded.components != meta.samples_per_pixel as u32 {
@@ -114,7 +151,13 @@ fn decode_jpeg2000(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32, reduc
             *v = sign_extend(*v as u32, b);
         }
     }
-    Ok(StoredFrame { width: decoded.width, height: decoded.height, samples_per_pixel: meta.samples_per_pixel, reduce: decoded.reduce, data })
+    Ok(StoredFrame {
+        width: decoded.width,
+        height: decoded.height,
+        samples_per_pixel: meta.samples_per_pixel,
+        reduce: decoded.reduce,
+        data,
+    })
 }
 
 /// Some writers put bytes before the codestream/JP2 signature; find where it starts.
@@ -123,13 +166,25 @@ fn find_jpeg2000_start(bytes: &[u8]) -> Option<usize> {
     (0..limit).find(|&i| mammo_j2k::detect_container(&bytes[i..]).is_some())
 }
 
-fn decode_generic(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result<StoredFrame, String> {
-    let px = obj.decode_pixel_data_frame(frame).map_err(|e| crate::error::chain(&e))?;
+fn decode_generic(
+    obj: &DefaultDicomObject,
+    meta: &ImageMeta,
+    frame: u32,
+) -> Result<StoredFrame, String> {
+    let px = obj
+        .decode_pixel_data_frame(frame)
+        .map_err(|e| crate::error::chain(&e))?;
     let raw = px.data();
     let samples = meta.samples_per_pixel as usize;
     let n = meta.rows as usize * meta.columns as usize * samples;
     let data = unpack(raw, n, meta)?;
-    Ok(StoredFrame { width: meta.columns, height: meta.rows, samples_per_pixel: meta.samples_per_pixel, reduce: 0, data })
+    Ok(StoredFrame {
+        width: meta.columns,
+        height: meta.rows,
+        samples_per_pixel: meta.samples_per_pixel,
+        reduce: 0,
+        data,
+    })
 }
 
 fn sign_extend(v: u32, bits: u32) -> i32 {
@@ -143,23 +198,47 @@ fn unpack(raw: &[u8], n: usize, meta: &ImageMeta) -> Result<Vec<i32>, String> {
         8 => 1,
         16 => 2,
         32 => 4,
-        b => return Err(format!("Bits Allocated {b} is not supported for grayscale decoding")),
+        b => {
+            return Err(format!(
+                "Bits Allocated {b} is not supported for grayscale decoding"
+            ));
+        }
     };
     if raw.len() < n * bytes_per {
-        return Err(format!("pixel data holds {} bytes, {} samples of {} bits need {}", raw.len(), n, meta.bits_allocated, n * bytes_per));
+        return Err(format!(
+            "pixel data holds {} bytes, {} samples of {} bits need {}",
+            raw.len(),
+            n,
+            meta.bits_allocated,
+            n * bytes_per
+        ));
     }
     let bits = meta.bits_stored as u32;
     let low_bit = (meta.high_bit as u32 + 1).saturating_sub(bits);
-    let mask: u32 = if bits >= 32 { u32::MAX } else { (1u32 << bits) - 1 };
+    let mask: u32 = if bits >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
     let signed = meta.signed;
     let convert = |word: u32| -> i32 {
         let v = (word >> low_bit) & mask;
-        if signed { sign_extend(v, bits) } else { v as i32 }
+        if signed {
+            sign_extend(v, bits)
+        } else {
+            v as i32
+        }
     };
     let out = match bytes_per {
         1 => raw[..n].iter().map(|&b| convert(b as u32)).collect(),
-        2 => raw[..2 * n].chunks_exact(2).map(|c| convert(u16::from_le_bytes([c[0], c[1]]) as u32)).collect(),
-        _ => raw[..4 * n].chunks_exact(4).map(|c| convert(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
+        2 => raw[..2 * n]
+            .chunks_exact(2)
+            .map(|c| convert(u16::from_le_bytes([c[0], c[1]]) as u32))
+            .collect(),
+        _ => raw[..4 * n]
+            .chunks_exact(4)
+            .map(|c| convert(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
     };
     Ok(out)
 }

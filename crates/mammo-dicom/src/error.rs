@@ -11,7 +11,11 @@ pub enum DicomError {
     Header { path: PathBuf, reason: String },
     /// The pixel data could not be decoded.
     #[error("cannot decode {}: transfer syntax {transfer_syntax}: {reason}", path.display())]
-    Decode { path: PathBuf, transfer_syntax: String, reason: String },
+    Decode {
+        path: PathBuf,
+        transfer_syntax: String,
+        reason: String,
+    },
 }
 
 /// Joins an error and its sources into one line.

@@ -39,7 +39,10 @@ pub struct DicomImage {
 
 impl std::fmt::Debug for DicomImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DicomImage").field("path", &self.path).field("meta", &self.meta).finish()
+        f.debug_struct("DicomImage")
+            .field("path", &self.path)
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
@@ -49,8 +52,14 @@ impl DicomImage {
         let path = path.as_ref().to_path_buf();
         let object = OpenFileOptions::new()
             .open_file(&path)
-            .map_err(|e| DicomError::Read { path: path.clone(), reason: error::chain(&e) })?;
-        let meta = ImageMeta::from_object(&object).map_err(|reason| DicomError::Header { path: path.clone(), reason })?;
+            .map_err(|e| DicomError::Read {
+                path: path.clone(),
+                reason: error::chain(&e),
+            })?;
+        let meta = ImageMeta::from_object(&object).map_err(|reason| DicomError::Header {
+            path: path.clone(),
+            reason,
+        })?;
         Ok(Self { path, meta, object })
     }
 
@@ -77,11 +86,18 @@ impl DicomImage {
 
     /// [`Self::decode`] with `threads` OpenJPEG workers for this one image (JPEG 2000 only;
     /// use 1 when images are already decoded in parallel).
-    pub fn decode_with_threads(&self, frame: u32, reduce: u32, threads: u32) -> Result<StoredFrame> {
-        decode::decode_frame(&self.object, &self.meta, frame, reduce, threads).map_err(|reason| DicomError::Decode {
-            path: self.path.clone(),
-            transfer_syntax: self.meta.transfer_syntax.clone(),
-            reason,
+    pub fn decode_with_threads(
+        &self,
+        frame: u32,
+        reduce: u32,
+        threads: u32,
+    ) -> Result<StoredFrame> {
+        decode::decode_frame(&self.object, &self.meta, frame, reduce, threads).map_err(|reason| {
+            DicomError::Decode {
+                path: self.path.clone(),
+                transfer_syntax: self.meta.transfer_syntax.clone(),
+                reason,
+            }
         })
     }
 }

@@ -153,7 +153,12 @@ impl VoiTransform {
     pub fn describe(&self) -> String {
         match self {
             Self::Window(w) => format!("{} c={} w={}", w.function.as_str(), w.center, w.width),
-            Self::Lut(l) => format!("LUT n={} first={} bits={}", l.data.len(), l.first_mapped, l.bits),
+            Self::Lut(l) => format!(
+                "LUT n={} first={} bits={}",
+                l.data.len(),
+                l.first_mapped,
+                l.bits
+            ),
         }
     }
 }
@@ -165,7 +170,11 @@ mod tests {
     #[test]
     fn linear_matches_the_standard_breakpoints() {
         // c = 2048, w = 4096: 0 at x <= 0 (c - 0.5 - 2047.5), 1 above 4095.
-        let w = Window { center: 2048.0, width: 4096.0, function: VoiFunction::Linear };
+        let w = Window {
+            center: 2048.0,
+            width: 4096.0,
+            function: VoiFunction::Linear,
+        };
         assert_eq!(w.apply(0.0), 0.0);
         assert_eq!(w.apply(4096.0), 1.0);
         assert!((w.apply(2047.5) - 0.5).abs() < 1e-12);
@@ -174,11 +183,19 @@ mod tests {
 
     #[test]
     fn linear_exact_and_sigmoid() {
-        let e = Window { center: 100.0, width: 50.0, function: VoiFunction::LinearExact };
+        let e = Window {
+            center: 100.0,
+            width: 50.0,
+            function: VoiFunction::LinearExact,
+        };
         assert_eq!(e.apply(75.0), 0.0);
         assert!((e.apply(100.0) - 0.5).abs() < 1e-12);
         assert!((e.apply(112.5) - 0.75).abs() < 1e-12);
-        let s = Window { center: 100.0, width: 50.0, function: VoiFunction::Sigmoid };
+        let s = Window {
+            center: 100.0,
+            width: 50.0,
+            function: VoiFunction::Sigmoid,
+        };
         assert!((s.apply(100.0) - 0.5).abs() < 1e-12);
         assert!((s.apply(125.0) - 1.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-12);
         assert!(s.apply(-1e6) < 1e-9 && s.apply(1e6) > 1.0 - 1e-9);
@@ -186,7 +203,11 @@ mod tests {
 
     #[test]
     fn lut_clamps_outside_its_range() {
-        let lut = LookupTable { first_mapped: 10, bits: 8, data: vec![0, 100, 255] };
+        let lut = LookupTable {
+            first_mapped: 10,
+            bits: 8,
+            data: vec![0, 100, 255],
+        };
         assert_eq!(lut.lookup(0.0), 0);
         assert_eq!(lut.lookup(11.0), 100);
         assert_eq!(lut.lookup(99.0), 255);
@@ -196,8 +217,29 @@ mod tests {
 
     #[test]
     fn invalid_windows_are_flagged() {
-        assert!(!Window { center: 0.0, width: 0.5, function: VoiFunction::Linear }.is_valid());
-        assert!(Window { center: 0.0, width: 0.5, function: VoiFunction::Sigmoid }.is_valid());
-        assert!(!Window { center: f64::NAN, width: 10.0, function: VoiFunction::Linear }.is_valid());
+        assert!(
+            !Window {
+                center: 0.0,
+                width: 0.5,
+                function: VoiFunction::Linear
+            }
+            .is_valid()
+        );
+        assert!(
+            Window {
+                center: 0.0,
+                width: 0.5,
+                function: VoiFunction::Sigmoid
+            }
+            .is_valid()
+        );
+        assert!(
+            !Window {
+                center: f64::NAN,
+                width: 10.0,
+                function: VoiFunction::Linear
+            }
+            .is_valid()
+        );
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::decode::StoredFrame;
-use crate::lut::{ModalityLut, VoiTransform, Window, VoiFunction};
+use crate::lut::{ModalityLut, VoiFunction, VoiTransform, Window};
 use crate::meta::{ImageMeta, Photometric};
 
 /// Which VOI transform to apply.
@@ -27,10 +27,9 @@ impl std::str::FromStr for VoiChoice {
         match s {
             "first" => Ok(Self::First),
             "none" => Ok(Self::None),
-            other => other
-                .parse::<usize>()
-                .map(Self::Index)
-                .map_err(|_| format!("VOI choice {other:?} is not 'first', 'none' or a window index")),
+            other => other.parse::<usize>().map(Self::Index).map_err(|_| {
+                format!("VOI choice {other:?} is not 'first', 'none' or a window index")
+            }),
         }
     }
 }
@@ -77,10 +76,15 @@ impl Renderer {
         let inverted = match &meta.photometric {
             Photometric::Monochrome1 => true,
             Photometric::Monochrome2 => false,
-            Photometric::Other(p) => return Err(format!("Photometric Interpretation {p} is not grayscale")),
+            Photometric::Other(p) => {
+                return Err(format!("Photometric Interpretation {p} is not grayscale"));
+            }
         };
         if frame.samples_per_pixel != 1 {
-            return Err(format!("{} samples per pixel: only grayscale images are rendered", frame.samples_per_pixel));
+            return Err(format!(
+                "{} samples per pixel: only grayscale images are rendered",
+                frame.samples_per_pixel
+            ));
         }
         let (smin, smax) = frame.min_max();
         let modality = &meta.modality_lut;
@@ -91,18 +95,26 @@ impl Renderer {
         };
         let (voi, voi_used) = if use_min_max {
             let (lo, hi) = modality_range(modality, frame, smin, smax);
-            let window = Window { center: (lo + hi) / 2.0, width: (hi - lo).max(f64::MIN_POSITIVE), function: VoiFunction::LinearExact };
-            (VoiTransform::Window(window), format!("MINMAX {}..{}", fmt_num(lo), fmt_num(hi)))
+            let window = Window {
+                center: (lo + hi) / 2.0,
+                width: (hi - lo).max(f64::MIN_POSITIVE),
+                function: VoiFunction::LinearExact,
+            };
+            (
+                VoiTransform::Window(window),
+                format!("MINMAX {}..{}", fmt_num(lo), fmt_num(hi)),
+            )
         } else {
             let i = match self.voi {
                 VoiChoice::Index(i) => i,
                 _ => 0,
             };
-            let t = meta
-                .voi
-                .get(i)
-                .cloned()
-                .ok_or_else(|| format!("VOI transform {i} requested, the image offers {}", meta.voi.len()))?;
+            let t = meta.voi.get(i).cloned().ok_or_else(|| {
+                format!(
+                    "VOI transform {i} requested, the image offers {}",
+                    meta.voi.len()
+                )
+            })?;
             let used = t.describe();
             (t, used)
         };
@@ -113,11 +125,21 @@ impl Renderer {
         let range = smax as i64 - smin as i64 + 1;
         let data: Vec<f32> = if range <= MAX_TABLE {
             let table: Vec<f32> = (smin..=smax).map(present).collect();
-            frame.data.iter().map(|&s| table[(s - smin) as usize]).collect()
+            frame
+                .data
+                .iter()
+                .map(|&s| table[(s - smin) as usize])
+                .collect()
         } else {
             frame.data.iter().map(|&s| present(s)).collect()
         };
-        Ok(Rendered { width: frame.width, height: frame.height, data, voi_used, inverted })
+        Ok(Rendered {
+            width: frame.width,
+            height: frame.height,
+            data,
+            voi_used,
+            inverted,
+        })
     }
 }
 
@@ -130,10 +152,13 @@ fn modality_range(modality: &ModalityLut, frame: &StoredFrame, smin: i32, smax: 
             let (a, b) = (modality.apply(smin as f64), modality.apply(smax as f64));
             (a.min(b), a.max(b))
         }
-        ModalityLut::Lut(_) => frame.data.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &s| {
-            let m = modality.apply(s as f64);
-            (lo.min(m), hi.max(m))
-        }),
+        ModalityLut::Lut(_) => frame
+            .data
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &s| {
+                let m = modality.apply(s as f64);
+                (lo.min(m), hi.max(m))
+            }),
     }
 }
 
@@ -146,5 +171,8 @@ fn fmt_num(v: f64) -> String {
 /// Quantises presentation values to `bits` (1..=16) with rounding.
 pub fn quantize(values: &[f32], bits: u32) -> Vec<u16> {
     let max = ((1u32 << bits) - 1) as f32;
-    values.iter().map(|&v| (v.clamp(0.0, 1.0) * max + 0.5) as u16).collect()
+    values
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * max + 0.5) as u16)
+        .collect()
 }

@@ -71,7 +71,14 @@ fn stored_values_are_bit_exact_with_pydicom() {
             }
         };
         let m = image.meta();
-        let header = (m.rows, m.columns, m.bits_allocated as u64, m.bits_stored as u64, m.signed as u64, m.photometric.as_str().to_owned());
+        let header = (
+            m.rows,
+            m.columns,
+            m.bits_allocated as u64,
+            m.bits_stored as u64,
+            m.signed as u64,
+            m.photometric.as_str().to_owned(),
+        );
         let want = (
             e["rows"].as_u64().unwrap() as u32,
             e["cols"].as_u64().unwrap() as u32,
@@ -101,7 +108,12 @@ fn stored_values_are_bit_exact_with_pydicom() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of the fixtures failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of the fixtures failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked >= 30, "only {checked} fixtures checked");
 }
 
@@ -137,7 +149,11 @@ fn renders_match_dcm2pnm_within_one_grey_level() {
             let ours = quantize(&rendered.data, 8);
             let (w, h, want) = read_pgm(&fixtures().join(r["pgm"].as_str().unwrap()));
             assert_eq!((w, h), (rendered.width, rendered.height), "{file}");
-            let diffs: Vec<i32> = ours.iter().zip(&want).map(|(&a, &b)| a as i32 - b as i32).collect();
+            let diffs: Vec<i32> = ours
+                .iter()
+                .zip(&want)
+                .map(|(&a, &b)| a as i32 - b as i32)
+                .collect();
             let max = diffs.iter().map(|d| d.abs()).max().unwrap_or(0);
             let off = diffs.iter().filter(|d| **d != 0).count();
             // Stricter: DCMTK truncates where mammo rounds. With DCMTK's truncation applied to
@@ -162,7 +178,12 @@ fn renders_match_dcm2pnm_within_one_grey_level() {
                     None => ((v * 255.0 + 1e-4).floor() as i32).clamp(0, 255),
                 }
             };
-            let floor_off = rendered.data.iter().zip(&want).filter(|(v, b)| truncate(**v) != **b as i32).count();
+            let floor_off = rendered
+                .data
+                .iter()
+                .zip(&want)
+                .filter(|(v, b)| truncate(**v) != **b as i32)
+                .count();
             report.push(format!(
                 "{file} [{voi}] {}: max |diff| {max}, {off} of {} pixels differ after rounding, {floor_off} after truncation",
                 rendered.voi_used,
@@ -175,20 +196,36 @@ fn renders_match_dcm2pnm_within_one_grey_level() {
         }
     }
     eprintln!("{}", report.join("\n"));
-    assert!(failures.is_empty(), "renders beyond ±1 of dcm2pnm:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "renders beyond ±1 of dcm2pnm:\n{}",
+        failures.join("\n")
+    );
     assert!(checked >= 40, "only {checked} renders checked");
 }
 
 #[test]
 fn reduced_jpeg2000_decode_is_a_smaller_version_of_the_full_image() {
-    for file in ["synth12_j2k_gdcm.dcm", "synth12_j2k_jp2wrapped.dcm", "synth12_j2k_opj_tiles_rpcl_layers.dcm", "RG3_J2KR.dcm"] {
+    for file in [
+        "synth12_j2k_gdcm.dcm",
+        "synth12_j2k_jp2wrapped.dcm",
+        "synth12_j2k_opj_tiles_rpcl_layers.dcm",
+        "RG3_J2KR.dcm",
+    ] {
         let image = DicomImage::open(fixtures().join(file)).unwrap();
         let full = image.decode(0, 0).unwrap();
         for r in 1..=2u32 {
             let small = image.decode(0, r).unwrap();
             let s = 1usize << r;
             assert_eq!(small.reduce, r, "{file}");
-            assert_eq!((small.width, small.height), (full.width.div_ceil(s as u32), full.height.div_ceil(s as u32)), "{file}");
+            assert_eq!(
+                (small.width, small.height),
+                (
+                    full.width.div_ceil(s as u32),
+                    full.height.div_ceil(s as u32)
+                ),
+                "{file}"
+            );
             // Each reduced pixel is close to the mean of the block it covers.
             let (fw, fh) = (full.width as usize, full.height as usize);
             let (lo, hi) = full.min_max();
@@ -206,7 +243,10 @@ fn reduced_jpeg2000_decode_is_a_smaller_version_of_the_full_image() {
                 }
             }
             let mae = err / small.data.len() as f64 / (hi - lo) as f64;
-            assert!(mae < 0.03, "{file} reduce {r}: mean abs error {mae:.4} of the range");
+            assert!(
+                mae < 0.03,
+                "{file} reduce {r}: mean abs error {mae:.4} of the range"
+            );
         }
     }
 }
@@ -218,14 +258,19 @@ fn bad_files_get_clear_errors_naming_them() {
     let not_dicom = dir.join("notes.dcm");
     std::fs::write(&not_dicom, b"hello, this is not a DICOM file at all").unwrap();
     let err = DicomImage::open(&not_dicom).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("cannot read {}", not_dicom.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("cannot read {}", not_dicom.display())),
+        "{err}"
+    );
 
     // A J2K file cut in the middle of its pixel data.
     let bytes = std::fs::read(fixtures().join("synth12_j2k_gdcm.dcm")).unwrap();
     let cut = dir.join("cut.dcm");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let outcome = DicomImage::open(&cut).and_then(|i| i.decode(0, 0));
-    let err = outcome.expect_err("a truncated file must not decode").to_string();
+    let err = outcome
+        .expect_err("a truncated file must not decode")
+        .to_string();
     assert!(err.contains(&cut.display().to_string()), "{err}");
 
     let missing = dir.join("missing.dcm");

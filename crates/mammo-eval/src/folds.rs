@@ -9,7 +9,11 @@ pub enum FoldError {
     #[error("{k} folds requested: at least 2 are needed")]
     TooFewFolds { k: usize },
     #[error("{k} folds requested but only {groups} {what} to spread over them")]
-    TooFewItems { k: usize, groups: usize, what: &'static str },
+    TooFewItems {
+        k: usize,
+        groups: usize,
+        what: &'static str,
+    },
     #[error("{labels} labels but {groups} group ids")]
     LengthMismatch { labels: usize, groups: usize },
 }
@@ -21,7 +25,11 @@ pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<usize>
         return Err(FoldError::TooFewFolds { k });
     }
     if labels.len() < k {
-        return Err(FoldError::TooFewItems { k, groups: labels.len(), what: "samples" });
+        return Err(FoldError::TooFewItems {
+            k,
+            groups: labels.len(),
+            what: "samples",
+        });
     }
     let mut rng = mammo_rand::Rng::from_keys(seed, &[0x666f_6c64]); // "fold"
     let mut fold = vec![0usize; labels.len()];
@@ -44,9 +52,17 @@ pub fn stratified_kfold(labels: &[u8], k: usize, seed: u64) -> Result<Vec<usize>
 /// class proportions as even as the groups allow. Groups are taken in a seeded random order,
 /// those holding positives first and larger first, and each goes to the fold where it
 /// leaves the per-class fold shares most even (then the smallest fold).
-pub fn stratified_group_kfold(labels: &[u8], groups: &[&str], k: usize, seed: u64) -> Result<Vec<usize>, FoldError> {
+pub fn stratified_group_kfold(
+    labels: &[u8],
+    groups: &[&str],
+    k: usize,
+    seed: u64,
+) -> Result<Vec<usize>, FoldError> {
     if labels.len() != groups.len() {
-        return Err(FoldError::LengthMismatch { labels: labels.len(), groups: groups.len() });
+        return Err(FoldError::LengthMismatch {
+            labels: labels.len(),
+            groups: groups.len(),
+        });
     }
     if k < 2 {
         return Err(FoldError::TooFewFolds { k });
@@ -63,7 +79,11 @@ pub fn stratified_group_kfold(labels: &[u8], groups: &[&str], k: usize, seed: u6
         e.1[(y == 1) as usize] += 1;
     }
     if order.len() < k {
-        return Err(FoldError::TooFewItems { k, groups: order.len(), what: "groups" });
+        return Err(FoldError::TooFewItems {
+            k,
+            groups: order.len(),
+            what: "groups",
+        });
     }
     let mut rng = mammo_rand::Rng::from_keys(seed, &[0x666f_6c64]); // "fold"
     rng.shuffle(&mut order);
@@ -72,7 +92,10 @@ pub fn stratified_group_kfold(labels: &[u8], groups: &[&str], k: usize, seed: u6
         let c = members[g].1;
         (std::cmp::Reverse(c[1]), std::cmp::Reverse(c[0] + c[1]))
     });
-    let totals = [labels.iter().filter(|&&y| y != 1).count().max(1), labels.iter().filter(|&&y| y == 1).count().max(1)];
+    let totals = [
+        labels.iter().filter(|&&y| y != 1).count().max(1),
+        labels.iter().filter(|&&y| y == 1).count().max(1),
+    ];
     let mut counts = vec![[0usize; 2]; k];
     let mut fold = vec![0usize; labels.len()];
     for g in order {
@@ -80,7 +103,10 @@ pub fn stratified_group_kfold(labels: &[u8], groups: &[&str], k: usize, seed: u6
         let spread = |counts: &[[usize; 2]]| -> f64 {
             (0..2)
                 .map(|cls| {
-                    let shares: Vec<f64> = counts.iter().map(|f| f[cls] as f64 / totals[cls] as f64).collect();
+                    let shares: Vec<f64> = counts
+                        .iter()
+                        .map(|f| f[cls] as f64 / totals[cls] as f64)
+                        .collect();
                     let mean = shares.iter().sum::<f64>() / k as f64;
                     shares.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>()
                 })
@@ -133,34 +159,62 @@ mod tests {
         let f = stratified_group_kfold(&y, &gs, 5, 42).unwrap();
         let mut fold_of: HashMap<&str, usize> = HashMap::new();
         for (i, &p) in gs.iter().enumerate() {
-            assert_eq!(*fold_of.entry(p).or_insert(f[i]), f[i], "patient {p} split across folds");
+            assert_eq!(
+                *fold_of.entry(p).or_insert(f[i]),
+                f[i],
+                "patient {p} split across folds"
+            );
         }
         let pos_total = y.iter().filter(|&&v| v == 1).count() as f64;
         for k in 0..5 {
             let n = f.iter().filter(|&&x| x == k).count() as f64;
             let pos = (0..y.len()).filter(|&i| f[i] == k && y[i] == 1).count() as f64;
             assert!((n / y.len() as f64 - 0.2).abs() < 0.02, "fold {k} size {n}");
-            assert!((pos / pos_total - 0.2).abs() < 0.03, "fold {k} positives {pos} of {pos_total}");
+            assert!(
+                (pos / pos_total - 0.2).abs() < 0.03,
+                "fold {k} positives {pos} of {pos_total}"
+            );
         }
-        assert_eq!(f, stratified_group_kfold(&y, &gs, 5, 42).unwrap(), "deterministic");
-        assert_ne!(f, stratified_group_kfold(&y, &gs, 5, 43).unwrap(), "seed matters");
+        assert_eq!(
+            f,
+            stratified_group_kfold(&y, &gs, 5, 42).unwrap(),
+            "deterministic"
+        );
+        assert_ne!(
+            f,
+            stratified_group_kfold(&y, &gs, 5, 43).unwrap(),
+            "seed matters"
+        );
     }
 
     #[test]
     fn plain_stratified_folds_balance_each_class() {
         let (y, _) = dataset(300, 2);
         let f = stratified_kfold(&y, 5, 7).unwrap();
-        let pos: Vec<usize> = (0..5).map(|k| (0..y.len()).filter(|&i| f[i] == k && y[i] == 1).count()).collect();
+        let pos: Vec<usize> = (0..5)
+            .map(|k| (0..y.len()).filter(|&i| f[i] == k && y[i] == 1).count())
+            .collect();
         let (lo, hi) = (pos.iter().min().unwrap(), pos.iter().max().unwrap());
         assert!(hi - lo <= 1, "{pos:?}");
-        let sizes: Vec<usize> = (0..5).map(|k| f.iter().filter(|&&x| x == k).count()).collect();
-        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+        let sizes: Vec<usize> = (0..5)
+            .map(|k| f.iter().filter(|&&x| x == k).count())
+            .collect();
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(stratified_kfold(&[0, 1], 1, 0), Err(FoldError::TooFewFolds { k: 1 }));
+        assert_eq!(
+            stratified_kfold(&[0, 1], 1, 0),
+            Err(FoldError::TooFewFolds { k: 1 })
+        );
         let e = stratified_group_kfold(&[0, 1, 0], &["a", "a", "b"], 3, 0).unwrap_err();
-        assert_eq!(e.to_string(), "3 folds requested but only 2 groups to spread over them");
+        assert_eq!(
+            e.to_string(),
+            "3 folds requested but only 2 groups to spread over them"
+        );
     }
 }

@@ -5,4 +5,7 @@ mod folds;
 mod metrics;
 
 pub use folds::{FoldError, stratified_group_kfold, stratified_kfold};
-pub use metrics::{BinaryMetrics, Confusion, best_f1_threshold, binary_metrics, probabilistic_f1, per_breast_probabilistic_f1, roc_auc, roc_curve};
+pub use metrics::{
+    BinaryMetrics, Confusion, best_f1_threshold, binary_metrics, per_breast_probabilistic_f1,
+    probabilistic_f1, roc_auc, roc_curve,
+};

@@ -118,7 +118,11 @@ pub fn best_f1_threshold(labels: &[u8], scores: &[f64]) -> (f64, f64) {
         let t = scores[idx[i]];
         // take every sample scoring exactly t
         while i < idx.len() && scores[idx[i]] == t {
-            if labels[idx[i]] == 1 { tp += 1 } else { fp += 1 }
+            if labels[idx[i]] == 1 {
+                tp += 1
+            } else {
+                fp += 1
+            }
             i += 1;
         }
         let f1 = ratio(2 * tp, tp + fp + positives);
@@ -135,7 +139,12 @@ pub fn best_f1_threshold(labels: &[u8], scores: &[f64]) -> (f64, f64) {
 pub fn probabilistic_f1(labels: &[u8], predictions: &[f64]) -> f64 {
     let positives = labels.iter().filter(|&&y| y == 1).count() as f64;
     let total: f64 = predictions.iter().sum();
-    let soft_tp: f64 = labels.iter().zip(predictions).filter(|(y, _)| **y == 1).map(|(_, p)| p).sum();
+    let soft_tp: f64 = labels
+        .iter()
+        .zip(predictions)
+        .filter(|(y, _)| **y == 1)
+        .map(|(_, p)| p)
+        .sum();
     if positives == 0.0 || total == 0.0 || soft_tp == 0.0 {
         return 0.0;
     }
@@ -145,15 +154,23 @@ pub fn probabilistic_f1(labels: &[u8], predictions: &[f64]) -> f64 {
 
 /// pF1 per breast: predictions averaged per (patient, laterality), the label of a breast
 /// being the maximum of its images' labels.
-pub fn per_breast_probabilistic_f1(patients: &[&str], lateralities: &[&str], labels: &[u8], predictions: &[f64]) -> f64 {
+pub fn per_breast_probabilistic_f1(
+    patients: &[&str],
+    lateralities: &[&str],
+    labels: &[u8],
+    predictions: &[f64],
+) -> f64 {
     let mut breasts: BTreeMap<(&str, &str), (f64, usize, u8)> = BTreeMap::new();
     for i in 0..labels.len() {
-        let e = breasts.entry((patients[i], lateralities[i])).or_insert((0.0, 0, 0));
+        let e = breasts
+            .entry((patients[i], lateralities[i]))
+            .or_insert((0.0, 0, 0));
         e.0 += predictions[i];
         e.1 += 1;
         e.2 = e.2.max(labels[i]);
     }
-    let (ys, ps): (Vec<u8>, Vec<f64>) = breasts.values().map(|&(s, n, y)| (y, s / n as f64)).unzip();
+    let (ys, ps): (Vec<u8>, Vec<f64>) =
+        breasts.values().map(|&(s, n, y)| (y, s / n as f64)).unzip();
     probabilistic_f1(&ys, &ps)
 }
 
@@ -199,7 +216,10 @@ mod tests {
     #[test]
     fn auc_by_hand() {
         // positives 0.8, 0.4; negatives 0.4, 0.1: pairs (0.8>0.4, 0.8>0.1, 0.4=0.4 half, 0.4>0.1)
-        assert_eq!(roc_auc(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]), Some(3.5 / 4.0));
+        assert_eq!(
+            roc_auc(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]),
+            Some(3.5 / 4.0)
+        );
         assert_eq!(roc_auc(&[1, 1], &[0.8, 0.4]), None);
     }
 
@@ -209,7 +229,12 @@ mod tests {
         let f = probabilistic_f1(&[1, 1, 0], &[0.9, 0.5, 0.2]);
         assert!((f - 2.0 * 0.875 * 0.7 / (0.875 + 0.7)).abs() < 1e-12);
         // per breast: (p1,L) images 0.9 and 0.5 -> 0.7; (p2,R) 0.2
-        let g = per_breast_probabilistic_f1(&["p1", "p1", "p2"], &["L", "L", "R"], &[1, 1, 0], &[0.9, 0.5, 0.2]);
+        let g = per_breast_probabilistic_f1(
+            &["p1", "p1", "p2"],
+            &["L", "L", "R"],
+            &[1, 1, 0],
+            &[0.9, 0.5, 0.2],
+        );
         let (p, r) = (0.7 / 0.9, 0.7);
         assert!((g - 2.0 * p * r / (p + r)).abs() < 1e-12);
     }
@@ -219,7 +244,10 @@ mod tests {
         let pts = roc_curve(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]);
         assert_eq!(pts, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.0)]);
         // trapezoid area equals the rank AUC
-        let area: f64 = pts.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum();
+        let area: f64 = pts
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
+            .sum();
         assert!((area - roc_auc(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]).unwrap()).abs() < 1e-12);
         assert!(roc_curve(&[1, 1], &[0.2, 0.3]).is_empty());
     }

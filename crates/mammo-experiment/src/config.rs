@@ -56,7 +56,9 @@ impl FromStr for Stage {
             "original" => Ok(Stage::Original),
             "processed" => Ok(Stage::Processed),
             "augmented" => Ok(Stage::Augmented),
-            _ => Err(format!("stage {s:?} is not original, processed or augmented")),
+            _ => Err(format!(
+                "stage {s:?} is not original, processed or augmented"
+            )),
         }
     }
 }
@@ -88,7 +90,13 @@ impl Default for ExperimentSection {
             name: "experiment".into(),
             resolutions: vec![256, 512],
             stages: vec![Stage::Original, Stage::Processed, Stage::Augmented],
-            models: vec!["resnet18".into(), "resnet34".into(), "resnet152".into(), "efficientnet_b0".into(), "maxvit_nano_rw_256".into()],
+            models: vec![
+                "resnet18".into(),
+                "resnet34".into(),
+                "resnet152".into(),
+                "efficientnet_b0".into(),
+                "maxvit_nano_rw_256".into(),
+            ],
             synthetic_positives: 1000,
             jobs: 0,
             device: mammo_models::DeviceSpec::Auto,
@@ -111,7 +119,13 @@ pub struct PhantomSection {
 
 impl Default for PhantomSection {
     fn default() -> Self {
-        Self { patients: 60, seed: 0, prevalence: 0.3, size: "small".into(), conspicuity: "obvious".into() }
+        Self {
+            patients: 60,
+            seed: 0,
+            prevalence: 0.3,
+            size: "small".into(),
+            conspicuity: "obvious".into(),
+        }
     }
 }
 
@@ -132,7 +146,12 @@ pub struct ExplainSection {
 
 impl Default for ExplainSection {
     fn default() -> Self {
-        Self { method: "cam".into(), box_fraction: 0.2, images: 40, figures: 3 }
+        Self {
+            method: "cam".into(),
+            box_fraction: 0.2,
+            images: 40,
+            figures: 3,
+        }
     }
 }
 
@@ -155,7 +174,12 @@ pub struct GanSection {
 
 impl Default for GanSection {
     fn default() -> Self {
-        Self { config: "cpu".into(), stem_kimg: 10.0, head_kimg: 10.0, truncation: 1.0 }
+        Self {
+            config: "cpu".into(),
+            stem_kimg: 10.0,
+            head_kimg: 10.0,
+            truncation: 1.0,
+        }
     }
 }
 
@@ -186,9 +210,18 @@ pub struct ExperimentConfig {
 
 impl ExperimentConfig {
     pub fn from_toml_file(path: &Path) -> Result<Self, ExperimentError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Config { path: path.into(), reason: e.to_string() })?;
-        let cfg: Self = toml::from_str(&text).map_err(|e| ExperimentError::Config { path: path.into(), reason: e.to_string() })?;
-        cfg.validate().map_err(|reason| ExperimentError::Config { path: path.into(), reason })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Config {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let cfg: Self = toml::from_str(&text).map_err(|e| ExperimentError::Config {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        cfg.validate().map_err(|reason| ExperimentError::Config {
+            path: path.into(),
+            reason,
+        })?;
         Ok(cfg)
     }
 
@@ -196,7 +229,9 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<(), String> {
         let e = &self.experiment;
         if e.resolutions.is_empty() || e.stages.is_empty() || e.models.is_empty() {
-            return Err("experiment.resolutions, stages and models must each name at least one".into());
+            return Err(
+                "experiment.resolutions, stages and models must each name at least one".into(),
+            );
         }
         if let Some(r) = e.resolutions.iter().find(|&&r| !(16..=4096).contains(&r)) {
             return Err(format!("resolution {r} is outside 16..=4096"));
@@ -204,20 +239,42 @@ impl ExperimentConfig {
         for m in &e.models {
             mammo_models::spec(m).map_err(|err| format!("model {m:?}: {err}"))?;
         }
-        self.explain.method.parse::<mammo_explain::Method>().map_err(|err| format!("explain.method: {err}"))?;
+        self.explain
+            .method
+            .parse::<mammo_explain::Method>()
+            .map_err(|err| format!("explain.method: {err}"))?;
         if !(0.0..=1.0).contains(&self.explain.box_fraction) || self.explain.box_fraction == 0.0 {
-            return Err(format!("explain.box_fraction {} must be in (0, 1]", self.explain.box_fraction));
+            return Err(format!(
+                "explain.box_fraction {} must be in (0, 1]",
+                self.explain.box_fraction
+            ));
         }
-        self.phantom.size.parse::<mammo_phantom::SizePreset>().map_err(|err| format!("phantom.size: {err}"))?;
-        self.phantom.conspicuity.parse::<mammo_phantom::Conspicuity>().map_err(|err| format!("phantom.conspicuity: {err}"))?;
+        self.phantom
+            .size
+            .parse::<mammo_phantom::SizePreset>()
+            .map_err(|err| format!("phantom.size: {err}"))?;
+        self.phantom
+            .conspicuity
+            .parse::<mammo_phantom::Conspicuity>()
+            .map_err(|err| format!("phantom.conspicuity: {err}"))?;
         if e.stages.contains(&Stage::Augmented) {
             if e.synthetic_positives == 0 {
-                return Err("experiment.synthetic_positives must be positive for the augmented stage".into());
+                return Err(
+                    "experiment.synthetic_positives must be positive for the augmented stage"
+                        .into(),
+                );
             }
-            if let Some(r) = e.resolutions.iter().find(|&&r| !r.is_power_of_two() || r < 16) {
-                return Err(format!("the augmented stage's generator grows by powers of two from 16 px: resolution {r} is not one"));
+            if let Some(r) = e
+                .resolutions
+                .iter()
+                .find(|&&r| !r.is_power_of_two() || r < 16)
+            {
+                return Err(format!(
+                    "the augmented stage's generator grows by powers of two from 16 px: resolution {r} is not one"
+                ));
             }
-            if !(self.gan.stem_kimg > 0.0 && self.gan.head_kimg > 0.0 && self.gan.truncation > 0.0) {
+            if !(self.gan.stem_kimg > 0.0 && self.gan.head_kimg > 0.0 && self.gan.truncation > 0.0)
+            {
                 return Err("gan.stem_kimg, head_kimg and truncation must be positive".into());
             }
         }
@@ -250,10 +307,31 @@ mod config_files {
         let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs"));
         let paper = ExperimentConfig::from_toml_file(&dir.join("paper.toml")).unwrap();
         assert_eq!(paper.experiment.resolutions, [256, 512]);
-        assert_eq!(paper.experiment.stages, [Stage::Original, Stage::Processed, Stage::Augmented]);
-        assert_eq!(paper.experiment.models, ["resnet18", "resnet34", "resnet152", "efficientnet_b0", "maxvit_nano_rw_256"]);
+        assert_eq!(
+            paper.experiment.stages,
+            [Stage::Original, Stage::Processed, Stage::Augmented]
+        );
+        assert_eq!(
+            paper.experiment.models,
+            [
+                "resnet18",
+                "resnet34",
+                "resnet152",
+                "efficientnet_b0",
+                "maxvit_nano_rw_256"
+            ]
+        );
         assert_eq!(paper.experiment.synthetic_positives, 1000);
-        assert_eq!((paper.train.folds, paper.train.batch_size, paper.train.epochs, paper.train.lr, paper.train.oversample_positives), (5, 64, 3, 1e-4, 5));
+        assert_eq!(
+            (
+                paper.train.folds,
+                paper.train.batch_size,
+                paper.train.epochs,
+                paper.train.lr,
+                paper.train.oversample_positives
+            ),
+            (5, 64, 3, 1e-4, 5)
+        );
         assert_eq!(paper.gan.config, "gan-paper");
         let demo = ExperimentConfig::from_toml_file(&dir.join("demo.toml")).unwrap();
         let mut with_gan = demo.clone();

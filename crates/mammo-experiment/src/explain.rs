@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
-use mammo_explain::{BBox, Explainer, LocalisationSummary, Method, centered_box, explain, localise, summarise};
 use burn::tensor::Device;
+use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
+use mammo_explain::{
+    BBox, Explainer, LocalisationSummary, Method, centered_box, explain, localise, summarise,
+};
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, load_input};
 
@@ -43,12 +45,22 @@ impl ExplainStep {
 }
 
 fn step_err(run: &Path, e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::Step { step: format!("explain {}", run.display()), reason: e.to_string() }
+    ExperimentError::Step {
+        step: format!("explain {}", run.display()),
+        reason: e.to_string(),
+    }
 }
 
 /// Grey `[0, 1]` pixels as RGB.
 fn grey_rgb(px: &[f32], w: usize, h: usize) -> Rgb {
-    Rgb { width: w, height: h, data: px.iter().flat_map(|&v| [(v.clamp(0.0, 1.0) * 255.0).round() as u8; 3]).collect() }
+    Rgb {
+        width: w,
+        height: h,
+        data: px
+            .iter()
+            .flat_map(|&v| [(v.clamp(0.0, 1.0) * 255.0).round() as u8; 3])
+            .collect(),
+    }
 }
 
 /// Panels side by side with a 4-pixel white gap.
@@ -65,19 +77,41 @@ fn side_by_side(panels: &[Rgb]) -> Rgb {
         }
         x0 += p.width + gap;
     }
-    Rgb { width: w, height: h, data }
+    Rgb {
+        width: w,
+        height: h,
+        data,
+    }
 }
 
-pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Path>, out: &Path, device: &Device) -> Result<ExplainStep, ExperimentError> {
+pub fn explain_run(
+    run_dir: &Path,
+    section: &ExplainSection,
+    lesions: Option<&Path>,
+    out: &Path,
+    device: &Device,
+) -> Result<ExplainStep, ExperimentError> {
     let run = Run::open(run_dir).map_err(|e| step_err(run_dir, e))?;
     let method: Method = section.method.parse().map_err(ExperimentError::Invalid)?;
     let [h, w] = run.info.input_size;
     let box_size = ((w as f64 * section.box_fraction).round() as usize).max(1);
     std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let rows: HashMap<String, mammo_preprocess::ManifestRow> =
-        mammo_preprocess::read_manifest(&run.info.manifest).map_err(|e| step_err(run_dir, e))?.into_iter().map(|r| (r.image_id.clone(), r)).collect();
-    let truth = lesions.map(mammo_phantom::read_lesion_boxes).transpose().map_err(ExperimentError::Invalid)?;
-    let base = run.info.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        mammo_preprocess::read_manifest(&run.info.manifest)
+            .map_err(|e| step_err(run_dir, e))?
+            .into_iter()
+            .map(|r| (r.image_id.clone(), r))
+            .collect();
+    let truth = lesions
+        .map(mammo_phantom::read_lesion_boxes)
+        .transpose()
+        .map_err(ExperimentError::Invalid)?;
+    let base = run
+        .info
+        .manifest
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
 
     let folds = run.config.folds;
     let per_fold = section.images.div_ceil(folds.max(1));
@@ -86,26 +120,44 @@ pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Pa
     let mut explained = 0;
     let mut layer_name = String::new();
     for fold in 0..folds {
-        let positives: Vec<&mammo_train::run::FoldRow> = run.folds.iter().filter(|r| r.fold == Some(fold) && r.label == 1).take(per_fold).collect();
+        let positives: Vec<&mammo_train::run::FoldRow> = run
+            .folds
+            .iter()
+            .filter(|r| r.fold == Some(fold) && r.label == 1)
+            .take(per_fold)
+            .collect();
         if positives.is_empty() {
             continue;
         }
-        let model = run.load_fold_model(fold, run.config.select, device).map_err(|e| step_err(run_dir, e))?;
+        let model = run
+            .load_fold_model(fold, run.config.select, device)
+            .map_err(|e| step_err(run_dir, e))?;
         let explainer = Explainer::new(model, run.model.clone(), device);
-        let layer = explainer.layer_index(None).map_err(|e| step_err(run_dir, e))?;
+        let layer = explainer
+            .layer_index(None)
+            .map_err(|e| step_err(run_dir, e))?;
         layer_name = explainer.feature_layers()[layer].clone();
         for fr in positives {
-            let Some(row) = rows.get(&fr.image_id) else { continue };
-            let pixels = load_input(&run, &base.join(&row.path)).map_err(|e| step_err(run_dir, e))?;
+            let Some(row) = rows.get(&fr.image_id) else {
+                continue;
+            };
+            let pixels =
+                load_input(&run, &base.join(&row.path)).map_err(|e| step_err(run_dir, e))?;
             let mut x = vec![0f32; run.model.in_chans * h * w];
             normalise_into(&pixels, h, w, false, &run.model, &mut x);
-            let g = explainer.layer_gradients(x, h, w, layer).map_err(|e| step_err(run_dir, e))?;
+            let g = explainer
+                .layer_gradients(x, h, w, layer)
+                .map_err(|e| step_err(run_dir, e))?;
             let e = explain(&g, &[method], h, w).remove(0);
             let b = centered_box(&e.heat, w, h, box_size, box_size);
             let lesion_boxes: Vec<BBox> = truth
                 .as_ref()
                 .and_then(|t| t.get(&fr.image_id))
-                .map(|v| v.iter().map(|&b| BBox::from(row.box_to_output(b))).collect())
+                .map(|v| {
+                    v.iter()
+                        .map(|&b| BBox::from(row.box_to_output(b)))
+                        .collect()
+                })
                 .unwrap_or_default();
             if !lesion_boxes.is_empty() {
                 scores.push(localise(e.peak, &b, &lesion_boxes));
@@ -121,9 +173,14 @@ pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Pa
                 }
                 draw_box(&mut boxed, &b, [40, 220, 40], thick);
                 let p = mammo_train::report::sigmoid(f64::from(g.logit));
-                let name = format!("fold{fold}_{}_p{:03}.png", fr.image_id, (p * 100.0).round() as u32);
+                let name = format!(
+                    "fold{fold}_{}_p{:03}.png",
+                    fr.image_id,
+                    (p * 100.0).round() as u32
+                );
                 let path = out.join(&name);
-                write_rgb_png(&path, &side_by_side(&[original, heat, boxed])).map_err(|e| io_err("write", &path, e))?;
+                write_rgb_png(&path, &side_by_side(&[original, heat, boxed]))
+                    .map_err(|e| io_err("write", &path, e))?;
                 triptychs.push(name);
             }
         }
@@ -138,6 +195,12 @@ pub fn explain_run(run_dir: &Path, section: &ExplainSection, lesions: Option<&Pa
         dir: out.to_path_buf(),
     };
     let path = out.join("summary.json");
-    mammo_image::write_atomic(&path, serde_json::to_string_pretty(&step).expect("JSON").as_bytes()).map_err(|e| io_err("write", &path, e))?;
+    mammo_image::write_atomic(
+        &path,
+        serde_json::to_string_pretty(&step)
+            .expect("JSON")
+            .as_bytes(),
+    )
+    .map_err(|e| io_err("write", &path, e))?;
     Ok(step)
 }

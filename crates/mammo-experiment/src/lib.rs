@@ -37,9 +37,21 @@ pub enum ExperimentError {
     #[error("{step}: {reason}")]
     Step { step: String, reason: String },
     #[error("{path}: cannot {action}: {reason}")]
-    Io { path: PathBuf, action: &'static str, reason: String },
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        reason: String,
+    },
 }
 
-pub(crate) fn io_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::Io { path: path.into(), action, reason: e.to_string() }
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &Path,
+    e: impl std::fmt::Display,
+) -> ExperimentError {
+    ExperimentError::Io {
+        path: path.into(),
+        action,
+        reason: e.to_string(),
+    }
 }

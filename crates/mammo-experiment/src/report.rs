@@ -44,44 +44,78 @@ pub struct ReportInput<'a> {
 /// Table 2 columns: (header, value).
 fn columns(r: &RunResult) -> [(&'static str, MeanStd, bool); 6] {
     let m = &r.metrics.mean;
-    [("Accuracy", m.accuracy, true), ("AUC", m.roc_auc, true), ("Precision", m.precision, true), ("Recall", m.recall, true), ("F1", m.f1, true), ("pF1", m.pf1, false)]
+    [
+        ("Accuracy", m.accuracy, true),
+        ("AUC", m.roc_auc, true),
+        ("Precision", m.precision, true),
+        ("Recall", m.recall, true),
+        ("F1", m.f1, true),
+        ("pF1", m.pf1, false),
+    ]
 }
 
 fn cell(v: MeanStd, percent: bool) -> String {
     if !v.mean.is_finite() {
         return "n/a".into();
     }
-    if percent { format!("{:.2} ± {:.2}", 100.0 * v.mean, 100.0 * v.std) } else { format!("{:.4} ± {:.4}", v.mean, v.std) }
+    if percent {
+        format!("{:.2} ± {:.2}", 100.0 * v.mean, 100.0 * v.std)
+    } else {
+        format!("{:.4} ± {:.4}", v.mean, v.std)
+    }
 }
 
 fn localisation(r: &RunResult) -> (String, String) {
     match &r.explanation.localisation {
-        Some(l) => (format!("{:.3}", l.pointing_game), format!("{:.3}", l.mean_iou)),
+        Some(l) => (
+            format!("{:.3}", l.pointing_game),
+            format!("{:.3}", l.mean_iou),
+        ),
         None => ("n/a".into(), "n/a".into()),
     }
 }
 
 /// Table 2 at one resolution, Markdown.
 pub fn table_markdown(res: u32, rows: &[&RunResult]) -> String {
-    let mut s = format!("## Table 2 at {res}x{res}\n\n| Data | Model | Accuracy (%) | AUC (%) | Precision (%) | Recall (%) | F1 (%) | pF1 | CAM pointing | CAM box IoU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let mut s = format!(
+        "## Table 2 at {res}x{res}\n\n| Data | Model | Accuracy (%) | AUC (%) | Precision (%) | Recall (%) | F1 (%) | pF1 | CAM pointing | CAM box IoU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    );
     for r in rows {
         let cells: Vec<String> = columns(r).iter().map(|&(_, v, p)| cell(v, p)).collect();
         let (pg, iou) = localisation(r);
-        let _ = writeln!(s, "| {} | {} | {} | {pg} | {iou} |", r.stage.label(), r.model, cells.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {pg} | {iou} |",
+            r.stage.label(),
+            r.model,
+            cells.join(" | ")
+        );
     }
     s
 }
 
 /// Table 2 at one resolution, CSV (plain numbers, fractions).
 pub fn table_csv(rows: &[&RunResult]) -> String {
-    let mut s = String::from("resolution,stage,model,accuracy,accuracy_std,auc,auc_std,precision,precision_std,recall,recall_std,f1,f1_std,pf1,pf1_std,pooled_auc,pointing_game,mean_iou\n");
+    let mut s = String::from(
+        "resolution,stage,model,accuracy,accuracy_std,auc,auc_std,precision,precision_std,recall,recall_std,f1,f1_std,pf1,pf1_std,pooled_auc,pointing_game,mean_iou\n",
+    );
     for r in rows {
         let _ = write!(s, "{},{},{}", r.resolution, r.stage, r.model);
         for (_, v, _) in columns(r) {
             let _ = write!(s, ",{},{}", v.mean, v.std);
         }
-        let pooled = r.metrics.pooled.binary.roc_auc.map_or(String::new(), |a| a.to_string());
-        let (pg, iou) = r.explanation.localisation.map_or((String::new(), String::new()), |l| (l.pointing_game.to_string(), l.mean_iou.to_string()));
+        let pooled = r
+            .metrics
+            .pooled
+            .binary
+            .roc_auc
+            .map_or(String::new(), |a| a.to_string());
+        let (pg, iou) = r
+            .explanation
+            .localisation
+            .map_or((String::new(), String::new()), |l| {
+                (l.pointing_game.to_string(), l.mean_iou.to_string())
+            });
         let _ = writeln!(s, ",{pooled},{pg},{iou}");
     }
     s
@@ -89,13 +123,29 @@ pub fn table_csv(rows: &[&RunResult]) -> String {
 
 /// Table 2 at one resolution, an HTML `<table>`.
 pub fn table_html(res: u32, rows: &[&RunResult]) -> String {
-    let mut s = format!("<table class=\"t2\" id=\"table2-{res}\"><caption>Table 2 at {res}x{res}: mean ± std over folds</caption>\n<tr><th>Data</th><th>Model</th>");
-    for h in ["Accuracy (%)", "AUC (%)", "Precision (%)", "Recall (%)", "F1 (%)", "pF1", "CAM pointing", "CAM box IoU"] {
+    let mut s = format!(
+        "<table class=\"t2\" id=\"table2-{res}\"><caption>Table 2 at {res}x{res}: mean ± std over folds</caption>\n<tr><th>Data</th><th>Model</th>"
+    );
+    for h in [
+        "Accuracy (%)",
+        "AUC (%)",
+        "Precision (%)",
+        "Recall (%)",
+        "F1 (%)",
+        "pF1",
+        "CAM pointing",
+        "CAM box IoU",
+    ] {
         let _ = write!(s, "<th>{h}</th>");
     }
     s += "</tr>\n";
     for r in rows {
-        let _ = write!(s, "<tr><td>{}</td><td>{}</td>", esc(r.stage.label()), esc(&r.model));
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td>",
+            esc(r.stage.label()),
+            esc(&r.model)
+        );
         for (_, v, p) in columns(r) {
             let _ = write!(s, "<td>{}</td>", cell(v, p));
         }
@@ -151,17 +201,28 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
     );
     let mut md = format!("# mammo experiment: {}\n\n", input.name);
     for &res in &resolutions {
-        let rows: Vec<&RunResult> = input.results.iter().filter(|r| r.resolution == res).collect();
+        let rows: Vec<&RunResult> = input
+            .results
+            .iter()
+            .filter(|r| r.resolution == res)
+            .collect();
         let t = table_markdown(res, &rows);
         write(&out.join(format!("table2_{res}.md")), &t)?;
         write(&out.join(format!("table2_{res}.csv")), &table_csv(&rows))?;
         let th = table_html(res, &rows);
-        write(&out.join(format!("table2_{res}.html")), &format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>{STYLE}</style></head><body>{th}</body></html>\n"))?;
+        write(
+            &out.join(format!("table2_{res}.html")),
+            &format!(
+                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>{STYLE}</style></head><body>{th}</body></html>\n"
+            ),
+        )?;
         md += &t;
         md += "\n";
-        html += &format!("<h2>Table 2 at {res}x{res}</h2>\n{th}<p>Tables: <a href=\"table2_{res}.md\">Markdown</a>, <a href=\"table2_{res}.csv\">CSV</a>. \
+        html += &format!(
+            "<h2>Table 2 at {res}x{res}</h2>\n{th}<p>Tables: <a href=\"table2_{res}.md\">Markdown</a>, <a href=\"table2_{res}.csv\">CSV</a>. \
              Percentages at threshold 0.5; pF1 = per-breast probabilistic F1 (RSNA); CAM pointing / IoU: peak inside a lesion box / \
-             centered box against lesion boxes, over explained validation positives.</p>\n");
+             centered box against lesion boxes, over explained validation positives.</p>\n"
+        );
     }
     write(&out.join("table2.md"), &md)?;
 
@@ -190,10 +251,15 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
                 if !src.exists() {
                     continue;
                 }
-                let stage = run.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+                let stage = run
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned());
                 let name = format!("gan-{}-fold0-{stage}.png", g.resolution);
                 copy(&src, &figures.join(&name))?;
-                html += &format!("<figure><img src=\"figures/{name}\" alt=\"generator samples over training\"><figcaption>{}x{} generator, fold 0, stage {stage}</figcaption></figure>\n", g.resolution, g.resolution);
+                html += &format!(
+                    "<figure><img src=\"figures/{name}\" alt=\"generator samples over training\"><figcaption>{}x{} generator, fold 0, stage {stage}</figcaption></figure>\n",
+                    g.resolution, g.resolution
+                );
             }
         }
     }
@@ -202,12 +268,25 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         let slug = r.slug();
         let dir = figures.join(&slug);
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
-        html += &format!("<h3 id=\"{slug}\">{} · {} · {}x{}</h3>\n", esc(r.stage.label()), esc(&r.model), r.resolution, r.resolution);
-        for (file, caption) in [("auc.svg", "validation AUC per epoch"), ("loss.svg", "loss per epoch"), ("roc.svg", "ROC, out-of-fold"), ("confusion.svg", "confusion matrix, out-of-fold")] {
+        html += &format!(
+            "<h3 id=\"{slug}\">{} · {} · {}x{}</h3>\n",
+            esc(r.stage.label()),
+            esc(&r.model),
+            r.resolution,
+            r.resolution
+        );
+        for (file, caption) in [
+            ("auc.svg", "validation AUC per epoch"),
+            ("loss.svg", "loss per epoch"),
+            ("roc.svg", "ROC, out-of-fold"),
+            ("confusion.svg", "confusion matrix, out-of-fold"),
+        ] {
             let src = r.run_dir.join("plots").join(file);
             if src.exists() {
                 copy(&src, &dir.join(file))?;
-                html += &format!("<figure><img src=\"figures/{slug}/{file}\" alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>\n");
+                html += &format!(
+                    "<figure><img src=\"figures/{slug}/{file}\" alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>\n"
+                );
             }
         }
     }
@@ -220,18 +299,35 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
             continue;
         }
         let loc = e.localisation.map_or(String::from("no lesion boxes"), |l| {
-            format!("{} images: pointing game {:.3}, mean IoU {:.3}, hit@IoU 0.1 {:.3}", l.images, l.pointing_game, l.mean_iou, l.hit_rate_iou_0_1)
+            format!(
+                "{} images: pointing game {:.3}, mean IoU {:.3}, hit@IoU 0.1 {:.3}",
+                l.images, l.pointing_game, l.mean_iou, l.hit_rate_iou_0_1
+            )
         });
-        html += &format!("<h3>{} · {} · {}x{} ({} at {}, box {} px; {loc})</h3>\n", esc(r.stage.label()), esc(&r.model), r.resolution, r.resolution, esc(&e.method), esc(&e.layer), e.box_size);
+        html += &format!(
+            "<h3>{} · {} · {}x{} ({} at {}, box {} px; {loc})</h3>\n",
+            esc(r.stage.label()),
+            esc(&r.model),
+            r.resolution,
+            r.resolution,
+            esc(&e.method),
+            esc(&e.layer),
+            e.box_size
+        );
         let dir = figures.join(&slug);
         std::fs::create_dir_all(&dir).map_err(|err| io_err("create", &dir, err))?;
         for t in &e.triptychs {
             copy(&e.dir.join(t), &dir.join(t))?;
-            html += &format!("<figure class=\"trip\"><img src=\"figures/{slug}/{t}\" alt=\"triptych {t}\"><figcaption>{t}</figcaption></figure>\n");
+            html += &format!(
+                "<figure class=\"trip\"><img src=\"figures/{slug}/{t}\" alt=\"triptych {t}\"><figcaption>{t}</figcaption></figure>\n"
+            );
         }
     }
     let resolved = serde_json::to_string_pretty(input.config).expect("JSON");
-    html += &format!("<h2>Resolved configuration</h2>\n<pre>{}</pre>\n{LOADED_SCRIPT}</body></html>\n", esc(&resolved));
+    html += &format!(
+        "<h2>Resolved configuration</h2>\n<pre>{}</pre>\n{LOADED_SCRIPT}</body></html>\n",
+        esc(&resolved)
+    );
     let path = out.join("report.html");
     write(&path, &html)?;
     Ok(path)

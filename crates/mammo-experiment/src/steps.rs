@@ -51,11 +51,18 @@ struct Done {
 /// First 12 hex digits of the sha256 of the canonical JSON of `key`.
 pub(crate) fn digest(key: &Value) -> String {
     let bytes = serde_json::to_vec(key).expect("JSON of a Value");
-    Sha256::digest(&bytes).iter().take(6).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&bytes)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn sha256_file(path: &Path) -> Result<String, ExperimentError> {
-    mammo_train::run::sha256_file(path).map_err(|e| ExperimentError::Step { step: "data".into(), reason: e.to_string() })
+    mammo_train::run::sha256_file(path).map_err(|e| ExperimentError::Step {
+        step: "data".into(),
+        reason: e.to_string(),
+    })
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ExperimentError> {
@@ -74,7 +81,14 @@ struct Steps {
 
 /// The overall progress line of step `index` (1-based) of `total`: steps finished before it
 /// as a bar, and the time since the experiment started.
-fn overall(index: usize, total: usize, kind: &str, name: &str, cached: bool, elapsed: f64) -> String {
+fn overall(
+    index: usize,
+    total: usize,
+    kind: &str,
+    name: &str,
+    cached: bool,
+    elapsed: f64,
+) -> String {
     const WIDTH: usize = 24;
     let done = (index - 1).min(total);
     let filled = done * WIDTH / total.max(1);
@@ -92,15 +106,33 @@ fn overall(index: usize, total: usize, kind: &str, name: &str, cached: bool, ela
 
 impl Steps {
     /// The folder of a step and whether it is already done with this key.
-    fn begin(&mut self, kind: &str, name: &str, key: &Value) -> Result<(PathBuf, bool), ExperimentError> {
+    fn begin(
+        &mut self,
+        kind: &str,
+        name: &str,
+        key: &Value,
+    ) -> Result<(PathBuf, bool), ExperimentError> {
         self.index += 1;
-        let dir = self.root.join("steps").join(format!("{kind}-{name}-{}", digest(key)));
+        let dir = self
+            .root
+            .join("steps")
+            .join(format!("{kind}-{name}-{}", digest(key)));
         let done = dir.join("done.json");
         let finished = done.exists();
         if finished {
             self.cached += 1;
         }
-        eprintln!("{}", overall(self.index, self.total, kind, name, finished, self.started.elapsed().as_secs_f64()));
+        eprintln!(
+            "{}",
+            overall(
+                self.index,
+                self.total,
+                kind,
+                name,
+                finished,
+                self.started.elapsed().as_secs_f64()
+            )
+        );
         std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
         if !finished {
             write_json(&dir.join("key.json"), key)?;
@@ -109,7 +141,13 @@ impl Steps {
     }
 
     fn finish(&self, dir: &Path, key: &Value, started: Instant) -> Result<(), ExperimentError> {
-        write_json(&dir.join("done.json"), &Done { key: key.clone(), seconds: started.elapsed().as_secs_f64() })
+        write_json(
+            &dir.join("done.json"),
+            &Done {
+                key: key.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+            },
+        )
     }
 }
 
@@ -119,10 +157,20 @@ fn pipeline_for(stage: Stage, resolutions: &[u32]) -> Result<PipelineConfig, Exp
     let processed = stage != Stage::Original;
     let voi = if processed { "first" } else { "none" };
     Ok(PipelineConfig {
-        sizes: resolutions.iter().map(|&r| OutputSize { height: r, width: r }).collect(),
+        sizes: resolutions
+            .iter()
+            .map(|&r| OutputSize {
+                height: r,
+                width: r,
+            })
+            .collect(),
         crop: processed,
         voi: voi.parse().map_err(ExperimentError::Invalid)?,
-        flip_to: if processed { FlipTo::Left } else { FlipTo::None },
+        flip_to: if processed {
+            FlipTo::Left
+        } else {
+            FlipTo::None
+        },
         ..PipelineConfig::default()
     })
 }
@@ -133,17 +181,40 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     cfg.validate().map_err(ExperimentError::Invalid)?;
     let e = &cfg.experiment;
     let augmented = e.stages.contains(&Stage::Augmented);
-    let gan_cfg = if augmented { Some(gan::gan_config(&cfg.gan)?) } else { None };
+    let gan_cfg = if augmented {
+        Some(gan::gan_config(&cfg.gan)?)
+    } else {
+        None
+    };
     std::fs::create_dir_all(&opts.out).map_err(|err| io_err("create", &opts.out, err))?;
     let mut stages = e.stages.clone();
     stages.sort();
     stages.dedup();
     // The augmented stage trains on the processed images plus generated positives.
-    let mut prep_stages: Vec<Stage> = stages.iter().map(|&s| if s == Stage::Augmented { Stage::Processed } else { s }).collect();
+    let mut prep_stages: Vec<Stage> = stages
+        .iter()
+        .map(|&s| {
+            if s == Stage::Augmented {
+                Stage::Processed
+            } else {
+                s
+            }
+        })
+        .collect();
     prep_stages.dedup();
     let runs = e.resolutions.len() * stages.len() * e.models.len();
-    let gan_steps = if augmented { e.resolutions.len() * cfg.train.folds } else { 0 };
-    let mut steps = Steps { root: opts.out.clone(), total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1, index: 0, cached: 0, started };
+    let gan_steps = if augmented {
+        e.resolutions.len() * cfg.train.folds
+    } else {
+        0
+    };
+    let mut steps = Steps {
+        root: opts.out.clone(),
+        total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1,
+        index: 0,
+        cached: 0,
+        started,
+    };
 
     // Data: the user's folder, or the phantom set.
     let data_dir = match &opts.data {
@@ -165,7 +236,10 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                     jobs: e.jobs,
                     progress: opts.progress,
                 })
-                .map_err(|err| ExperimentError::Step { step: "phantom".into(), reason: err.to_string() })?;
+                .map_err(|err| ExperimentError::Step {
+                    step: "phantom".into(),
+                    reason: err.to_string(),
+                })?;
                 steps.finish(&dir, &key, t)?;
             }
             data
@@ -174,7 +248,10 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let train_csv = data_dir.join("train.csv");
     let images = data_dir.join("train_images");
     if !train_csv.exists() || !images.is_dir() {
-        return Err(ExperimentError::Invalid(format!("{}: not an RSNA-layout folder (needs train.csv and train_images/)", data_dir.display())));
+        return Err(ExperimentError::Invalid(format!(
+            "{}: not an RSNA-layout folder (needs train.csv and train_images/)",
+            data_dir.display()
+        )));
     }
     let lesions = Some(data_dir.join("lesions.csv")).filter(|p| p.exists());
     let lesions_sha = lesions.as_deref().map(sha256_file).transpose()?;
@@ -202,16 +279,36 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         let (dir, done) = steps.begin("preprocess", stage.name(), &key)?;
         if !done {
             let t = Instant::now();
-            let report = run_batch(&BatchOptions { csv: train_csv.clone(), images: images.clone(), out: dir.clone(), jobs: e.jobs, progress: opts.progress }, &pipeline)
-                .map_err(|err| ExperimentError::Step { step: format!("preprocess {stage}"), reason: err.to_string() })?;
+            let report = run_batch(
+                &BatchOptions {
+                    csv: train_csv.clone(),
+                    images: images.clone(),
+                    out: dir.clone(),
+                    jobs: e.jobs,
+                    progress: opts.progress,
+                },
+                &pipeline,
+            )
+            .map_err(|err| ExperimentError::Step {
+                step: format!("preprocess {stage}"),
+                reason: err.to_string(),
+            })?;
             if report.failed > 0 {
-                eprintln!("      {} of {} images failed (listed in {}); the runs go on without them", report.failed, report.total, dir.display());
+                eprintln!(
+                    "      {} of {} images failed (listed in {}); the runs go on without them",
+                    report.failed,
+                    report.total,
+                    dir.display()
+                );
             }
             failed_images += report.failed;
             steps.finish(&dir, &key, t)?;
         }
         for &res in &e.resolutions {
-            let size = OutputSize { height: res, width: res };
+            let size = OutputSize {
+                height: res,
+                width: res,
+            };
             manifests.push((stage, res, dir.join(size.label()).join("manifest.csv")));
         }
     }
@@ -220,7 +317,11 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let mut gan_folds: Vec<gan::GanFold> = Vec::new();
     if let Some(gcfg) = &gan_cfg {
         for &res in &e.resolutions {
-            let processed = manifests.iter().find(|m| m.0 == Stage::Processed && m.1 == res).map(|m| m.2.clone()).expect("preprocessed above");
+            let processed = manifests
+                .iter()
+                .find(|m| m.0 == Stage::Processed && m.1 == res)
+                .map(|m| m.2.clone())
+                .expect("preprocessed above");
             let processed_sha = sha256_file(&processed)?;
             let mut folds = Vec::new();
             for fold in 0..cfg.train.folds {
@@ -232,14 +333,29 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                     gan::GanFold::load(&dir)?
                 } else {
                     let started = Instant::now();
-                    let g = gan::run_fold(&processed, &cfg.train, &cfg.gan, gcfg, res, fold, e.synthetic_positives, &dir, &opts.device, opts.progress)?;
+                    let g = gan::run_fold(
+                        &processed,
+                        &cfg.train,
+                        &cfg.gan,
+                        gcfg,
+                        res,
+                        fold,
+                        e.synthetic_positives,
+                        &dir,
+                        &opts.device,
+                        opts.progress,
+                    )?;
                     steps.finish(&dir, &key, started)?;
                     g
                 };
                 folds.push(g);
             }
             let digest_key = json!({"processed": processed_sha, "folds": folds.iter().map(|f| f.manifest.clone()).collect::<Vec<_>>()});
-            let path = opts.out.join("steps").join(format!("augment-{res}-{}", digest(&digest_key))).join("manifest.csv");
+            let path = opts
+                .out
+                .join("steps")
+                .join(format!("augment-{res}-{}", digest(&digest_key)))
+                .join("manifest.csv");
             gan::write_augmented(&processed, &folds, &path)?;
             manifests.push((Stage::Augmented, res, path));
             gan_folds.extend(folds);
@@ -250,7 +366,11 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let mut results = Vec::new();
     for &res in &e.resolutions {
         for &stage in &stages {
-            let manifest = manifests.iter().find(|m| m.0 == stage && m.1 == res).map(|m| m.2.clone()).expect("preprocessed above");
+            let manifest = manifests
+                .iter()
+                .find(|m| m.0 == stage && m.1 == res)
+                .map(|m| m.2.clone())
+                .expect("preprocessed above");
             let manifest_sha = sha256_file(&manifest)?;
             for model in &e.models {
                 let mut tc = cfg.train.clone();
@@ -263,8 +383,21 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                     None
                 } else {
                     let t = Instant::now();
-                    let report = train(&tc, &TrainOptions { manifest: manifest.clone(), out: run_dir.clone(), device: opts.device.clone(), progress: opts.progress, log: true, stop_after_epochs: None })
-                        .map_err(|err| ExperimentError::Step { step: format!("train {name}"), reason: err.to_string() })?;
+                    let report = train(
+                        &tc,
+                        &TrainOptions {
+                            manifest: manifest.clone(),
+                            out: run_dir.clone(),
+                            device: opts.device.clone(),
+                            progress: opts.progress,
+                            log: true,
+                            stop_after_epochs: None,
+                        },
+                    )
+                    .map_err(|err| ExperimentError::Step {
+                        step: format!("train {name}"),
+                        reason: err.to_string(),
+                    })?;
                     let Some(metrics) = report.metrics else {
                         return Err(ExperimentError::Step { step: format!("train {name}"), reason: "stopped before every fold finished; run the experiment again to resume".into() });
                     };
@@ -274,29 +407,71 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                 // A run done in an earlier call: its metrics again from the saved predictions.
                 let metrics = match trained {
                     Some(m) => m,
-                    None => mammo_train::evaluate_run(&run_dir).map_err(|err| ExperimentError::Step { step: format!("metrics {name}"), reason: err.to_string() })?,
+                    None => mammo_train::evaluate_run(&run_dir).map_err(|err| {
+                        ExperimentError::Step {
+                            step: format!("metrics {name}"),
+                            reason: err.to_string(),
+                        }
+                    })?,
                 };
 
-                let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha});
+                let ekey =
+                    json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha});
                 let (edir, edone) = steps.begin("explain", &name, &ekey)?;
                 let explain_out = edir.join("explain");
                 let explanation = if edone {
                     ExplainStep::load(&explain_out)?
                 } else {
                     let t = Instant::now();
-                    let r = explain_run(&run_dir, &cfg.explain, lesions.as_deref(), &explain_out, &opts.device)?;
+                    let r = explain_run(
+                        &run_dir,
+                        &cfg.explain,
+                        lesions.as_deref(),
+                        &explain_out,
+                        &opts.device,
+                    )?;
                     steps.finish(&edir, &ekey, t)?;
                     r
                 };
-                results.push(RunResult { resolution: res, stage, model: model.clone(), run_dir, metrics, explanation });
+                results.push(RunResult {
+                    resolution: res,
+                    stage,
+                    model: model.clone(),
+                    run_dir,
+                    metrics,
+                    explanation,
+                });
             }
         }
     }
 
     steps.index += 1;
-    eprintln!("{}", overall(steps.index, steps.total, "report", "", false, started.elapsed().as_secs_f64()));
-    let report = write_report(&ReportInput { name: &e.name, out: &opts.out.join("report"), config: cfg, results: &results, gans: &gan_folds, seconds: started.elapsed().as_secs_f64() })?;
-    Ok(ExperimentSummary { report, steps: steps.total, steps_cached: steps.cached, seconds: started.elapsed().as_secs_f64(), failed_images })
+    eprintln!(
+        "{}",
+        overall(
+            steps.index,
+            steps.total,
+            "report",
+            "",
+            false,
+            started.elapsed().as_secs_f64()
+        )
+    );
+    let report = write_report(&ReportInput {
+        name: &e.name,
+        out: &opts.out.join("report"),
+        config: cfg,
+        results: &results,
+        gans: &gan_folds,
+        seconds: started.elapsed().as_secs_f64(),
+    })?;
+    Ok(ExperimentSummary {
+        report,
+        steps: steps.total,
+        steps_cached: steps.cached,
+        seconds: started.elapsed().as_secs_f64(),
+        failed_images,
+    })
 }
 
 #[cfg(test)]
@@ -305,8 +480,14 @@ mod tests {
 
     #[test]
     fn the_overall_line_shows_the_steps_done() {
-        assert_eq!(overall(1, 4, "data", "phantom", false, 0.0), "[1/4] data phantom  [------------------------] 0% of steps, 0m00s elapsed");
-        assert_eq!(overall(3, 4, "train", "x", true, 75.0), "[3/4] train x (done, cached)  [############------------] 50% of steps, 1m15s elapsed");
+        assert_eq!(
+            overall(1, 4, "data", "phantom", false, 0.0),
+            "[1/4] data phantom  [------------------------] 0% of steps, 0m00s elapsed"
+        );
+        assert_eq!(
+            overall(3, 4, "train", "x", true, 75.0),
+            "[3/4] train x (done, cached)  [############------------] 50% of steps, 1m15s elapsed"
+        );
     }
 
     #[test]

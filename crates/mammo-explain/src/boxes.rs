@@ -39,7 +39,10 @@ impl BBox {
 
 /// Position `(x, y)` of the largest value (first in row-major order on ties).
 pub fn peak(map: &[f32], w: usize) -> (usize, usize) {
-    let i = map.iter().enumerate().fold(0, |best, (i, &v)| if v > map[best] { i } else { best });
+    let i = map
+        .iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > map[best] { i } else { best });
     (i % w, i / w)
 }
 
@@ -50,7 +53,12 @@ pub fn centered_box(map: &[f32], w: usize, h: usize, size_w: usize, size_h: usiz
     let (bw, bh) = (size_w.min(w) as f64, size_h.min(h) as f64);
     let x0 = (px as f64 + 0.5 - bw / 2.0).clamp(0.0, w as f64 - bw);
     let y0 = (py as f64 + 0.5 - bh / 2.0).clamp(0.0, h as f64 - bh);
-    BBox { x0, y0, x1: x0 + bw, y1: y0 + bh }
+    BBox {
+        x0,
+        y0,
+        x1: x0 + bw,
+        y1: y0 + bh,
+    }
 }
 
 /// Bounding box of the largest 8-connected region with values >= `fraction` x max, or `None`
@@ -70,7 +78,15 @@ pub fn threshold_box(map: &[f32], w: usize, h: usize, fraction: f32) -> Option<B
         }
         seen[start] = true;
         stack.push(start);
-        let (mut n, mut bx) = (0usize, BBox { x0: f64::MAX, y0: f64::MAX, x1: 0.0, y1: 0.0 });
+        let (mut n, mut bx) = (
+            0usize,
+            BBox {
+                x0: f64::MAX,
+                y0: f64::MAX,
+                x1: 0.0,
+                y1: 0.0,
+            },
+        );
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
             n += 1;
@@ -110,7 +126,10 @@ pub struct Localisation {
 
 pub fn localise(peak_xy: (usize, usize), predicted: &BBox, truth: &[BBox]) -> Localisation {
     let (px, py) = (peak_xy.0 as f64 + 0.5, peak_xy.1 as f64 + 0.5);
-    Localisation { pointing_hit: truth.iter().any(|t| t.contains(px, py)), iou: truth.iter().map(|t| predicted.iou(t)).fold(0.0, f64::max) }
+    Localisation {
+        pointing_hit: truth.iter().any(|t| t.contains(px, py)),
+        iou: truth.iter().map(|t| predicted.iou(t)).fold(0.0, f64::max),
+    }
 }
 
 /// Scores over a set of explained images with lesions.
@@ -125,7 +144,8 @@ pub struct LocalisationSummary {
 
 pub fn summarise(scores: &[Localisation]) -> LocalisationSummary {
     let n = scores.len().max(1) as f64;
-    let frac = |f: &dyn Fn(&Localisation) -> bool| scores.iter().filter(|s| f(s)).count() as f64 / n;
+    let frac =
+        |f: &dyn Fn(&Localisation) -> bool| scores.iter().filter(|s| f(s)).count() as f64 / n;
     LocalisationSummary {
         images: scores.len(),
         pointing_game: frac(&|s| s.pointing_hit),
@@ -144,10 +164,26 @@ mod tests {
         let mut map = vec![0f32; 100];
         map[9] = 1.0; // (9, 0): top-right corner
         let b = centered_box(&map, 10, 10, 4, 4);
-        assert_eq!(b, BBox { x0: 6.0, y0: 0.0, x1: 10.0, y1: 4.0 });
+        assert_eq!(
+            b,
+            BBox {
+                x0: 6.0,
+                y0: 0.0,
+                x1: 10.0,
+                y1: 4.0
+            }
+        );
         map[9] = 0.0;
         map[55] = 1.0; // (5, 5)
-        assert_eq!(centered_box(&map, 10, 10, 3, 3), BBox { x0: 4.0, y0: 4.0, x1: 7.0, y1: 7.0 });
+        assert_eq!(
+            centered_box(&map, 10, 10, 3, 3),
+            BBox {
+                x0: 4.0,
+                y0: 4.0,
+                x1: 7.0,
+                y1: 7.0
+            }
+        );
     }
 
     #[test]
@@ -160,18 +196,45 @@ mod tests {
             }
         }
         let b = threshold_box(&map, 8, 8, 0.3).unwrap();
-        assert_eq!(b, BBox { x0: 3.0, y0: 4.0, x1: 6.0, y1: 7.0 });
+        assert_eq!(
+            b,
+            BBox {
+                x0: 3.0,
+                y0: 4.0,
+                x1: 6.0,
+                y1: 7.0
+            }
+        );
         assert!(threshold_box(&[0.0; 4], 2, 2, 0.1).is_none());
     }
 
     #[test]
     fn iou_and_pointing() {
-        let a = BBox { x0: 0.0, y0: 0.0, x1: 2.0, y1: 2.0 };
-        let b = BBox { x0: 1.0, y0: 1.0, x1: 3.0, y1: 3.0 };
+        let a = BBox {
+            x0: 0.0,
+            y0: 0.0,
+            x1: 2.0,
+            y1: 2.0,
+        };
+        let b = BBox {
+            x0: 1.0,
+            y0: 1.0,
+            x1: 3.0,
+            y1: 3.0,
+        };
         assert!((a.iou(&b) - 1.0 / 7.0).abs() < 1e-12);
         let l = localise((1, 1), &a, &[b]);
         assert!(l.pointing_hit && (l.iou - 1.0 / 7.0).abs() < 1e-12);
-        let s = summarise(&[l, Localisation { pointing_hit: false, iou: 0.5 }]);
-        assert_eq!((s.pointing_game, s.hit_rate_iou_0_1, s.hit_rate_iou_0_3), (0.5, 1.0, 0.5));
+        let s = summarise(&[
+            l,
+            Localisation {
+                pointing_hit: false,
+                iou: 0.5,
+            },
+        ]);
+        assert_eq!(
+            (s.pointing_game, s.hit_rate_iou_0_1, s.hit_rate_iou_0_3),
+            (0.5, 1.0, 0.5)
+        );
     }
 }

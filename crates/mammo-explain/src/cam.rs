@@ -25,7 +25,13 @@ pub enum Method {
     HiResCam,
 }
 
-pub const METHODS: [Method; 5] = [Method::Cam, Method::GradCam, Method::GradCamPlusPlus, Method::LayerCam, Method::HiResCam];
+pub const METHODS: [Method; 5] = [
+    Method::Cam,
+    Method::GradCam,
+    Method::GradCamPlusPlus,
+    Method::LayerCam,
+    Method::HiResCam,
+];
 
 impl Method {
     pub fn name(self) -> &'static str {
@@ -48,12 +54,24 @@ impl std::fmt::Display for Method {
 impl FromStr for Method {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        METHODS.into_iter().find(|m| m.name() == s.to_ascii_lowercase()).ok_or_else(|| format!("unknown method {s:?} (known: cam, gradcam, gradcam++, layercam, hirescam)"))
+        METHODS
+            .into_iter()
+            .find(|m| m.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!("unknown method {s:?} (known: cam, gradcam, gradcam++, layercam, hirescam)")
+            })
     }
 }
 
 /// The raw map `[h, w]`, ReLU applied: `relu(sum_c weight_c(i, j) * A_c(i, j))`.
-pub fn cam_map(method: Method, activations: &[f32], grads: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+pub fn cam_map(
+    method: Method,
+    activations: &[f32],
+    grads: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+) -> Vec<f32> {
     let hw = h * w;
     assert_eq!(activations.len(), c * hw);
     assert_eq!(grads.len(), c * hw);
@@ -81,7 +99,10 @@ pub fn cam_map(method: Method, activations: &[f32], grads: &[f32], c: usize, h: 
             Method::LayerCam | Method::HiResCam => None,
         };
         match channel_weight {
-            Some(wc) => out.iter_mut().zip(a).for_each(|(o, &av)| *o += wc * av as f64),
+            Some(wc) => out
+                .iter_mut()
+                .zip(a)
+                .for_each(|(o, &av)| *o += wc * av as f64),
             None => {
                 let positive = method == Method::LayerCam;
                 for ((o, &av), &gv) in out.iter_mut().zip(a).zip(g) {
@@ -160,7 +181,10 @@ mod tests {
         let m = cam_map(Method::GradCamPlusPlus, &a, &g, 2, 1, 2);
         assert!((m[0] as f64 - (w0 * 1.0 + w1 * 3.0)).abs() < 1e-6);
         assert_eq!(m[1], 0.0); // w0*2 - w1 < 0
-        assert_eq!("GradCAM++".parse::<Method>().unwrap(), Method::GradCamPlusPlus);
+        assert_eq!(
+            "GradCAM++".parse::<Method>().unwrap(),
+            Method::GradCamPlusPlus
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub struct Explainer {
 
 impl std::fmt::Debug for Explainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Explainer").field("model", &self.cfg.architecture).finish()
+        f.debug_struct("Explainer")
+            .field("model", &self.cfg.architecture)
+            .finish()
     }
 }
 
@@ -37,7 +39,11 @@ pub struct LayerGradients {
 impl Explainer {
     /// `model` built on `device` (plain; its autodiff twin is used here) with `cfg`.
     pub fn new(model: Model, cfg: ModelConfig, device: &Device) -> Self {
-        let device = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
+        let device = if device.is_autodiff() {
+            device.clone()
+        } else {
+            device.clone().autodiff()
+        };
         let model = model.to_device(&device).freeze();
         Self { model, cfg, device }
     }
@@ -55,14 +61,32 @@ impl Explainer {
         let layers = self.feature_layers();
         match name {
             None => Ok(layers.len() - 1),
-            Some(n) => layers.iter().position(|l| l == n).ok_or_else(|| ExplainError::UnknownLayer { layer: n.to_string(), model: self.cfg.architecture.clone(), known: layers }),
+            Some(n) => {
+                layers
+                    .iter()
+                    .position(|l| l == n)
+                    .ok_or_else(|| ExplainError::UnknownLayer {
+                        layer: n.to_string(),
+                        model: self.cfg.architecture.clone(),
+                        known: layers,
+                    })
+            }
         }
     }
 
     /// Forward to `layer`, cut the graph there, forward to the logit and back.
     /// `input` is the normalised `[in_chans, H, W]` image.
-    pub fn layer_gradients(&self, input: Vec<f32>, height: usize, width: usize, layer: usize) -> Result<LayerGradients, ExplainError> {
-        let x = Tensor::<4>::from_data(TensorData::new(input, [1, self.cfg.in_chans, height, width]), &self.device);
+    pub fn layer_gradients(
+        &self,
+        input: Vec<f32>,
+        height: usize,
+        width: usize,
+        layer: usize,
+    ) -> Result<LayerGradients, ExplainError> {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(input, [1, self.cfg.in_chans, height, width]),
+            &self.device,
+        );
         let acts = self.model.forward_until(x, layer).detach().require_grad();
         let [_, c, h, w] = acts.dims();
         let logits = self.model.forward_after(acts.clone(), layer);
@@ -70,7 +94,18 @@ impl Explainer {
         let value: f32 = logits.clone().slice([0..1, 0..1]).into_scalar();
         let grads = logit.sum().backward();
         let g = acts.grad(&grads).ok_or(ExplainError::NoGradient)?;
-        let read = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().map_err(|e| ExplainError::Engine(format!("{e:?}")));
-        Ok(LayerGradients { logit: value, channels: c, height: h, width: w, activations: read(acts.inner())?, grads: read(g)? })
+        let read = |t: Tensor<4>| {
+            t.into_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| ExplainError::Engine(format!("{e:?}")))
+        };
+        Ok(LayerGradients {
+            logit: value,
+            channels: c,
+            height: h,
+            width: w,
+            activations: read(acts.inner())?,
+            grads: read(g)?,
+        })
     }
 }

@@ -15,14 +15,20 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-pub use boxes::{BBox, Localisation, LocalisationSummary, centered_box, localise, peak, summarise, threshold_box};
+pub use boxes::{
+    BBox, Localisation, LocalisationSummary, centered_box, localise, peak, summarise, threshold_box,
+};
 pub use cam::{METHODS, Method, cam_map, heat_map, min_max, resize_bilinear};
 pub use gradients::{Explainer, LayerGradients};
 
 #[derive(Debug, Error)]
 pub enum ExplainError {
     #[error("{model} has no feature layer {layer:?} (known: {})", known.join(", "))]
-    UnknownLayer { layer: String, model: String, known: Vec<String> },
+    UnknownLayer {
+        layer: String,
+        model: String,
+        known: Vec<String>,
+    },
     #[error("no gradient reached the target layer")]
     NoGradient,
     #[error("engine: {0}")]
@@ -45,14 +51,32 @@ pub struct Explanation {
 }
 
 /// Every requested method from one pass's activations and gradients.
-pub fn explain(g: &LayerGradients, methods: &[Method], height: usize, width: usize) -> Vec<Explanation> {
+pub fn explain(
+    g: &LayerGradients,
+    methods: &[Method],
+    height: usize,
+    width: usize,
+) -> Vec<Explanation> {
     methods
         .iter()
         .map(|&method| {
-            let raw = cam_map(method, &g.activations, &g.grads, g.channels, g.height, g.width);
+            let raw = cam_map(
+                method,
+                &g.activations,
+                &g.grads,
+                g.channels,
+                g.height,
+                g.width,
+            );
             let heat = heat_map(&raw, g.height, g.width, height, width);
             let peak = peak(&heat, width);
-            Explanation { method, raw, raw_size: [g.height, g.width], heat, peak }
+            Explanation {
+                method,
+                raw,
+                raw_size: [g.height, g.width],
+                heat,
+                peak,
+            }
         })
         .collect()
 }

@@ -31,12 +31,20 @@ pub fn overlay(grey: &[f32], heat: &[f32], width: usize, height: usize, alpha: f
             data.push(((1.0 - alpha) * g + alpha * k as f32).round() as u8);
         }
     }
-    Rgb { width, height, data }
+    Rgb {
+        width,
+        height,
+        data,
+    }
 }
 
 /// The heat map alone in the colour map.
 pub fn colour(heat: &[f32], width: usize, height: usize) -> Rgb {
-    Rgb { width, height, data: heat.iter().flat_map(|&h| jet(h)).collect() }
+    Rgb {
+        width,
+        height,
+        data: heat.iter().flat_map(|&h| jet(h)).collect(),
+    }
 }
 
 /// Draws the outline of `b` (`thickness` pixels, inside the box) in `colour`.
@@ -46,7 +54,10 @@ pub fn draw_box(img: &mut Rgb, b: &BBox, colour: [u8; 3], thickness: usize) {
     let (x1, y1) = (clamp(b.x1, img.width), clamp(b.y1, img.height));
     for y in y0..y1 {
         for x in x0..x1 {
-            let edge = x < x0 + thickness || x + thickness >= x1 || y < y0 + thickness || y + thickness >= y1;
+            let edge = x < x0 + thickness
+                || x + thickness >= x1
+                || y < y0 + thickness
+                || y + thickness >= y1;
             if edge {
                 let i = (y * img.width + x) * 3;
                 img.data[i..i + 3].copy_from_slice(&colour);
@@ -62,15 +73,26 @@ pub fn write_rgb_png(path: &Path, img: &Rgb) -> Result<(), ExplainError> {
         let mut enc = png::Encoder::new(&mut bytes, img.width as u32, img.height as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc.write_header().map_err(|e| ExplainError::Write { path: path.into(), reason: e.to_string() })?;
-        w.write_image_data(&img.data).map_err(|e| ExplainError::Write { path: path.into(), reason: e.to_string() })?;
+        let mut w = enc.write_header().map_err(|e| ExplainError::Write {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        w.write_image_data(&img.data)
+            .map_err(|e| ExplainError::Write {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
     }
-    mammo_image::write_atomic(path, &bytes).map_err(|e| ExplainError::Write { path: path.into(), reason: e.to_string() })
+    mammo_image::write_atomic(path, &bytes).map_err(|e| ExplainError::Write {
+        path: path.into(),
+        reason: e.to_string(),
+    })
 }
 
 /// `[height, width]` little-endian f32 array in NumPy's `.npy` format (version 1.0).
 pub fn npy_bytes(values: &[f32], height: usize, width: usize) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({height}, {width}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({height}, {width}), }}");
     // magic (6) + version (2) + header length (2) + header + '\n' is a multiple of 64
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -103,13 +125,31 @@ mod tests {
         let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
         assert_eq!((10 + hl) % 64, 0);
         assert_eq!(b.len(), 10 + hl + 8);
-        assert!(std::str::from_utf8(&b[10..10 + hl]).unwrap().contains("'shape': (1, 2)"));
+        assert!(
+            std::str::from_utf8(&b[10..10 + hl])
+                .unwrap()
+                .contains("'shape': (1, 2)")
+        );
     }
 
     #[test]
     fn box_outline() {
-        let mut img = Rgb { width: 5, height: 5, data: vec![0; 75] };
-        draw_box(&mut img, &BBox { x0: 1.0, y0: 1.0, x1: 4.0, y1: 4.0 }, [255, 0, 0], 1);
+        let mut img = Rgb {
+            width: 5,
+            height: 5,
+            data: vec![0; 75],
+        };
+        draw_box(
+            &mut img,
+            &BBox {
+                x0: 1.0,
+                y0: 1.0,
+                x1: 4.0,
+                y1: 4.0,
+            },
+            [255, 0, 0],
+            1,
+        );
         let red = |x: usize, y: usize| img.data[(y * 5 + x) * 3] == 255;
         assert!(red(1, 1) && red(3, 3) && red(1, 3) && !red(2, 2) && !red(0, 0) && !red(4, 4));
     }

@@ -20,7 +20,11 @@ pub enum FidError {
     #[error("feature sets have {0} and {1} dimensions")]
     DimensionMismatch(usize, usize),
     #[error("{what}: {n} samples, at least {min} needed")]
-    TooFewSamples { what: &'static str, n: usize, min: usize },
+    TooFewSamples {
+        what: &'static str,
+        n: usize,
+        min: usize,
+    },
     #[error("{0} features of dimension {1} do not fill a whole number of rows")]
     Ragged(usize, usize),
 }
@@ -59,7 +63,11 @@ impl GaussianStats {
     pub fn from_features(f: &Features<'_>) -> Result<Self, FidError> {
         let (n, d) = (f.n(), f.dim);
         if n < 2 {
-            return Err(FidError::TooFewSamples { what: "covariance", n, min: 2 });
+            return Err(FidError::TooFewSamples {
+                what: "covariance",
+                n,
+                min: 2,
+            });
         }
         let x = DMatrix::from_row_iterator(n, d, f.data.iter().map(|&v| v as f64));
         let mu = DVector::from_iterator(d, (0..d).map(|j| x.column(j).sum() / n as f64));
@@ -91,7 +99,11 @@ pub fn frechet_distance(a: &GaussianStats, b: &GaussianStats) -> Result<f64, Fid
     let r = sqrt_psd(&a.sigma);
     let inner = &r * &b.sigma * &r;
     let inner = (&inner + inner.transpose()) * 0.5;
-    let tr_covmean: f64 = SymmetricEigen::new(inner).eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum();
+    let tr_covmean: f64 = SymmetricEigen::new(inner)
+        .eigenvalues
+        .iter()
+        .map(|l| l.max(0.0).sqrt())
+        .sum();
     Ok(diff.dot(&diff) + a.sigma.trace() + b.sigma.trace() - 2.0 * tr_covmean)
 }
 
@@ -135,13 +147,23 @@ fn mmd2_unbiased(x: &Features<'_>, xi: &[usize], y: &Features<'_>, yi: &[usize])
 
 /// KID over `subsets` random subsets of `subset_size` samples from each set (capped at the
 /// smaller set; with `subset_size >= both sizes` and one subset it is deterministic).
-pub fn kernel_inception_distance(x: &Features<'_>, y: &Features<'_>, subsets: usize, subset_size: usize, seed: u64) -> Result<Kid, FidError> {
+pub fn kernel_inception_distance(
+    x: &Features<'_>,
+    y: &Features<'_>,
+    subsets: usize,
+    subset_size: usize,
+    seed: u64,
+) -> Result<Kid, FidError> {
     if x.dim != y.dim {
         return Err(FidError::DimensionMismatch(x.dim, y.dim));
     }
     let m = subset_size.min(x.n()).min(y.n());
     if m < 2 {
-        return Err(FidError::TooFewSamples { what: "KID subset", n: m, min: 2 });
+        return Err(FidError::TooFewSamples {
+            what: "KID subset",
+            n: m,
+            min: 2,
+        });
     }
     let mut rng = mammo_rand::Rng::from_keys(seed, &[0x006b_6964]); // "kid"
     let values: Vec<f64> = (0..subsets.max(1))
@@ -152,8 +174,14 @@ pub fn kernel_inception_distance(x: &Features<'_>, y: &Features<'_>, subsets: us
         })
         .collect();
     let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / values.len() as f64).sqrt();
-    Ok(Kid { mean, std, subsets: values.len(), subset_size: m })
+    let std =
+        (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / values.len() as f64).sqrt();
+    Ok(Kid {
+        mean,
+        std,
+        subsets: values.len(),
+        subset_size: m,
+    })
 }
 
 #[cfg(test)]
@@ -162,7 +190,9 @@ mod tests {
 
     #[test]
     fn identical_sets_have_zero_distance() {
-        let data: Vec<f32> = (0..40 * 5).map(|i| ((i * 7919) % 97) as f32 / 10.0).collect();
+        let data: Vec<f32> = (0..40 * 5)
+            .map(|i| ((i * 7919) % 97) as f32 / 10.0)
+            .collect();
         let f = Features::new(&data, 5).unwrap();
         let s = GaussianStats::from_features(&f).unwrap();
         assert!(frechet_distance(&s, &s).unwrap().abs() < 1e-9);
@@ -171,16 +201,30 @@ mod tests {
     #[test]
     fn one_dimensional_closed_form() {
         // N(m1, s1^2) vs N(m2, s2^2): (m1 - m2)^2 + (s1 - s2)^2
-        let a = GaussianStats { n: 10, mu: DVector::from_vec(vec![1.0]), sigma: DMatrix::from_vec(1, 1, vec![4.0]) };
-        let b = GaussianStats { n: 10, mu: DVector::from_vec(vec![3.0]), sigma: DMatrix::from_vec(1, 1, vec![9.0]) };
+        let a = GaussianStats {
+            n: 10,
+            mu: DVector::from_vec(vec![1.0]),
+            sigma: DMatrix::from_vec(1, 1, vec![4.0]),
+        };
+        let b = GaussianStats {
+            n: 10,
+            mu: DVector::from_vec(vec![3.0]),
+            sigma: DMatrix::from_vec(1, 1, vec![9.0]),
+        };
         assert!((frechet_distance(&a, &b).unwrap() - (4.0 + 1.0)).abs() < 1e-12);
     }
 
     #[test]
     fn errors() {
-        assert_eq!(Features::new(&[1.0, 2.0, 3.0], 2).unwrap_err(), FidError::Ragged(3, 2));
+        assert_eq!(
+            Features::new(&[1.0, 2.0, 3.0], 2).unwrap_err(),
+            FidError::Ragged(3, 2)
+        );
         let one = [1.0f32, 2.0];
         let f = Features::new(&one, 2).unwrap();
-        assert_eq!(GaussianStats::from_features(&f).unwrap_err().to_string(), "covariance: 1 samples, at least 2 needed");
+        assert_eq!(
+            GaussianStats::from_features(&f).unwrap_err().to_string(),
+            "covariance: 1 samples, at least 2 needed"
+        );
     }
 }

@@ -22,7 +22,11 @@ const CUTOUT_RATIO: f64 = 0.5;
 impl DiffAugment {
     pub fn from_policies(policies: &[String]) -> Self {
         let has = |p: &str| policies.iter().any(|q| q == p);
-        Self { color: has("color"), translation: has("translation"), cutout: has("cutout") }
+        Self {
+            color: has("color"),
+            translation: has("translation"),
+            cutout: has("cutout"),
+        }
     }
 
     pub fn apply(&self, x: Tensor<4>, rng: &mut Rng) -> Tensor<4> {
@@ -74,7 +78,9 @@ fn translation(x: Tensor<4>, rng: &mut Rng) -> Tensor<4> {
         .map(|i| {
             let ty = rng.int_in(0, 2 * sy as u64) as usize;
             let tx = rng.int_in(0, 2 * sx as u64) as usize;
-            padded.clone().slice([i..i + 1, 0..c, ty..ty + h, tx..tx + w])
+            padded
+                .clone()
+                .slice([i..i + 1, 0..c, ty..ty + h, tx..tx + w])
         })
         .collect();
     Tensor::cat(parts, 0)
@@ -112,26 +118,51 @@ mod tests {
     #[test]
     fn policies_do_what_they_say() {
         let mut rng = Rng::from_keys(1, &[]);
-        let all = DiffAugment { color: true, translation: true, cutout: true };
+        let all = DiffAugment {
+            color: true,
+            translation: true,
+            cutout: true,
+        };
         assert_eq!(all.apply(ones(4, 16), &mut rng).dims(), [4, 1, 16, 16]);
 
         // cutout zeroes about a quarter of each image (less where the square hangs over)
-        let cut = DiffAugment { cutout: true, ..Default::default() };
-        let v: Vec<f32> = cut.apply(ones(8, 16), &mut rng).into_data().try_into_vec::<f32>().unwrap();
+        let cut = DiffAugment {
+            cutout: true,
+            ..Default::default()
+        };
+        let v: Vec<f32> = cut
+            .apply(ones(8, 16), &mut rng)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         for img in v.chunks(256) {
             let zeros = img.iter().filter(|&&p| p == 0.0).count();
             assert!((16..=64).contains(&zeros), "{zeros}");
         }
 
         // translation moves content, keeps the size, fills with zeros
-        let tr = DiffAugment { translation: true, ..Default::default() };
-        let v: Vec<f32> = tr.apply(ones(16, 16), &mut rng).into_data().try_into_vec::<f32>().unwrap();
+        let tr = DiffAugment {
+            translation: true,
+            ..Default::default()
+        };
+        let v: Vec<f32> = tr
+            .apply(ones(16, 16), &mut rng)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         let shifted = v.chunks(256).filter(|img| img.contains(&0.0)).count();
         assert!(shifted >= 10, "{shifted} of 16 moved");
 
         // colour on a constant image: every pixel of a sample changes by the same amount
-        let col = DiffAugment { color: true, ..Default::default() };
-        let v: Vec<f32> = col.apply(ones(4, 8), &mut rng).into_data().try_into_vec::<f32>().unwrap();
+        let col = DiffAugment {
+            color: true,
+            ..Default::default()
+        };
+        let v: Vec<f32> = col
+            .apply(ones(4, 8), &mut rng)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         for img in v.chunks(64) {
             assert!(img.iter().all(|&p| (p - img[0]).abs() < 1e-6));
         }
@@ -140,10 +171,26 @@ mod tests {
 
     #[test]
     fn same_seed_same_augmentation() {
-        let all = DiffAugment { color: true, translation: true, cutout: true };
-        let x = Tensor::<4>::random([2, 1, 8, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &Device::flex());
-        let a: Vec<f32> = all.apply(x.clone(), &mut Rng::from_keys(5, &[1])).into_data().try_into_vec::<f32>().unwrap();
-        let b: Vec<f32> = all.apply(x, &mut Rng::from_keys(5, &[1])).into_data().try_into_vec::<f32>().unwrap();
+        let all = DiffAugment {
+            color: true,
+            translation: true,
+            cutout: true,
+        };
+        let x = Tensor::<4>::random(
+            [2, 1, 8, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &Device::flex(),
+        );
+        let a: Vec<f32> = all
+            .apply(x.clone(), &mut Rng::from_keys(5, &[1]))
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        let b: Vec<f32> = all
+            .apply(x, &mut Rng::from_keys(5, &[1]))
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         assert_eq!(a, b);
     }
 }

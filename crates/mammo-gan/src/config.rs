@@ -115,7 +115,17 @@ impl GeneratorConfig {
 
 impl Default for GeneratorConfig {
     fn default() -> Self {
-        Self { z_dim: 64, w_dim: 128, mapping_layers: 2, cbase: 1024, cmax: 64, syn_layers: 5, head_layers: 2, stem_res: 16, img_channels: 1 }
+        Self {
+            z_dim: 64,
+            w_dim: 128,
+            mapping_layers: 2,
+            cbase: 1024,
+            cmax: 64,
+            syn_layers: 5,
+            head_layers: 2,
+            stem_res: 16,
+            img_channels: 1,
+        }
     }
 }
 
@@ -168,7 +178,11 @@ impl Default for GanConfig {
 impl GanConfig {
     /// Small enough for 16-32 px on two CPU cores (a few kimg per minute).
     pub fn cpu() -> Self {
-        Self { generator: GeneratorConfig::default(), discriminator: DiscriminatorConfig::default(), training: GanTrainConfig::default() }
+        Self {
+            generator: GeneratorConfig::default(),
+            discriminator: DiscriminatorConfig::default(),
+            training: GanTrainConfig::default(),
+        }
     }
 
     /// The paper's Table 1 capacity (cbase 16384, cmax 256, 7 synthesis layers, 4 head layers)
@@ -176,9 +190,35 @@ impl GanConfig {
     /// optimiser; batch 64 as the paper's classifiers. Meant for a GPU.
     pub fn paper() -> Self {
         Self {
-            generator: GeneratorConfig { z_dim: 64, w_dim: 512, mapping_layers: 2, cbase: 16384, cmax: 256, syn_layers: 7, head_layers: 4, stem_res: 16, img_channels: 1 },
-            discriminator: DiscriminatorConfig { feature_res: 224, proj_channels: 64, disc_channels: 256, blur_fade_kimg: 200.0, ..DiscriminatorConfig::default() },
-            training: GanTrainConfig { batch_size: 64, kimg: 10000.0, tick_kimg: 4.0, snap_kimg: 200.0, metric_kimg: 200.0, metric_samples: 10000, kid_subset_size: 1000, kid_subsets: 100, ..GanTrainConfig::default() },
+            generator: GeneratorConfig {
+                z_dim: 64,
+                w_dim: 512,
+                mapping_layers: 2,
+                cbase: 16384,
+                cmax: 256,
+                syn_layers: 7,
+                head_layers: 4,
+                stem_res: 16,
+                img_channels: 1,
+            },
+            discriminator: DiscriminatorConfig {
+                feature_res: 224,
+                proj_channels: 64,
+                disc_channels: 256,
+                blur_fade_kimg: 200.0,
+                ..DiscriminatorConfig::default()
+            },
+            training: GanTrainConfig {
+                batch_size: 64,
+                kimg: 10000.0,
+                tick_kimg: 4.0,
+                snap_kimg: 200.0,
+                metric_kimg: 200.0,
+                metric_samples: 10000,
+                kid_subset_size: 1000,
+                kid_subsets: 100,
+                ..GanTrainConfig::default()
+            },
         }
     }
 
@@ -191,7 +231,8 @@ impl GanConfig {
         }
         let path = Path::new(spec);
         let text = std::fs::read_to_string(path).map_err(|e| GanError::io("read", path, e))?;
-        let cfg: Self = toml::from_str(&text).map_err(|e| GanError::Config(format!("{}: {e}", path.display())))?;
+        let cfg: Self = toml::from_str(&text)
+            .map_err(|e| GanError::Config(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -200,44 +241,80 @@ impl GanConfig {
         let g = &self.generator;
         let bad = |m: String| Err(GanError::Config(m));
         if !g.stem_res.is_power_of_two() || g.stem_res < 8 {
-            return bad(format!("generator.stem_res {} must be a power of two >= 8", g.stem_res));
+            return bad(format!(
+                "generator.stem_res {} must be a power of two >= 8",
+                g.stem_res
+            ));
         }
         let ups = g.stem_res.trailing_zeros() as usize - 2;
         if g.syn_layers < ups + 1 {
-            return bad(format!("generator.syn_layers {} is too few to grow 4 px to {} px (needs {})", g.syn_layers, g.stem_res, ups + 1));
+            return bad(format!(
+                "generator.syn_layers {} is too few to grow 4 px to {} px (needs {})",
+                g.syn_layers,
+                g.stem_res,
+                ups + 1
+            ));
         }
-        if g.head_layers == 0 || g.z_dim == 0 || g.w_dim == 0 || g.mapping_layers == 0 || g.cmax == 0 || g.cbase == 0 {
+        if g.head_layers == 0
+            || g.z_dim == 0
+            || g.w_dim == 0
+            || g.mapping_layers == 0
+            || g.cmax == 0
+            || g.cbase == 0
+        {
             return bad("generator sizes must be positive".into());
         }
         if !matches!(g.img_channels, 1 | 3) {
-            return bad(format!("generator.img_channels {} must be 1 or 3", g.img_channels));
+            return bad(format!(
+                "generator.img_channels {} must be 1 or 3",
+                g.img_channels
+            ));
         }
         let d = &self.discriminator;
-        mammo_models::spec(&d.backbone).map_err(|e| GanError::Config(format!("discriminator.backbone: {e}")))?;
+        mammo_models::spec(&d.backbone)
+            .map_err(|e| GanError::Config(format!("discriminator.backbone: {e}")))?;
         if d.feature_res < 32 {
-            return bad(format!("discriminator.feature_res {} is below 32", d.feature_res));
+            return bad(format!(
+                "discriminator.feature_res {} is below 32",
+                d.feature_res
+            ));
         }
-        for p in d.diffaug.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for p in d
+            .diffaug
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             if !matches!(p, "color" | "translation" | "cutout") {
-                return bad(format!("discriminator.diffaug: unknown policy {p:?} (color, translation, cutout)"));
+                return bad(format!(
+                    "discriminator.diffaug: unknown policy {p:?} (color, translation, cutout)"
+                ));
             }
         }
         let t = &self.training;
         if t.batch_size < 2 {
-            return bad("training.batch_size must be at least 2 (batch norm in the discriminator)".into());
+            return bad(
+                "training.batch_size must be at least 2 (batch norm in the discriminator)".into(),
+            );
         }
         if !(t.g_lr > 0.0 && t.d_lr > 0.0 && t.kimg > 0.0) {
             return bad("training.g_lr, d_lr and kimg must be positive".into());
         }
         if !(0.0..0.9).contains(&t.holdout_fraction) {
-            return bad(format!("training.holdout_fraction {} must be in [0, 0.9)", t.holdout_fraction));
+            return bad(format!(
+                "training.holdout_fraction {} must be in [0, 0.9)",
+                t.holdout_fraction
+            ));
         }
         Ok(())
     }
 
     /// EMA half-life in images.
     pub fn ema_nimg(&self) -> f64 {
-        self.training.ema_kimg.unwrap_or(10.0 * self.training.batch_size as f64 / 32.0) * 1000.0
+        self.training
+            .ema_kimg
+            .unwrap_or(10.0 * self.training.batch_size as f64 / 32.0)
+            * 1000.0
     }
 
     /// Channels of synthesis layers at resolution `res`.
@@ -247,7 +324,12 @@ impl GanConfig {
 
     /// The DiffAugment policies switched on.
     pub fn policies(&self) -> Vec<String> {
-        self.discriminator.diffaug.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+        self.discriminator
+            .diffaug
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
     }
 }
 
@@ -260,7 +342,15 @@ mod tests {
         GanConfig::cpu().validate().unwrap();
         let p = GanConfig::paper();
         p.validate().unwrap();
-        assert_eq!((p.generator.cbase, p.generator.cmax, p.generator.syn_layers, p.generator.head_layers), (16384, 256, 7, 4));
+        assert_eq!(
+            (
+                p.generator.cbase,
+                p.generator.cmax,
+                p.generator.syn_layers,
+                p.generator.head_layers
+            ),
+            (16384, 256, 7, 4)
+        );
         assert_eq!(p.channels(16), 256);
         assert_eq!(p.channels(256), 64);
         assert_eq!(p.channels(512), 32);
@@ -272,13 +362,23 @@ mod tests {
     fn bad_settings_are_named() {
         let mut c = GanConfig::cpu();
         c.generator.syn_layers = 2;
-        assert!(c.validate().unwrap_err().to_string().contains("syn_layers 2"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("syn_layers 2")
+        );
         let mut c = GanConfig::cpu();
         c.discriminator.diffaug = "color,zoom".into();
         assert!(c.validate().unwrap_err().to_string().contains("\"zoom\""));
         let mut c = GanConfig::cpu();
         c.discriminator.backbone = "vgg".into();
-        assert!(c.validate().unwrap_err().to_string().contains("unknown model"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown model")
+        );
     }
 }
 
@@ -289,7 +389,13 @@ mod preset_files {
     #[test]
     fn the_config_files_are_the_presets() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs");
-        assert_eq!(GanConfig::load(&format!("{dir}/gan-paper.toml")).unwrap(), GanConfig::paper());
-        assert_eq!(GanConfig::load(&format!("{dir}/gan-cpu.toml")).unwrap(), GanConfig::cpu());
+        assert_eq!(
+            GanConfig::load(&format!("{dir}/gan-paper.toml")).unwrap(),
+            GanConfig::paper()
+        );
+        assert_eq!(
+            GanConfig::load(&format!("{dir}/gan-cpu.toml")).unwrap(),
+            GanConfig::cpu()
+        );
     }
 }

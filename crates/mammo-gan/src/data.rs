@@ -61,7 +61,10 @@ pub struct RealData {
 pub fn list_images(source: &ImageSource) -> Result<Vec<RealImage>> {
     match source {
         ImageSource::Manifest { path, label } => {
-            let rows = mammo_preprocess::read_manifest(path).map_err(|e| GanError::Data { path: path.clone(), reason: e.to_string() })?;
+            let rows = mammo_preprocess::read_manifest(path).map_err(|e| GanError::Data {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             let base = path.parent().unwrap_or(Path::new("."));
             let want = label.map(|l| l.to_string());
             let mut out = Vec::new();
@@ -70,10 +73,20 @@ pub fn list_images(source: &ImageSource) -> Result<Vec<RealImage>> {
                 if !r.is_ok() || r.synthetic != 0 || want.as_deref().is_some_and(|w| w != lab) {
                     continue;
                 }
-                out.push(RealImage { image_id: r.image_id.clone(), patient_id: r.patient_id.clone(), path: base.join(&r.path) });
+                out.push(RealImage {
+                    image_id: r.image_id.clone(),
+                    patient_id: r.patient_id.clone(),
+                    path: base.join(&r.path),
+                });
             }
             if out.is_empty() {
-                return Err(GanError::Data { path: path.clone(), reason: format!("no usable rows{}", label.map_or(String::new(), |l| format!(" with label {l}"))) });
+                return Err(GanError::Data {
+                    path: path.clone(),
+                    reason: format!(
+                        "no usable rows{}",
+                        label.map_or(String::new(), |l| format!(" with label {l}"))
+                    ),
+                });
             }
             Ok(out)
         }
@@ -82,13 +95,25 @@ pub fn list_images(source: &ImageSource) -> Result<Vec<RealImage>> {
             walk(dir, &mut files)?;
             files.sort();
             if files.is_empty() {
-                return Err(GanError::Data { path: dir.clone(), reason: "no .png files".into() });
+                return Err(GanError::Data {
+                    path: dir.clone(),
+                    reason: "no .png files".into(),
+                });
             }
             Ok(files
                 .into_iter()
                 .map(|p| {
-                    let id = p.strip_prefix(dir).unwrap_or(&p).with_extension("").to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
-                    RealImage { image_id: id.clone(), patient_id: id, path: p }
+                    let id = p
+                        .strip_prefix(dir)
+                        .unwrap_or(&p)
+                        .with_extension("")
+                        .to_string_lossy()
+                        .replace(std::path::MAIN_SEPARATOR, "/");
+                    RealImage {
+                        image_id: id.clone(),
+                        patient_id: id,
+                        path: p,
+                    }
                 })
                 .collect())
         }
@@ -111,36 +136,74 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 pub fn load_set(images: Vec<RealImage>, res: usize) -> Result<ImageSet> {
     let per = res * res;
     let mut values = vec![0f32; images.len() * per];
-    values.par_chunks_mut(per).zip(images.par_iter()).try_for_each(|(out, img)| -> Result<()> {
-        let (w, h, bits, px) = mammo_image::read_png_gray(&img.path).map_err(|e| GanError::Data { path: img.path.clone(), reason: e.to_string() })?;
-        let max = ((1u32 << bits) - 1) as f32;
-        let g = GrayImage::new(w, h, px.iter().map(|&v| v as f32 / max).collect());
-        let g = if (w as usize, h as usize) == (res, res) { g } else { mammo_image::resize(&g, res as u32, res as u32, Filter::Area) };
-        for (o, v) in out.iter_mut().zip(&g.data) {
-            *o = v.clamp(0.0, 1.0) * 2.0 - 1.0;
-        }
-        Ok(())
-    })?;
-    Ok(ImageSet { images, values, res })
+    values
+        .par_chunks_mut(per)
+        .zip(images.par_iter())
+        .try_for_each(|(out, img)| -> Result<()> {
+            let (w, h, bits, px) =
+                mammo_image::read_png_gray(&img.path).map_err(|e| GanError::Data {
+                    path: img.path.clone(),
+                    reason: e.to_string(),
+                })?;
+            let max = ((1u32 << bits) - 1) as f32;
+            let g = GrayImage::new(w, h, px.iter().map(|&v| v as f32 / max).collect());
+            let g = if (w as usize, h as usize) == (res, res) {
+                g
+            } else {
+                mammo_image::resize(&g, res as u32, res as u32, Filter::Area)
+            };
+            for (o, v) in out.iter_mut().zip(&g.data) {
+                *o = v.clamp(0.0, 1.0) * 2.0 - 1.0;
+            }
+            Ok(())
+        })?;
+    Ok(ImageSet {
+        images,
+        values,
+        res,
+    })
 }
 
 /// Splits by patient: a patient is held out when a hash of its id and the seed falls below
 /// `fraction`, so the split does not depend on row order and grows stably with the data.
-pub fn split_by_patient(images: Vec<RealImage>, fraction: f64, seed: u64) -> (Vec<RealImage>, Vec<RealImage>) {
+pub fn split_by_patient(
+    images: Vec<RealImage>,
+    fraction: f64,
+    seed: u64,
+) -> (Vec<RealImage>, Vec<RealImage>) {
     images.into_iter().partition(|img| {
-        let h = img.patient_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+        let h = img
+            .patient_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+            });
         (mammo_rand::derive(seed, &[h]) as f64 / u64::MAX as f64) >= fraction
     })
 }
 
 /// Lists, splits and loads a source.
-pub fn load_real(source: &ImageSource, res: usize, holdout_fraction: f64, seed: u64) -> Result<RealData> {
+pub fn load_real(
+    source: &ImageSource,
+    res: usize,
+    holdout_fraction: f64,
+    seed: u64,
+) -> Result<RealData> {
     let all = list_images(source)?;
     let (train, holdout) = split_by_patient(all, holdout_fraction, seed);
     if train.len() < 2 {
-        return Err(GanError::Data { path: source_path(source).to_path_buf(), reason: format!("only {} training image(s) after holding out {holdout_fraction} of the patients", train.len()) });
+        return Err(GanError::Data {
+            path: source_path(source).to_path_buf(),
+            reason: format!(
+                "only {} training image(s) after holding out {holdout_fraction} of the patients",
+                train.len()
+            ),
+        });
     }
-    Ok(RealData { train: load_set(train, res)?, holdout: load_set(holdout, res)? })
+    Ok(RealData {
+        train: load_set(train, res)?,
+        holdout: load_set(holdout, res)?,
+    })
 }
 
 pub fn source_path(source: &ImageSource) -> &Path {
@@ -156,7 +219,13 @@ mod tests {
 
     #[test]
     fn split_keeps_patients_together_and_is_order_free() {
-        let imgs: Vec<RealImage> = (0..200).map(|i| RealImage { image_id: format!("{i}"), patient_id: format!("p{}", i / 2), path: PathBuf::new() }).collect();
+        let imgs: Vec<RealImage> = (0..200)
+            .map(|i| RealImage {
+                image_id: format!("{i}"),
+                patient_id: format!("p{}", i / 2),
+                path: PathBuf::new(),
+            })
+            .collect();
         let (train, hold) = split_by_patient(imgs.clone(), 0.25, 3);
         assert!((30..70).contains(&hold.len()), "{}", hold.len());
         for h in &hold {

@@ -25,7 +25,9 @@ struct Blend {
 
 impl ModuleMapper for Blend {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(src) = self.source.get(&param.id).cloned() else { return param };
+        let Some(src) = self.source.get(&param.id).cloned() else {
+            return param;
+        };
         self.matched += 1;
         let beta = self.beta;
         param.map(|t| {
@@ -45,11 +47,21 @@ pub fn update(ema: Generator, g: &Generator, beta: f64) -> Generator {
     let mut c = Collect(HashMap::new());
     g.visit(&mut c);
     let expected = c.0.len();
-    let mut blend = Blend { source: c.0, beta, matched: 0 };
+    let mut blend = Blend {
+        source: c.0,
+        beta,
+        matched: 0,
+    };
     let ema = ema.map(&mut blend);
-    assert_eq!(blend.matched, expected, "EMA matched {} of {expected} trainable generator parameters", blend.matched);
+    assert_eq!(
+        blend.matched, expected,
+        "EMA matched {} of {expected} trainable generator parameters",
+        blend.matched
+    );
     let avg = g.mapping.w_avg.value_sync().inner();
-    ema.mapping.w_avg.update(avg.to_device(&ema.input.val().device()));
+    ema.mapping
+        .w_avg
+        .update(avg.to_device(&ema.input.val().device()));
     ema
 }
 
@@ -68,7 +80,10 @@ mod tests {
         let g = Generator::new(&arch, &d);
         let ema = g.valid();
         // shift g's input by +1: ema moves 1 - beta of the way
-        let g = Generator { input: g.input.clone().map(|t| t + 1.0), ..g };
+        let g = Generator {
+            input: g.input.clone().map(|t| t + 1.0),
+            ..g
+        };
         let before: Vec<f32> = ema.input.val().into_data().try_into_vec::<f32>().unwrap();
         let ema = update(ema, &g, 0.75);
         let after: Vec<f32> = ema.input.val().into_data().try_into_vec::<f32>().unwrap();
@@ -78,6 +93,9 @@ mod tests {
         // a parameter equal in both stays bit-identical (frozen stages)
         let same = update(g.valid(), &g, 0.75);
         let want: Vec<f32> = g.input.val().into_data().try_into_vec::<f32>().unwrap();
-        assert_eq!(want, same.input.val().into_data().try_into_vec::<f32>().unwrap());
+        assert_eq!(
+            want,
+            same.input.val().into_data().try_into_vec::<f32>().unwrap()
+        );
     }
 }

@@ -7,7 +7,11 @@ pub enum GanError {
     #[error("invalid GAN config: {0}")]
     Config(String),
     #[error("cannot {action} {}: {reason}", path.display())]
-    Io { action: &'static str, path: PathBuf, reason: String },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("{}: {reason}", path.display())]
     Data { path: PathBuf, reason: String },
     #[error("GAN run {}: {reason}", run.display())]
@@ -26,6 +30,10 @@ pub type Result<T, E = GanError> = std::result::Result<T, E>;
 
 impl GanError {
     pub fn io(action: &'static str, path: &Path, e: impl std::fmt::Display) -> Self {
-        Self::Io { action, path: path.to_path_buf(), reason: e.to_string() }
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
     }
 }

@@ -22,9 +22,16 @@ use crate::layers::{classifier_input, stored_model_config};
 #[derive(Debug)]
 pub enum FeatureNet {
     /// A registered classifier's pooled last feature map.
-    Backbone { model: Model, cfg: ModelConfig, label: String },
+    Backbone {
+        model: Model,
+        cfg: ModelConfig,
+        label: String,
+    },
     /// pytorch-fid's Inception-v3 pool3 (2048-d): FID proper.
-    Inception { model: mammo_inception::FidInception, label: String },
+    Inception {
+        model: mammo_inception::FidInception,
+        label: String,
+    },
 }
 
 impl FeatureNet {
@@ -37,8 +44,12 @@ impl FeatureNet {
         let cfg = match stored_model_config(name, weights, "the feature network")? {
             Some(c) => c,
             // timm weights: the size they were trained at; no weights: a small fixed size
-            None if weights.is_some() => ModelConfig::new(name)?.with_in_chans(3).with_input_size(spec.default_input_size),
-            None => ModelConfig::new(name)?.with_in_chans(3).with_input_size([64, 64]),
+            None if weights.is_some() => ModelConfig::new(name)?
+                .with_in_chans(3)
+                .with_input_size(spec.default_input_size),
+            None => ModelConfig::new(name)?
+                .with_in_chans(3)
+                .with_input_size([64, 64]),
         };
         let mut model = {
             device.seed(0x6665_6174);
@@ -48,9 +59,16 @@ impl FeatureNet {
         let label = match weights {
             Some(w) => {
                 load_timm_safetensors(&mut model, spec, w)?;
-                format!("{name} features ({dim}-d pooled, weights {}, {}x{} input; not Inception, not comparable with published FID)", w.display(), cfg.input_size[1], cfg.input_size[0])
+                format!(
+                    "{name} features ({dim}-d pooled, weights {}, {}x{} input; not Inception, not comparable with published FID)",
+                    w.display(),
+                    cfg.input_size[1],
+                    cfg.input_size[0]
+                )
             }
-            None => format!("{name} features ({dim}-d pooled, randomly initialised with a fixed seed; a weak fallback, not FID)"),
+            None => format!(
+                "{name} features ({dim}-d pooled, randomly initialised with a fixed seed; a weak fallback, not FID)"
+            ),
         };
         let model = model.valid();
         Ok(Self::Backbone { model, cfg, label })
@@ -60,7 +78,13 @@ impl FeatureNet {
     /// `pt_inception-2015-12-05-6726825d.pth` (`tools/convert_pt_inception.py`).
     pub fn inception(weights: &Path, device: &Device) -> Result<Self> {
         let model = mammo_inception::load_safetensors(weights, &device.clone().inner())?;
-        Ok(Self::Inception { model, label: format!("Inception-v3 pool3 (pytorch-fid weights {})", weights.display()) })
+        Ok(Self::Inception {
+            model,
+            label: format!(
+                "Inception-v3 pool3 (pytorch-fid weights {})",
+                weights.display()
+            ),
+        })
     }
 
     /// `inception` (weights required) or a registered model name.
@@ -91,10 +115,21 @@ impl FeatureNet {
             Self::Backbone { model, cfg, .. } => {
                 let device = model.first_conv().weight.val().device();
                 let n = images.dims()[0];
-                let x = classifier_input(images.to_device(&device), cfg.in_chans, &cfg.mean, &cfg.std, cfg.input_size);
+                let x = classifier_input(
+                    images.to_device(&device),
+                    cfg.in_chans,
+                    &cfg.mean,
+                    &cfg.std,
+                    cfg.input_size,
+                );
                 let f = model.forward_features(x);
                 let d = f.dims()[1];
-                f.mean_dim(3).mean_dim(2).reshape([n, d]).into_data().try_into_vec::<f32>().expect("f32 features")
+                f.mean_dim(3)
+                    .mean_dim(2)
+                    .reshape([n, d])
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("f32 features")
             }
             Self::Inception { model, .. } => {
                 let device = model.Conv2d_1a_3x3.conv.weight.val().device();
@@ -102,19 +137,35 @@ impl FeatureNet {
                 let c = images.dims()[1];
                 let x = (images + 1.0) * 0.5;
                 let x = if c == 1 { x.repeat_dim(1, 3) } else { x };
-                model.pool3(x).into_data().try_into_vec::<f32>().expect("f32 features")
+                model
+                    .pool3(x)
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("f32 features")
             }
         }
     }
 
     /// Features of many images in batches; `images` is `[n, channels, h, w]` row-major.
-    pub fn features_of(&self, values: &[f32], shape: [usize; 4], batch: usize, device: &Device) -> Vec<f32> {
+    pub fn features_of(
+        &self,
+        values: &[f32],
+        shape: [usize; 4],
+        batch: usize,
+        device: &Device,
+    ) -> Vec<f32> {
         let [n, c, h, w] = shape;
         let per = c * h * w;
         let mut out = Vec::with_capacity(n * self.dim());
         for start in (0..n).step_by(batch.max(1)) {
             let end = (start + batch).min(n);
-            let x = Tensor::<4>::from_data(TensorData::new(values[start * per..end * per].to_vec(), [end - start, c, h, w]), &device.clone().inner());
+            let x = Tensor::<4>::from_data(
+                TensorData::new(
+                    values[start * per..end * per].to_vec(),
+                    [end - start, c, h, w],
+                ),
+                &device.clone().inner(),
+            );
             out.extend(self.features(x));
         }
         out

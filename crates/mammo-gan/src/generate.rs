@@ -47,12 +47,25 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateReport> {
     let res = arch.output_res();
     let base_rows = match &opts.base_manifest {
         Some(p) => {
-            let rows = mammo_preprocess::read_manifest(p).map_err(|e| GanError::Data { path: p.clone(), reason: e.to_string() })?;
-            let dir = p.parent().unwrap_or(Path::new(".")).canonicalize().map_err(|e| GanError::io("resolve", p, e))?;
+            let rows = mammo_preprocess::read_manifest(p).map_err(|e| GanError::Data {
+                path: p.clone(),
+                reason: e.to_string(),
+            })?;
+            let dir = p
+                .parent()
+                .unwrap_or(Path::new("."))
+                .canonicalize()
+                .map_err(|e| GanError::io("resolve", p, e))?;
             let mut rows = rows;
             for r in &mut rows {
                 if r.is_ok() && (r.height as usize, r.width as usize) != (res, res) {
-                    return Err(GanError::Data { path: p.clone(), reason: format!("image {} is {}x{} but the generator makes {res}x{res}", r.image_id, r.width, r.height) });
+                    return Err(GanError::Data {
+                        path: p.clone(),
+                        reason: format!(
+                            "image {} is {}x{} but the generator makes {res}x{res}",
+                            r.image_id, r.width, r.height
+                        ),
+                    });
                 }
                 r.path = dir.join(&r.path).to_string_lossy().into_owned();
             }
@@ -62,21 +75,41 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateReport> {
     };
     let images = opts.out.join("images");
     std::fs::create_dir_all(&images).map_err(|e| GanError::io("create", &images, e))?;
-    let pb = if opts.progress { ProgressBar::new(opts.n as u64) } else { ProgressBar::hidden() };
-    pb.set_style(ProgressStyle::with_template("generate [{bar:30}] {pos}/{len} ({elapsed}<{eta})").expect("template").progress_chars("=> "));
+    let pb = if opts.progress {
+        ProgressBar::new(opts.n as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("generate [{bar:30}] {pos}/{len} ({elapsed}<{eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     let mut rows = base_rows.clone();
     let chunk = 64;
     let mut done = 0;
     while done < opts.n {
         let b = chunk.min(opts.n - done);
         // each chunk has its own seed, so image i does not depend on the chunking
-        let values = sample(&g, arch.config.z_dim, b, mammo_rand::derive(opts.seed, &[done as u64]), opts.truncation, b, &device);
+        let values = sample(
+            &g,
+            arch.config.z_dim,
+            b,
+            mammo_rand::derive(opts.seed, &[done as u64]),
+            opts.truncation,
+            b,
+            &device,
+        );
         for (k, img) in values.chunks(res * res).enumerate() {
             let i = done + k;
             let id = format!("syn-{}-{i:05}", opts.seed);
-            let px: Vec<u16> = img.iter().map(|v| (((v + 1.0) * 0.5).clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
+            let px: Vec<u16> = img
+                .iter()
+                .map(|v| (((v + 1.0) * 0.5).clamp(0.0, 1.0) * 65535.0).round() as u16)
+                .collect();
             let path = images.join(format!("{id}.png"));
-            mammo_image::write_png_gray(&path, res as u32, res as u32, &px, 16).map_err(|e| GanError::io("write", &path, e))?;
+            mammo_image::write_png_gray(&path, res as u32, res as u32, &px, 16)
+                .map_err(|e| GanError::io("write", &path, e))?;
             rows.push(ManifestRow {
                 patient_id: id.clone(),
                 image_id: id.clone(),
@@ -96,9 +129,19 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateReport> {
     }
     pb.finish_and_clear();
     let manifest = opts.out.join("manifest.csv");
-    mammo_preprocess::write_manifest(&manifest, &rows).map_err(|e| GanError::io("write", &manifest, e))?;
-    let report = GenerateReport { run: opts.run.clone(), n: opts.n, res, truncation: opts.truncation, seed: opts.seed, manifest, base_rows: base_rows.len() };
+    mammo_preprocess::write_manifest(&manifest, &rows)
+        .map_err(|e| GanError::io("write", &manifest, e))?;
+    let report = GenerateReport {
+        run: opts.run.clone(),
+        n: opts.n,
+        res,
+        truncation: opts.truncation,
+        seed: opts.seed,
+        manifest,
+        base_rows: base_rows.len(),
+    };
     let text = serde_json::to_string_pretty(&report).expect("serialisable");
-    mammo_image::write_atomic(&opts.out.join("generate.json"), text.as_bytes()).map_err(|e| GanError::io("write", &opts.out, e))?;
+    mammo_image::write_atomic(&opts.out.join("generate.json"), text.as_bytes())
+        .map_err(|e| GanError::io("write", &opts.out, e))?;
     Ok(report)
 }

@@ -40,22 +40,33 @@ pub struct LayerSpec {
 
 impl GeneratorArch {
     pub fn stem(config: &GeneratorConfig) -> Self {
-        Self { config: config.clone(), resolutions: vec![config.stem_res] }
+        Self {
+            config: config.clone(),
+            resolutions: vec![config.stem_res],
+        }
     }
 
     /// This generator grown by one super-resolution stage to `res`.
     pub fn grown(&self, res: usize) -> Result<Self> {
         let last = self.output_res();
         if !res.is_power_of_two() || res <= last {
-            return Err(GanError::Config(format!("a super-resolution stage must reach a power of two above {last} px, not {res}")));
+            return Err(GanError::Config(format!(
+                "a super-resolution stage must reach a power of two above {last} px, not {res}"
+            )));
         }
         let ups = (res / last).trailing_zeros() as usize;
         if ups > self.config.head_layers {
-            return Err(GanError::Config(format!("{last} -> {res} px needs {ups} up-sampling layers but head_layers is {}", self.config.head_layers)));
+            return Err(GanError::Config(format!(
+                "{last} -> {res} px needs {ups} up-sampling layers but head_layers is {}",
+                self.config.head_layers
+            )));
         }
         let mut r = self.resolutions.clone();
         r.push(res);
-        Ok(Self { config: self.config.clone(), resolutions: r })
+        Ok(Self {
+            config: self.config.clone(),
+            resolutions: r,
+        })
     }
 
     pub fn output_res(&self) -> usize {
@@ -74,12 +85,20 @@ impl GeneratorArch {
         let mut res = 4;
         let mut ch = c.channels(4);
         for (stage, &target) in self.resolutions.iter().enumerate() {
-            let n = if stage == 0 { c.syn_layers } else { c.head_layers };
+            let n = if stage == 0 {
+                c.syn_layers
+            } else {
+                c.head_layers
+            };
             let ups = (target / res).trailing_zeros() as usize;
             let positions: Vec<usize> = if stage == 0 {
-                (0..ups).map(|k| ((k + 1) as f64 * n as f64 / (ups + 1) as f64).round() as usize).collect()
+                (0..ups)
+                    .map(|k| ((k + 1) as f64 * n as f64 / (ups + 1) as f64).round() as usize)
+                    .collect()
             } else {
-                (0..ups).map(|k| (k as f64 * n as f64 / ups as f64).round() as usize).collect()
+                (0..ups)
+                    .map(|k| (k as f64 * n as f64 / ups as f64).round() as usize)
+                    .collect()
             };
             for i in 0..n {
                 let up = positions.contains(&i);
@@ -87,7 +106,13 @@ impl GeneratorArch {
                     res *= 2;
                 }
                 let out_ch = c.channels(res);
-                out.push(LayerSpec { stage, in_ch: ch, out_ch, up, res });
+                out.push(LayerSpec {
+                    stage,
+                    in_ch: ch,
+                    out_ch,
+                    up,
+                    res,
+                });
                 ch = out_ch;
             }
             debug_assert_eq!(res, target);
@@ -113,8 +138,22 @@ const W_AVG_BETA: f64 = 0.995;
 
 impl Mapping {
     pub fn new(c: &GeneratorConfig, device: &Device) -> Self {
-        let fc = (0..c.mapping_layers).map(|i| FullyConnected::new(if i == 0 { c.z_dim } else { c.w_dim }, c.w_dim, 0.01, 0.0, true, device)).collect();
-        Self { fc, w_avg: RunningState::new(Tensor::zeros([c.w_dim], device)) }
+        let fc = (0..c.mapping_layers)
+            .map(|i| {
+                FullyConnected::new(
+                    if i == 0 { c.z_dim } else { c.w_dim },
+                    c.w_dim,
+                    0.01,
+                    0.0,
+                    true,
+                    device,
+                )
+            })
+            .collect();
+        Self {
+            fc,
+            w_avg: RunningState::new(Tensor::zeros([c.w_dim], device)),
+        }
     }
 
     /// `[N, z_dim]` to `[N, w_dim]`, truncated towards `w_avg` by `psi` (1: none).
@@ -124,7 +163,11 @@ impl Mapping {
         if psi == 1.0 {
             return w;
         }
-        let avg = self.w_avg.value_sync().to_device(&w.device()).unsqueeze_dim(0);
+        let avg = self
+            .w_avg
+            .value_sync()
+            .to_device(&w.device())
+            .unsqueeze_dim(0);
         avg.clone() + (w - avg) * psi
     }
 
@@ -153,12 +196,36 @@ impl Generator {
     pub fn new(arch: &GeneratorArch, device: &Device) -> Self {
         let c = &arch.config;
         let plan = arch.plan();
-        let layers = plan.iter().map(|l| SynthesisLayer::new(c.w_dim, l.in_ch, l.out_ch, l.up, device)).collect();
-        let stage_ends = (0..arch.stages()).map(|s| plan.iter().rposition(|l| l.stage == s).expect("every stage has layers") + 1).collect::<Vec<_>>();
-        let torgb = (0..arch.stages()).map(|s| ToRgb::new(c.w_dim, plan[stage_ends[s] - 1].out_ch, c.img_channels, s > 0, device)).collect();
+        let layers = plan
+            .iter()
+            .map(|l| SynthesisLayer::new(c.w_dim, l.in_ch, l.out_ch, l.up, device))
+            .collect();
+        let stage_ends = (0..arch.stages())
+            .map(|s| {
+                plan.iter()
+                    .rposition(|l| l.stage == s)
+                    .expect("every stage has layers")
+                    + 1
+            })
+            .collect::<Vec<_>>();
+        let torgb = (0..arch.stages())
+            .map(|s| {
+                ToRgb::new(
+                    c.w_dim,
+                    plan[stage_ends[s] - 1].out_ch,
+                    c.img_channels,
+                    s > 0,
+                    device,
+                )
+            })
+            .collect();
         Self {
             mapping: Mapping::new(c, device),
-            input: Param::from_tensor(Tensor::random([c.channels(4), 4, 4], Distribution::Normal(0.0, 1.0), device)),
+            input: Param::from_tensor(Tensor::random(
+                [c.channels(4), 4, 4],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )),
             layers,
             torgb,
             stage_ends,
@@ -173,12 +240,26 @@ impl Generator {
             return self;
         }
         let frozen_layers = self.stage_ends[stages - 2];
-        let Self { mapping, input, layers, torgb, stage_ends } = self;
+        let Self {
+            mapping,
+            input,
+            layers,
+            torgb,
+            stage_ends,
+        } = self;
         Self {
             mapping: mapping.freeze(),
             input: input.set_require_grad(false),
-            layers: layers.into_iter().enumerate().map(|(i, l)| if i < frozen_layers { l.freeze() } else { l }).collect(),
-            torgb: torgb.into_iter().enumerate().map(|(i, t)| if i + 1 < stages { t.freeze() } else { t }).collect(),
+            layers: layers
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| if i < frozen_layers { l.freeze() } else { l })
+                .collect(),
+            torgb: torgb
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| if i + 1 < stages { t.freeze() } else { t })
+                .collect(),
             stage_ends,
         }
     }
@@ -226,15 +307,26 @@ mod tests {
         let stem = GeneratorArch::stem(&p);
         let plan = stem.plan();
         assert_eq!(plan.len(), 7);
-        assert_eq!(plan.iter().map(|l| l.res).collect::<Vec<_>>(), [4, 4, 8, 8, 8, 16, 16]);
+        assert_eq!(
+            plan.iter().map(|l| l.res).collect::<Vec<_>>(),
+            [4, 4, 8, 8, 8, 16, 16]
+        );
         let g = stem.grown(32).unwrap().grown(256).unwrap();
         let plan = g.plan();
         assert_eq!(plan.len(), 7 + 4 + 4);
-        assert_eq!(plan.iter().map(|l| l.res).collect::<Vec<_>>()[7..], [32, 32, 32, 32, 64, 128, 128, 256]);
+        assert_eq!(
+            plan.iter().map(|l| l.res).collect::<Vec<_>>()[7..],
+            [32, 32, 32, 32, 64, 128, 128, 256]
+        );
         assert!(plan.windows(2).all(|w| w[0].out_ch == w[1].in_ch));
         assert_eq!(plan.last().unwrap().out_ch, 64); // min(16384 / 256, 256)
         assert!(stem.grown(16).is_err());
-        assert!(stem.grown(16 * 32).unwrap_err().to_string().contains("head_layers is 4"));
+        assert!(
+            stem.grown(16 * 32)
+                .unwrap_err()
+                .to_string()
+                .contains("head_layers is 4")
+        );
     }
 
     #[test]
@@ -251,7 +343,12 @@ mod tests {
         assert!(v.iter().all(|x| x.is_finite()));
         // psi = 0 maps every latent to w_avg: identical images without noise
         let img = g.forward(z, 0.0, Noise::Off);
-        let a: Vec<f32> = img.clone().slice(0..1).into_data().try_into_vec::<f32>().unwrap();
+        let a: Vec<f32> = img
+            .clone()
+            .slice(0..1)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         let b: Vec<f32> = img.slice(2..3).into_data().try_into_vec::<f32>().unwrap();
         assert_eq!(a, b);
     }

@@ -16,14 +16,16 @@ pub fn write_grid(path: &Path, values: &[f32], n: usize, res: usize, cols: usize
         for y in 0..res {
             for x in 0..res {
                 let v = values[i * res * res + y * res + x];
-                px[(gy + y) * w + gx + x] = (((v + 1.0) * 0.5).clamp(0.0, 1.0) * 255.0).round() as u16;
+                px[(gy + y) * w + gx + x] =
+                    (((v + 1.0) * 0.5).clamp(0.0, 1.0) * 255.0).round() as u16;
             }
         }
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| GanError::io("create", parent, e))?;
     }
-    mammo_image::write_png_gray(path, w as u32, h as u32, &px, 8).map_err(|e| GanError::io("write", path, e))
+    mammo_image::write_png_gray(path, w as u32, h as u32, &px, 8)
+        .map_err(|e| GanError::io("write", path, e))
 }
 
 /// Stacks the first row of each grid PNG in `grids` (in order) into one image: samples of
@@ -31,12 +33,15 @@ pub fn write_grid(path: &Path, values: &[f32], n: usize, res: usize, cols: usize
 pub fn write_progress(path: &Path, grids: &[std::path::PathBuf], res: usize) -> Result<()> {
     let mut rows: Vec<(usize, Vec<u16>)> = Vec::new();
     for g in grids {
-        let (w, h, _, px) = mammo_image::read_png_gray(g).map_err(|e| GanError::io("read", g, e))?;
+        let (w, h, _, px) =
+            mammo_image::read_png_gray(g).map_err(|e| GanError::io("read", g, e))?;
         let (w, h) = (w as usize, h as usize);
         let band = (res + 2).min(h);
         rows.push((w, px[..band * w].to_vec()));
     }
-    let Some(width) = rows.iter().map(|r| r.0).min() else { return Ok(()) };
+    let Some(width) = rows.iter().map(|r| r.0).min() else {
+        return Ok(());
+    };
     let mut out = Vec::new();
     for (w, px) in &rows {
         for line in px.chunks(*w) {
@@ -44,5 +49,6 @@ pub fn write_progress(path: &Path, grids: &[std::path::PathBuf], res: usize) -> 
         }
     }
     let h = out.len() / width;
-    mammo_image::write_png_gray(path, width as u32, h as u32, &out, 8).map_err(|e| GanError::io("write", path, e))
+    mammo_image::write_png_gray(path, width as u32, h as u32, &out, 8)
+        .map_err(|e| GanError::io("write", path, e))
 }

@@ -30,7 +30,10 @@ pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     }
     if size[0] < h && h % size[0] == 0 && w % size[1] == 0 && h / size[0] == w / size[1] {
         let k = h / size[0];
-        return burn::tensor::module::avg_pool2d(x, burn::tensor::ops::AvgPoolOptions::new([k, k]).with_stride([k, k]));
+        return burn::tensor::module::avg_pool2d(
+            x,
+            burn::tensor::ops::AvgPoolOptions::new([k, k]).with_stride([k, k]),
+        );
     }
     let mut o = InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size);
     o.align_corners = false;
@@ -41,7 +44,13 @@ pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
 /// them: scaled to `[0, 1]`, grey repeated to RGB (or RGB averaged to grey), normalised with
 /// the per-channel `mean` and `std`, resized to `size`. What the discriminator's and the
 /// metrics' feature networks both read.
-pub fn classifier_input(img: Tensor<4>, in_chans: usize, mean: &[f32], std: &[f32], size: [usize; 2]) -> Tensor<4> {
+pub fn classifier_input(
+    img: Tensor<4>,
+    in_chans: usize,
+    mean: &[f32],
+    std: &[f32],
+    size: [usize; 2],
+) -> Tensor<4> {
     let device = img.device();
     let c = img.dims()[1];
     let x = (img + 1.0) * 0.5;
@@ -58,13 +67,21 @@ pub fn classifier_input(img: Tensor<4>, in_chans: usize, mean: &[f32], std: &[f3
 
 /// The model config a mammo-written weights file carries (`None` for a timm file or no file),
 /// refused when it is another architecture than `name`, the network `what` asks for.
-pub fn stored_model_config(name: &str, weights: Option<&std::path::Path>, what: &str) -> crate::Result<Option<mammo_models::ModelConfig>> {
+pub fn stored_model_config(
+    name: &str,
+    weights: Option<&std::path::Path>,
+    what: &str,
+) -> crate::Result<Option<mammo_models::ModelConfig>> {
     let Some(w) = weights else { return Ok(None) };
     let stored = mammo_models::read_model_config(w)?;
     if let Some(c) = &stored
         && c.architecture != name
     {
-        return Err(crate::GanError::Config(format!("{what} is {name} but {} holds a {}", w.display(), c.architecture)));
+        return Err(crate::GanError::Config(format!(
+            "{what} is {name} but {} holds a {}",
+            w.display(),
+            c.architecture
+        )));
     }
     Ok(stored)
 }
@@ -82,17 +99,35 @@ pub struct FullyConnected {
 }
 
 impl FullyConnected {
-    pub fn new(fan_in: usize, fan_out: usize, lr_mul: f64, bias_init: f64, activate: bool, device: &Device) -> Self {
-        let weight = Tensor::random([fan_out, fan_in], Distribution::Normal(0.0, 1.0), device) / lr_mul;
+    pub fn new(
+        fan_in: usize,
+        fan_out: usize,
+        lr_mul: f64,
+        bias_init: f64,
+        activate: bool,
+        device: &Device,
+    ) -> Self {
+        let weight =
+            Tensor::random([fan_out, fan_in], Distribution::Normal(0.0, 1.0), device) / lr_mul;
         let bias = Tensor::full([fan_out], bias_init / lr_mul, device);
-        Self { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias), weight_gain: lr_mul / (fan_in as f64).sqrt(), bias_gain: lr_mul, activate }
+        Self {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+            weight_gain: lr_mul / (fan_in as f64).sqrt(),
+            bias_gain: lr_mul,
+            activate,
+        }
     }
 
     /// `[N, in]` to `[N, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let w = self.weight.val() * self.weight_gain;
         let y = x.matmul(w.transpose()) + (self.bias.val() * self.bias_gain).unsqueeze_dim(0);
-        if self.activate { leaky_relu(y, 0.2) * SQRT2 } else { y }
+        if self.activate {
+            leaky_relu(y, 0.2) * SQRT2
+        } else {
+            y
+        }
     }
 }
 
@@ -122,7 +157,11 @@ impl SynthesisLayer {
     pub fn new(w_dim: usize, in_ch: usize, out_ch: usize, up: bool, device: &Device) -> Self {
         Self {
             affine: FullyConnected::new(w_dim, in_ch, 1.0, 1.0, false, device),
-            weight: Param::from_tensor(Tensor::random([out_ch, in_ch, 3, 3], Distribution::Normal(0.0, 1.0), device)),
+            weight: Param::from_tensor(Tensor::random(
+                [out_ch, in_ch, 3, 3],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )),
             bias: Param::from_tensor(Tensor::zeros([out_ch], device)),
             noise_strength: Param::from_tensor(Tensor::zeros([1], device)),
             up,
@@ -136,10 +175,20 @@ impl SynthesisLayer {
         let cout = weight.dims()[0];
         let styles = self.affine.forward(w); // [N, in]
         let x = x * styles.clone().reshape([n, cin, 1, 1]);
-        let y = conv2d(x, weight.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)); // [N, out, H, W]
+        let y = conv2d(
+            x,
+            weight.clone(),
+            None,
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ); // [N, out, H, W]
         // demodulation: 1 / sqrt(sum_{in, k} (w * s)^2)
-        let wsq = (weight.clone() * weight).sum_dim(3).sum_dim(2).reshape([cout, cin]);
-        let dcoef = ((styles.clone() * styles).matmul(wsq.transpose()) + 1e-8).sqrt().recip(); // [N, out]
+        let wsq = (weight.clone() * weight)
+            .sum_dim(3)
+            .sum_dim(2)
+            .reshape([cout, cin]);
+        let dcoef = ((styles.clone() * styles).matmul(wsq.transpose()) + 1e-8)
+            .sqrt()
+            .recip(); // [N, out]
         let mut y = y * dcoef.reshape([n, cout, 1, 1]);
         if noise == Noise::Random {
             let z = Tensor::random([n, 1, h, wd], Distribution::Normal(0.0, 1.0), &y.device());
@@ -163,7 +212,15 @@ impl ToRgb {
     /// `zero`: weights start at zero, so a new super-resolution head first passes the
     /// up-sampled image of the frozen stages through unchanged.
     pub fn new(w_dim: usize, in_ch: usize, channels: usize, zero: bool, device: &Device) -> Self {
-        let weight = if zero { Tensor::zeros([channels, in_ch, 1, 1], device) } else { Tensor::random([channels, in_ch, 1, 1], Distribution::Normal(0.0, 1.0), device) };
+        let weight = if zero {
+            Tensor::zeros([channels, in_ch, 1, 1], device)
+        } else {
+            Tensor::random(
+                [channels, in_ch, 1, 1],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )
+        };
         Self {
             affine: FullyConnected::new(w_dim, in_ch, 1.0, 1.0, false, device),
             weight: Param::from_tensor(weight),
@@ -177,7 +234,12 @@ impl ToRgb {
         let styles = self.affine.forward(w) * self.weight_gain;
         let x = x * styles.reshape([n, cin, 1, 1]);
         let c = self.bias.dims()[0];
-        conv2d(x, self.weight.val(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) + self.bias.val().reshape([1, c, 1, 1])
+        conv2d(
+            x,
+            self.weight.val(),
+            None,
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        ) + self.bias.val().reshape([1, c, 1, 1])
     }
 }
 
@@ -200,13 +262,28 @@ fn normalise(v: Tensor<2>) -> Tensor<2> {
 }
 
 impl SnConv2d {
-    pub fn new(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize, device: &Device) -> Self {
+    pub fn new(
+        in_ch: usize,
+        out_ch: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        device: &Device,
+    ) -> Self {
         let bound = 1.0 / ((in_ch * kernel * kernel) as f64).sqrt();
         let u = Tensor::random([out_ch], Distribution::Normal(0.0, 1.0), device);
         let u = u.clone() / (u.clone() * u).sum().sqrt();
         Self {
-            weight: Param::from_tensor(Tensor::random([out_ch, in_ch, kernel, kernel], Distribution::Uniform(-bound, bound), device)),
-            bias: Param::from_tensor(Tensor::random([out_ch], Distribution::Uniform(-bound, bound), device)),
+            weight: Param::from_tensor(Tensor::random(
+                [out_ch, in_ch, kernel, kernel],
+                Distribution::Uniform(-bound, bound),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::random(
+                [out_ch],
+                Distribution::Uniform(-bound, bound),
+                device,
+            )),
             u: RunningState::new(u),
             stride,
             padding,
@@ -219,7 +296,12 @@ impl SnConv2d {
         let [o, i, kh, kw] = w.dims();
         let wm = w.clone().reshape([o, i * kh * kw]);
         let fixed = wm.clone().detach();
-        let u = self.u.value_sync().to_device(&device).detach().reshape([o, 1]);
+        let u = self
+            .u
+            .value_sync()
+            .to_device(&device)
+            .detach()
+            .reshape([o, 1]);
         let v = normalise(fixed.clone().transpose().matmul(u)); // [i k k, 1]
         let u = normalise(fixed.matmul(v.clone())); // [o, 1]
         if device.is_autodiff() {
@@ -228,7 +310,12 @@ impl SnConv2d {
         let sigma = u.transpose().matmul(wm.matmul(v)); // [1, 1], differentiable in w
         let w = w / sigma.reshape([1, 1, 1, 1]);
         let (s, p) = (self.stride, self.padding);
-        conv2d(x, w, Some(self.bias.val()), ConvOptions::new([s, s], [p, p], [1, 1], 1))
+        conv2d(
+            x,
+            w,
+            Some(self.bias.val()),
+            ConvOptions::new([s, s], [p, p], [1, 1], 1),
+        )
     }
 }
 
@@ -240,7 +327,9 @@ pub fn blur(x: Tensor<4>, sigma: f64) -> Tensor<4> {
     }
     let [_, c, h, w] = x.dims();
     let r = ((3.0 * sigma).ceil() as usize).min(h.min(w) / 2).max(1);
-    let taps: Vec<f64> = (0..2 * r + 1).map(|i| (-((i as f64 - r as f64).powi(2)) / (2.0 * sigma * sigma)).exp()).collect();
+    let taps: Vec<f64> = (0..2 * r + 1)
+        .map(|i| (-((i as f64 - r as f64).powi(2)) / (2.0 * sigma * sigma)).exp())
+        .collect();
     let sum: f64 = taps.iter().sum();
     let k = 2 * r + 1;
     let mut kernel = Vec::with_capacity(c * k * k);
@@ -301,7 +390,10 @@ mod tests {
         for _ in 0..100 {
             z = normalise(weff.clone().transpose().matmul(weff.clone().matmul(z)));
         }
-        let norm: f32 = (weff.matmul(z.clone()).powf_scalar(2.0)).sum().sqrt().into_scalar();
+        let norm: f32 = (weff.matmul(z.clone()).powf_scalar(2.0))
+            .sum()
+            .sqrt()
+            .into_scalar();
         assert!((norm - 1.0).abs() < 1e-2, "spectral norm {norm}");
     }
 
@@ -321,7 +413,8 @@ mod tests {
     #[test]
     fn resize_matches_half_pixel_bilinear() {
         let d = dev();
-        let x = Tensor::<4>::from_data(TensorData::new(vec![0f32, 1.0, 2.0, 3.0], [1, 1, 2, 2]), &d);
+        let x =
+            Tensor::<4>::from_data(TensorData::new(vec![0f32, 1.0, 2.0, 3.0], [1, 1, 2, 2]), &d);
         let y = vec4(upsample2x(x.clone()));
         // PyTorch F.interpolate(scale_factor=2, mode="bilinear", align_corners=False), row 0
         let want = [0.0, 0.25, 0.75, 1.0];

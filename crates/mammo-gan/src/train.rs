@@ -150,13 +150,18 @@ pub fn load_generator(run: &Path, device: &Device) -> Result<(Generator, Generat
     }
     let mut g = Generator::new(&arch, device);
     let mut store = BurnpackStore::from_file(&path);
-    g.load_from(&mut store).map_err(|e| GanError::io("load", &path, e))?;
+    g.load_from(&mut store)
+        .map_err(|e| GanError::io("load", &path, e))?;
     Ok((g, arch))
 }
 
 fn optimizer(cfg: &GanConfig) -> ModuleOptimizer {
     let [b1, b2] = cfg.training.betas;
-    AdamConfig::new().with_beta_1(b1 as f32).with_beta_2(b2 as f32).with_epsilon(1e-8).init()
+    AdamConfig::new()
+        .with_beta_1(b1 as f32)
+        .with_beta_2(b2 as f32)
+        .with_epsilon(1e-8)
+        .init()
 }
 
 /// Latents `[n, z_dim]` from `rng`.
@@ -183,7 +188,15 @@ fn real_batch(set: &ImageSet, rng: &mut Rng, n: usize, xflip: bool, device: &Dev
 }
 
 /// `n` images from the EMA generator (plain device), `[n, 1, R, R]` values.
-pub fn sample(g: &Generator, z_dim: usize, n: usize, seed: u64, psi: f64, batch: usize, device: &Device) -> Vec<f32> {
+pub fn sample(
+    g: &Generator,
+    z_dim: usize,
+    n: usize,
+    seed: u64,
+    psi: f64,
+    batch: usize,
+    device: &Device,
+) -> Vec<f32> {
     let mut rng = Rng::from_keys(seed, &[0x7361_6d70]);
     let mut out = Vec::new();
     let mut done = 0;
@@ -218,19 +231,57 @@ impl Evaluator {
         let real = GaussianStats::from_features(&Features::new(&real_features, dim)?)?;
         let t = &data.train;
         let train_features = net.features_of(&t.values, [t.len(), 1, r, r], 32, device);
-        let floor = frechet_distance(&GaussianStats::from_features(&Features::new(&train_features, dim)?)?, &real).ok();
-        Ok(Some(Self { net, real, real_features, dim, floor }))
+        let floor = frechet_distance(
+            &GaussianStats::from_features(&Features::new(&train_features, dim)?)?,
+            &real,
+        )
+        .ok();
+        Ok(Some(Self {
+            net,
+            real,
+            real_features,
+            dim,
+            floor,
+        }))
     }
 
-    fn evaluate(&self, g: &Generator, cfg: &GanConfig, res: usize, kimg: f64, device: &Device) -> Result<MetricRow> {
+    fn evaluate(
+        &self,
+        g: &Generator,
+        cfg: &GanConfig,
+        res: usize,
+        kimg: f64,
+        device: &Device,
+    ) -> Result<MetricRow> {
         let n = cfg.training.metric_samples.max(2);
-        let imgs = sample(g, cfg.generator.z_dim, n, derive(cfg.training.seed, &[0x6d65_7472]), 1.0, 32, device);
+        let imgs = sample(
+            g,
+            cfg.generator.z_dim,
+            n,
+            derive(cfg.training.seed, &[0x6d65_7472]),
+            1.0,
+            32,
+            device,
+        );
         let f = self.net.features_of(&imgs, [n, 1, res, res], 32, device);
         let fake = Features::new(&f, self.dim)?;
         let fid = frechet_distance(&self.real, &GaussianStats::from_features(&fake)?)?;
         let real = Features::new(&self.real_features, self.dim)?;
-        let kid = kernel_inception_distance(&real, &fake, cfg.training.kid_subsets, cfg.training.kid_subset_size, cfg.training.seed)?;
-        Ok(MetricRow { kimg, fid, kid: kid.mean, kid_std: kid.std, fake: n, real: real.n() })
+        let kid = kernel_inception_distance(
+            &real,
+            &fake,
+            cfg.training.kid_subsets,
+            cfg.training.kid_subset_size,
+            cfg.training.seed,
+        )?;
+        Ok(MetricRow {
+            kimg,
+            fid,
+            kid: kid.mean,
+            kid_std: kid.std,
+            fake: n,
+            real: real.n(),
+        })
     }
 }
 
@@ -240,12 +291,14 @@ fn checkpoint_dir(out: &Path) -> PathBuf {
 
 fn save_module<M: Module>(m: &M, path: &Path) -> Result<()> {
     let mut store = BurnpackStore::from_file(path).overwrite(true);
-    m.save_into(&mut store).map_err(|e| GanError::io("write", path, e))
+    m.save_into(&mut store)
+        .map_err(|e| GanError::io("write", path, e))
 }
 
 fn load_module<M: Module>(m: &mut M, path: &Path) -> Result<()> {
     let mut store = BurnpackStore::from_file(path);
-    m.load_from(&mut store).map_err(|e| GanError::io("load", path, e))?;
+    m.load_from(&mut store)
+        .map_err(|e| GanError::io("load", path, e))?;
     Ok(())
 }
 
@@ -267,8 +320,12 @@ fn save_checkpoint(out: &Path, nets: &Nets, state: &GanState) -> Result<()> {
     save_module(&nets.g, &tmp.join("g.bpk"))?;
     save_module(&nets.g_ema, &tmp.join("g_ema.bpk"))?;
     save_module(&nets.d, &tmp.join("d.bpk"))?;
-    nets.g_opt.save(tmp.join("g_optim.bpk")).map_err(|e| GanError::io("write", &tmp.join("g_optim.bpk"), e))?;
-    nets.d_opt.save(tmp.join("d_optim.bpk")).map_err(|e| GanError::io("write", &tmp.join("d_optim.bpk"), e))?;
+    nets.g_opt
+        .save(tmp.join("g_optim.bpk"))
+        .map_err(|e| GanError::io("write", &tmp.join("g_optim.bpk"), e))?;
+    nets.d_opt
+        .save(tmp.join("d_optim.bpk"))
+        .map_err(|e| GanError::io("write", &tmp.join("d_optim.bpk"), e))?;
     write_json(&tmp.join("state.json"), state)?;
     mammo_image::swap_dir(&tmp, &ckpt).map_err(|e| GanError::io("swap in", &ckpt, e))
 }
@@ -284,15 +341,32 @@ fn load_state(out: &Path) -> Result<Option<GanState>> {
 }
 
 /// Builds (fresh, from a stem, or from the checkpoint) the networks of a stage.
-fn build(cfg: &GanConfig, arch: &GeneratorArch, opts: &GanTrainOptions, resume: bool, device: &Device) -> Result<Nets> {
-    device.seed(derive(cfg.training.seed, &[0x696e_6974, arch.stages() as u64]));
+fn build(
+    cfg: &GanConfig,
+    arch: &GeneratorArch,
+    opts: &GanTrainOptions,
+    resume: bool,
+    device: &Device,
+) -> Result<Nets> {
+    device.seed(derive(
+        cfg.training.seed,
+        &[0x696e_6974, arch.stages() as u64],
+    ));
     let mut g = Generator::new(arch, device);
     if !resume && let Some(stem) = &opts.stem {
         let path = stem.join("generator.bpk");
         let mut store = BurnpackStore::from_file(&path).allow_partial(true);
-        let r = g.load_from(&mut store).map_err(|e| GanError::io("load", &path, e))?;
+        let r = g
+            .load_from(&mut store)
+            .map_err(|e| GanError::io("load", &path, e))?;
         if !r.errors.is_empty() || !r.unused.is_empty() {
-            return Err(GanError::Run { run: stem.clone(), reason: format!("its generator does not fit as the stem: {:?} {:?}", r.errors, r.unused) });
+            return Err(GanError::Run {
+                run: stem.clone(),
+                reason: format!(
+                    "its generator does not fit as the stem: {:?} {:?}",
+                    r.errors, r.unused
+                ),
+            });
         }
     }
     let mut d = ProjectedDiscriminator::new(cfg, device)?;
@@ -301,8 +375,12 @@ fn build(cfg: &GanConfig, arch: &GeneratorArch, opts: &GanTrainOptions, resume: 
     if resume {
         load_module(&mut g, &ckpt.join("g.bpk"))?;
         load_module(&mut d, &ckpt.join("d.bpk"))?;
-        g_opt = g_opt.load(ckpt.join("g_optim.bpk")).map_err(|e| GanError::io("load", &ckpt.join("g_optim.bpk"), e))?;
-        d_opt = d_opt.load(ckpt.join("d_optim.bpk")).map_err(|e| GanError::io("load", &ckpt.join("d_optim.bpk"), e))?;
+        g_opt = g_opt
+            .load(ckpt.join("g_optim.bpk"))
+            .map_err(|e| GanError::io("load", &ckpt.join("g_optim.bpk"), e))?;
+        d_opt = d_opt
+            .load(ckpt.join("d_optim.bpk"))
+            .map_err(|e| GanError::io("load", &ckpt.join("d_optim.bpk"), e))?;
     }
     // freezing survives neither saving nor loading: apply it after
     let g = g.freeze_earlier_stages();
@@ -310,14 +388,22 @@ fn build(cfg: &GanConfig, arch: &GeneratorArch, opts: &GanTrainOptions, resume: 
     if resume {
         load_module(&mut g_ema, &ckpt.join("g_ema.bpk"))?;
     }
-    Ok(Nets { g, g_ema, d, g_opt, d_opt })
+    Ok(Nets {
+        g,
+        g_ema,
+        d,
+        g_opt,
+        d_opt,
+    })
 }
 
 /// Trains (or resumes) one stage.
 pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> {
     cfg.validate()?;
     if cfg.generator.img_channels != 1 {
-        return Err(GanError::Config("training reads grey PNGs: generator.img_channels must be 1".into()));
+        return Err(GanError::Config(
+            "training reads grey PNGs: generator.img_channels must be 1".into(),
+        ));
     }
     let out = &opts.out;
     std::fs::create_dir_all(out.join("samples")).map_err(|e| GanError::io("create", out, e))?;
@@ -326,17 +412,26 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
     let arch = match &opts.stem {
         None => {
             if opts.res != cfg.generator.stem_res {
-                return Err(GanError::Config(format!("--res {} without --stem: the stem trains at generator.stem_res = {} px; train that first, then grow it with --stem RUN --res {}", opts.res, cfg.generator.stem_res, opts.res)));
+                return Err(GanError::Config(format!(
+                    "--res {} without --stem: the stem trains at generator.stem_res = {} px; train that first, then grow it with --stem RUN --res {}",
+                    opts.res, cfg.generator.stem_res, opts.res
+                )));
             }
             GeneratorArch::stem(&cfg.generator)
         }
         Some(stem) => {
             let prev = read_arch(stem)?;
             if !stem.join("generator.bpk").exists() {
-                return Err(GanError::Run { run: stem.clone(), reason: "has no generator.bpk; finish it first".into() });
+                return Err(GanError::Run {
+                    run: stem.clone(),
+                    reason: "has no generator.bpk; finish it first".into(),
+                });
             }
             if prev.config != cfg.generator {
-                return Err(GanError::Config(format!("the generator settings differ from the stem run {}'s; use its gan_config.json", stem.display())));
+                return Err(GanError::Config(format!(
+                    "the generator settings differ from the stem run {}'s; use its gan_config.json",
+                    stem.display()
+                )));
             }
             prev.grown(opts.res)?
         }
@@ -348,43 +443,87 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         let old: GanConfig = read_json(&cfg_path)?;
         let old_arch = read_arch(out)?;
         if old != *cfg || old_arch != arch {
-            return Err(GanError::Run { run: out.clone(), reason: "was started with other settings; use a new --out or the same config".into() });
+            return Err(GanError::Run {
+                run: out.clone(),
+                reason: "was started with other settings; use a new --out or the same config"
+                    .into(),
+            });
         }
     } else {
         write_json(&cfg_path, cfg)?;
-        mammo_image::write_atomic(&out.join("generator.json"), arch.to_json().as_bytes()).map_err(|e| GanError::io("write", out, e))?;
+        mammo_image::write_atomic(&out.join("generator.json"), arch.to_json().as_bytes())
+            .map_err(|e| GanError::io("write", out, e))?;
     }
 
     let res = arch.output_res();
-    let data = load_real(&opts.source, res, cfg.training.holdout_fraction, cfg.training.seed)?;
+    let data = load_real(
+        &opts.source,
+        res,
+        cfg.training.holdout_fraction,
+        cfg.training.seed,
+    )?;
     let record = DataRecord {
         source: opts.source.clone(),
         res,
-        train: data.train.images.iter().map(|i| i.image_id.clone()).collect(),
-        holdout: data.holdout.images.iter().map(|i| i.image_id.clone()).collect(),
+        train: data
+            .train
+            .images
+            .iter()
+            .map(|i| i.image_id.clone())
+            .collect(),
+        holdout: data
+            .holdout
+            .images
+            .iter()
+            .map(|i| i.image_id.clone())
+            .collect(),
     };
     let data_path = out.join("data.json");
     if data_path.exists() {
         let old: DataRecord = read_json(&data_path)?;
         if old.train != record.train || old.holdout != record.holdout {
-            return Err(GanError::Run { run: out.clone(), reason: format!("the images of {} changed since the run started", source_path(&opts.source).display()) });
+            return Err(GanError::Run {
+                run: out.clone(),
+                reason: format!(
+                    "the images of {} changed since the run started",
+                    source_path(&opts.source).display()
+                ),
+            });
         }
     } else {
         write_json(&data_path, &record)?;
     }
     let g_cols = cfg.training.grid;
-    write_grid(&out.join("samples/reals.png"), &data.train.values[..data.train.len().min(g_cols * g_cols) * res * res], data.train.len().min(g_cols * g_cols), res, g_cols)?;
+    write_grid(
+        &out.join("samples/reals.png"),
+        &data.train.values[..data.train.len().min(g_cols * g_cols) * res * res],
+        data.train.len().min(g_cols * g_cols),
+        res,
+        g_cols,
+    )?;
 
     let plain = opts.device.clone().inner();
     let device = plain.clone().autodiff();
     let state = load_state(out)?;
     let resume = state.is_some();
-    let mut st = state.unwrap_or(GanState { nimg: 0, step: 0, seconds: 0.0, ticks: Vec::new(), metrics: Vec::new(), grids: Vec::new(), done: false });
+    let mut st = state.unwrap_or(GanState {
+        nimg: 0,
+        step: 0,
+        seconds: 0.0,
+        ticks: Vec::new(),
+        metrics: Vec::new(),
+        grids: Vec::new(),
+        done: false,
+    });
     let mut nets = build(cfg, &arch, opts, resume, &device)?;
 
     let net = match &opts.metric_features {
         Some((name, w)) => FeatureNet::by_name(name, w.as_deref(), &plain)?,
-        None => FeatureNet::backbone(&cfg.discriminator.backbone, cfg.discriminator.backbone_weights.as_deref(), &plain)?,
+        None => FeatureNet::backbone(
+            &cfg.discriminator.backbone,
+            cfg.discriminator.backbone_weights.as_deref(),
+            &plain,
+        )?,
     };
     let features = net.label().to_string();
     let evaluator = Evaluator::new(net, &data, &plain)?;
@@ -400,18 +539,37 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
     let z_dim = cfg.generator.z_dim;
     let budget_end = opts.stop_after_kimg.map(|k| st.nimg + (k * 1000.0) as u64);
     let grid_z_seed = derive(t.seed, &[0x6772_6964]);
-    let next_at = |nimg: u64, every: f64| if every <= 0.0 { u64::MAX } else { ((nimg as f64 / (every * 1000.0)).floor() as u64 + 1) * (every * 1000.0) as u64 };
-    let (mut next_tick, mut next_snap, mut next_metric) = (next_at(st.nimg, t.tick_kimg), next_at(st.nimg, t.snap_kimg), next_at(st.nimg, t.metric_kimg));
+    let next_at = |nimg: u64, every: f64| {
+        if every <= 0.0 {
+            u64::MAX
+        } else {
+            ((nimg as f64 / (every * 1000.0)).floor() as u64 + 1) * (every * 1000.0) as u64
+        }
+    };
+    let (mut next_tick, mut next_snap, mut next_metric) = (
+        next_at(st.nimg, t.tick_kimg),
+        next_at(st.nimg, t.snap_kimg),
+        next_at(st.nimg, t.metric_kimg),
+    );
     let stem_training = arch.stages() == 1;
 
-    let pb = if opts.progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
-    pb.set_style(ProgressStyle::with_template("gan {prefix} [{bar:30}] {msg} ({elapsed}<{eta})").expect("template").progress_chars("=> "));
+    let pb = if opts.progress {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("gan {prefix} [{bar:30}] {msg} ({elapsed}<{eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     pb.set_prefix(format!("{res}px"));
     pb.set_position(st.nimg.min(total));
     let started = Instant::now();
     let seconds_before = st.seconds;
     let mut tick_start = (Instant::now(), st.nimg);
-    let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake, mut count) = (0f64, 0f64, 0f64, 0f64, 0usize);
+    let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake, mut count) =
+        (0f64, 0f64, 0f64, 0f64, 0usize);
 
     let mut metric_due = !resume && evaluator.is_some() && t.metric_kimg > 0.0;
     while !st.done {
@@ -419,7 +577,12 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
             if let Some(ev) = &evaluator {
                 let row = ev.evaluate(&nets.g_ema, cfg, res, st.nimg as f64 / 1000.0, &plain)?;
                 if opts.log {
-                    pb.suspend(|| eprintln!("kimg {:.1}: FID {:.3}  KID {:.5} ± {:.5}", row.kimg, row.fid, row.kid, row.kid_std));
+                    pb.suspend(|| {
+                        eprintln!(
+                            "kimg {:.1}: FID {:.3}  KID {:.5} ± {:.5}",
+                            row.kimg, row.fid, row.kid, row.kid_std
+                        )
+                    });
                 }
                 st.metrics.push(row);
                 write_csv(&out.join("metrics.csv"), &st.metrics)?;
@@ -430,31 +593,52 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
             break;
         }
         let mut rng = Rng::from_keys(t.seed, &[0x7374_6570, arch.stages() as u64, st.step]);
-        device.seed(derive(t.seed, &[0x6e6f_6973, arch.stages() as u64, st.step]));
+        device.seed(derive(
+            t.seed,
+            &[0x6e6f_6973, arch.stages() as u64, st.step],
+        ));
         let kimg = st.nimg as f64 / 1000.0;
-        let sigma = cfg.discriminator.blur_sigma * (1.0 - kimg / cfg.discriminator.blur_fade_kimg.max(1e-9)).max(0.0);
+        let sigma = cfg.discriminator.blur_sigma
+            * (1.0 - kimg / cfg.discriminator.blur_fade_kimg.max(1e-9)).max(0.0);
 
         // discriminator: real up, fake down (hinge)
         let real = real_batch(&data.train, &mut rng, b, t.xflip, &device);
-        let fake = nets.g.valid().forward(latents(&mut rng, b, z_dim, &plain), 1.0, Noise::Random);
+        let fake = nets
+            .g
+            .valid()
+            .forward(latents(&mut rng, b, z_dim, &plain), 1.0, Noise::Random);
         let d_real = nets.d.forward(augment.apply(blur(real, sigma), &mut rng));
-        let d_fake = nets.d.forward(augment.apply(blur(fake.autodiff(), sigma), &mut rng));
-        let (mr, mf): (f32, f32) = (d_real.clone().mean().into_scalar(), d_fake.clone().mean().into_scalar());
+        let d_fake = nets
+            .d
+            .forward(augment.apply(blur(fake.autodiff(), sigma), &mut rng));
+        let (mr, mf): (f32, f32) = (
+            d_real.clone().mean().into_scalar(),
+            d_fake.clone().mean().into_scalar(),
+        );
         let loss_d = relu(-d_real + 1.0).mean() + relu(d_fake + 1.0).mean();
         let ld: f32 = loss_d.clone().into_scalar();
         let grads = GradientsParams::from_grads(loss_d.backward(), &nets.d);
         nets.d = nets.d_opt.step(t.d_lr, nets.d, grads);
 
         // generator: fool the discriminator
-        let w = nets.g.mapping.forward(latents(&mut rng, b, z_dim, &device), 1.0);
+        let w = nets
+            .g
+            .mapping
+            .forward(latents(&mut rng, b, z_dim, &device), 1.0);
         if stem_training {
             nets.g.mapping.track(w.clone());
         }
         let fake = nets.g.synthesis(w, Noise::Random);
-        let loss_g = -nets.d.forward(augment.apply(blur(fake, sigma), &mut rng)).mean();
+        let loss_g = -nets
+            .d
+            .forward(augment.apply(blur(fake, sigma), &mut rng))
+            .mean();
         let lg: f32 = loss_g.clone().into_scalar();
         if !(ld.is_finite() && lg.is_finite()) {
-            return Err(GanError::Diverged(format!("loss D {ld}, G {lg} at kimg {kimg:.2} of {}", out.display())));
+            return Err(GanError::Diverged(format!(
+                "loss D {ld}, G {lg} at kimg {kimg:.2} of {}",
+                out.display()
+            )));
         }
         let grads = GradientsParams::from_grads(loss_g.backward(), &nets.g);
         nets.g = nets.g_opt.step(t.g_lr, nets.g, grads);
@@ -471,13 +655,28 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         count += 1;
         pb.set_position(st.nimg.min(total));
         let elapsed = seconds_before + started.elapsed().as_secs_f64();
-        pb.set_message(format!("kimg {:.2}/{:.0}  D {:.3}  G {:.3}  {:.2} kimg/min", st.nimg as f64 / 1000.0, t.kimg, sum_d / count as f64, sum_g / count as f64, st.nimg as f64 / 1000.0 / elapsed.max(1e-9) * 60.0));
+        pb.set_message(format!(
+            "kimg {:.2}/{:.0}  D {:.3}  G {:.3}  {:.2} kimg/min",
+            st.nimg as f64 / 1000.0,
+            t.kimg,
+            sum_d / count as f64,
+            sum_g / count as f64,
+            st.nimg as f64 / 1000.0 / elapsed.max(1e-9) * 60.0
+        ));
 
         let finished = st.nimg >= total;
         if st.nimg >= next_tick || finished {
             let dt = tick_start.0.elapsed().as_secs_f64();
             let dk = (st.nimg - tick_start.1) as f64 / 1000.0;
-            let tick = Tick { kimg: st.nimg as f64 / 1000.0, loss_d: sum_d / count as f64, loss_g: sum_g / count as f64, d_real: sum_real / count as f64, d_fake: sum_fake / count as f64, blur_sigma: sigma, sec_per_kimg: dt / dk.max(1e-9) };
+            let tick = Tick {
+                kimg: st.nimg as f64 / 1000.0,
+                loss_d: sum_d / count as f64,
+                loss_g: sum_g / count as f64,
+                d_real: sum_real / count as f64,
+                d_fake: sum_fake / count as f64,
+                blur_sigma: sigma,
+                sec_per_kimg: dt / dk.max(1e-9),
+            };
             if opts.log {
                 pb.suspend(|| eprintln!("kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  D(fake) {:+.3}  blur {:.2}  {:.1} s/kimg", tick.kimg, tick.loss_d, tick.loss_g, tick.d_real, tick.d_fake, tick.blur_sigma, tick.sec_per_kimg));
             }
@@ -512,7 +711,8 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
     st.seconds = seconds_before + started.elapsed().as_secs_f64();
     if st.nimg >= total && !st.done {
         save_module(&nets.g_ema, &out.join("generator.bpk.tmp"))?;
-        std::fs::rename(out.join("generator.bpk.tmp"), out.join("generator.bpk")).map_err(|e| GanError::io("rename", out, e))?;
+        std::fs::rename(out.join("generator.bpk.tmp"), out.join("generator.bpk"))
+            .map_err(|e| GanError::io("rename", out, e))?;
         st.done = true;
     }
     save_checkpoint(out, &nets, &st)?;

@@ -28,7 +28,13 @@ struct Grads<'a> {
 
 impl ModuleVisitor for Grads<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.out.push(param.val().grad(self.grads).map(|g| g.into_data().convert::<f32>().try_into_vec().unwrap()).unwrap_or_default());
+        self.out.push(
+            param
+                .val()
+                .grad(self.grads)
+                .map(|g| g.into_data().convert::<f32>().try_into_vec().unwrap())
+                .unwrap_or_default(),
+        );
     }
 }
 
@@ -36,18 +42,29 @@ impl ModuleVisitor for Grads<'_> {
 fn grads_of<M: Module>(loss: Tensor<1>, module: &M) -> (f32, Vec<Vec<f32>>) {
     let value: f32 = loss.clone().into_scalar();
     let grads = loss.backward();
-    let mut v = Grads { grads: &grads, out: Vec::new() };
+    let mut v = Grads {
+        grads: &grads,
+        out: Vec::new(),
+    };
     module.visit(&mut v);
     (value, v.out)
 }
 
 /// One discriminator step's and one generator step's losses and gradients on `device`.
-fn steps(g: &Generator, d: &ProjectedDiscriminator, z_dim: usize, device: &Device) -> [(f32, Vec<Vec<f32>>); 2] {
+fn steps(
+    g: &Generator,
+    d: &ProjectedDiscriminator,
+    z_dim: usize,
+    device: &Device,
+) -> [(f32, Vec<Vec<f32>>); 2] {
     let (g, d) = (g.clone().to_device(device), d.clone().to_device(device));
     let b = 4;
     let z = || Tensor::<2>::from_data(TensorData::new(wave(b * z_dim, 0.37), [b, z_dim]), device);
     let res = g.forward(z(), 1.0, Noise::Off).dims()[2];
-    let real = Tensor::<4>::from_data(TensorData::new(wave(b * res * res, 0.011), [b, 1, res, res]), device);
+    let real = Tensor::<4>::from_data(
+        TensorData::new(wave(b * res * res, 0.011), [b, 1, res, res]),
+        device,
+    );
     let fake = g.forward(z(), 1.0, Noise::Off).detach();
     let loss_d = relu(-d.forward(real) + 1.0).mean() + relu(d.forward(fake) + 1.0).mean();
     let d_step = grads_of(loss_d, &d);
@@ -63,7 +80,11 @@ fn steps(g: &Generator, d: &ProjectedDiscriminator, z_dim: usize, device: &Devic
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(1e-12f32, |m, v| m.max(v.abs()));
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) / scale
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+        / scale
 }
 
 #[test]
@@ -77,38 +98,65 @@ fn gan_steps_and_features_match_flex_on_vulkan() {
     let z_dim = cfg.generator.z_dim;
     let want = steps(&g, &d, z_dim, &flex);
     let got = steps(&g, &d, z_dim, &vk.device.clone().autodiff());
-    for (what, (w, o)) in ["discriminator", "generator"].iter().zip(want.iter().zip(&got)) {
-        assert!((w.0 - o.0).abs() <= 1e-4 * w.0.abs().max(1.0), "{what} loss: {} on vulkan, {} on flex", o.0, w.0);
+    for (what, (w, o)) in ["discriminator", "generator"]
+        .iter()
+        .zip(want.iter().zip(&got))
+    {
+        assert!(
+            (w.0 - o.0).abs() <= 1e-4 * w.0.abs().max(1.0),
+            "{what} loss: {} on vulkan, {} on flex",
+            o.0,
+            w.0
+        );
         assert_eq!(w.1.len(), o.1.len(), "{what}: parameter count");
         let mut compared = 0;
         let mut worst = 0f32;
         for (i, (a, b)) in o.1.iter().zip(&w.1).enumerate() {
-            assert_eq!(a.is_empty(), b.is_empty(), "{what} param {i}: gradient presence");
+            assert_eq!(
+                a.is_empty(),
+                b.is_empty(),
+                "{what} param {i}: gradient presence"
+            );
             if b.is_empty() {
                 continue;
             }
             let r = max_rel_diff(a, b);
-            assert!(r <= 1e-3, "{what} param {i}: gradient max diff {r} of its largest value");
+            assert!(
+                r <= 1e-3,
+                "{what} param {i}: gradient max diff {r} of its largest value"
+            );
             worst = worst.max(r);
             compared += 1;
         }
         assert!(compared >= 4, "{what}: only {compared} gradients");
-        eprintln!("{what} step: loss {} vs {}, {compared} gradients, worst relative diff {worst:.1e}", o.0, w.0);
+        eprintln!(
+            "{what} step: loss {} vs {}, {compared} gradients, worst relative diff {worst:.1e}",
+            o.0, w.0
+        );
     }
 
     // FID/KID features: a classifier's pooled features from a weights file, on both devices.
     let dir = std::env::temp_dir().join(format!("mammo-gan-vulkan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let weights = dir.join("resnet18.safetensors");
-    let model_cfg = mammo_models::ModelConfig::new("resnet18").unwrap().with_in_chans(1);
+    let model_cfg = mammo_models::ModelConfig::new("resnet18")
+        .unwrap()
+        .with_in_chans(1);
     let mut m = mammo_models::create_model(&model_cfg, &Device::flex()).unwrap();
     mammo_models::deterministic::fill_deterministic(&mut m, 1.0);
     mammo_models::save_safetensors(&m, &model_cfg, &weights).unwrap();
     let images = wave(6 * 32 * 32, 0.013);
-    let feats = |device: &Device| FeatureNet::by_name("resnet18", Some(&weights), device).unwrap().features_of(&images, [6, 1, 32, 32], 4, device);
+    let feats = |device: &Device| {
+        FeatureNet::by_name("resnet18", Some(&weights), device)
+            .unwrap()
+            .features_of(&images, [6, 1, 32, 32], 4, device)
+    };
     let (a, b) = (feats(&vk.device), feats(&Device::flex()));
     let r = max_rel_diff(&a, &b);
-    eprintln!("feature network: {} features, worst relative diff {r:.1e}", a.len());
+    eprintln!(
+        "feature network: {} features, worst relative diff {r:.1e}",
+        a.len()
+    );
     assert!(r <= 1e-4, "FID features: max diff {r} of the largest");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -22,7 +22,12 @@ pub struct CropParams {
 
 impl Default for CropParams {
     fn default() -> Self {
-        Self { work_size: 256, margin: 0.01, min_area: 0.02, mask_outside: true }
+        Self {
+            work_size: 256,
+            margin: 0.01,
+            min_area: 0.02,
+            mask_outside: true,
+        }
     }
 }
 
@@ -46,8 +51,15 @@ pub struct BreastRegion {
 pub fn detect_breast(img: &GrayImage, params: &CropParams) -> Option<BreastRegion> {
     let long = img.width.max(img.height);
     let scale = (params.work_size as f64 / long as f64).min(1.0);
-    let (ww, wh) = (((img.width as f64 * scale).round() as u32).max(1), ((img.height as f64 * scale).round() as u32).max(1));
-    let small = if (ww, wh) == (img.width, img.height) { img.clone() } else { resize(img, ww, wh, Filter::Area) };
+    let (ww, wh) = (
+        ((img.width as f64 * scale).round() as u32).max(1),
+        ((img.height as f64 * scale).round() as u32).max(1),
+    );
+    let small = if (ww, wh) == (img.width, img.height) {
+        img.clone()
+    } else {
+        resize(img, ww, wh, Filter::Area)
+    };
     let threshold = otsu(&small.data);
     let fg: Vec<bool> = small.data.iter().map(|&v| v > threshold).collect();
     let (component, area) = largest_component(&fg, ww as usize, wh as usize)?;
@@ -75,9 +87,27 @@ pub fn detect_breast(img: &GrayImage, params: &CropParams) -> Option<BreastRegio
             }
         }
     }
-    let coarse = Rect { x0: x0 as u32, y0: y0 as u32, x1: x1 as u32, y1: y1 as u32 };
-    let bbox = coarse.scaled(img.width as f64 / ww as f64, img.height as f64 / wh as f64, img.width, img.height);
-    Some(BreastRegion { bbox, threshold, area_fraction, mask, mask_w: ww, mask_h: wh, params: *params })
+    let coarse = Rect {
+        x0: x0 as u32,
+        y0: y0 as u32,
+        x1: x1 as u32,
+        y1: y1 as u32,
+    };
+    let bbox = coarse.scaled(
+        img.width as f64 / ww as f64,
+        img.height as f64 / wh as f64,
+        img.width,
+        img.height,
+    );
+    Some(BreastRegion {
+        bbox,
+        threshold,
+        area_fraction,
+        mask,
+        mask_w: ww,
+        mask_h: wh,
+        params: *params,
+    })
 }
 
 impl BreastRegion {
@@ -94,7 +124,8 @@ impl BreastRegion {
                 let y = (i / w) as u32 + self.bbox.y0;
                 let mx = ((x as f64 + 0.5) * fx) as usize;
                 let my = ((y as f64 + 0.5) * fy) as usize;
-                let m = self.mask[my.min(self.mask_h as usize - 1) * self.mask_w as usize + mx.min(self.mask_w as usize - 1)];
+                let m = self.mask[my.min(self.mask_h as usize - 1) * self.mask_w as usize
+                    + mx.min(self.mask_w as usize - 1)];
                 if !m {
                     *v = 0.0;
                 }
@@ -106,7 +137,9 @@ impl BreastRegion {
 
 /// Otsu's threshold (1979) over a 256-bin histogram of the value range.
 pub(crate) fn otsu(values: &[f32]) -> f32 {
-    let (lo, hi) = values.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = values
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return lo;
     }
@@ -117,7 +150,11 @@ pub(crate) fn otsu(values: &[f32]) -> f32 {
         hist[((v - lo) * k) as usize] += 1;
     }
     let total = values.len() as f64;
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
     let (mut w0, mut sum0, mut best, mut best_t) = (0f64, 0f64, -1f64, 0usize);
     for (t, &c) in hist.iter().enumerate() {
         w0 += c as f64;
@@ -159,7 +196,12 @@ fn background_edge(values: &[f32], otsu: f32) -> f32 {
 
 /// 8-connected flood fill from `stack`: `admit(q)` decides whether a neighbour joins (and
 /// records that it did); returns how many pixels were popped.
-fn flood(stack: &mut Vec<usize>, w: usize, h: usize, mut admit: impl FnMut(usize) -> bool) -> usize {
+fn flood(
+    stack: &mut Vec<usize>,
+    w: usize,
+    h: usize,
+    mut admit: impl FnMut(usize) -> bool,
+) -> usize {
     let mut popped = 0;
     while let Some(p) = stack.pop() {
         popped += 1;
@@ -234,10 +276,18 @@ fn fill_holes(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
         }
         outside[p] = true;
         let (x, y) = (p % w, p / w);
-        if x > 0 { stack.push(p - 1); }
-        if x + 1 < w { stack.push(p + 1); }
-        if y > 0 { stack.push(p - w); }
-        if y + 1 < h { stack.push(p + w); }
+        if x > 0 {
+            stack.push(p - 1);
+        }
+        if x + 1 < w {
+            stack.push(p + 1);
+        }
+        if y > 0 {
+            stack.push(p - w);
+        }
+        if y + 1 < h {
+            stack.push(p + w);
+        }
     }
     outside.iter().map(|&o| !o).collect()
 }
@@ -281,7 +331,10 @@ mod tests {
         let mut data = vec![0.02f32; (w * h) as usize];
         for y in 0..h {
             for x in 0..w {
-                let (dx, dy) = (x as f32 / (0.6 * w as f32), (y as f32 - h as f32 / 2.0) / (0.4 * h as f32));
+                let (dx, dy) = (
+                    x as f32 / (0.6 * w as f32),
+                    (y as f32 - h as f32 / 2.0) / (0.4 * h as f32),
+                );
                 if dx * dx + dy * dy < 1.0 {
                     data[(y * w + x) as usize] = 0.55 + 0.1 * ((x + y) % 7) as f32 / 7.0;
                 }
@@ -309,7 +362,10 @@ mod tests {
         // Half-disc spans x in [0, 240), y in [50, 450); margin is 1% of 500 = 5 px.
         assert_eq!(b.x0, 0);
         assert!((238..=250).contains(&b.x1), "{b:?}");
-        assert!((40..=52).contains(&b.y0) && (448..=462).contains(&b.y1), "{b:?}");
+        assert!(
+            (40..=52).contains(&b.y0) && (448..=462).contains(&b.y1),
+            "{b:?}"
+        );
         let out = region.apply(&img);
         assert_eq!((out.width, out.height), (b.width(), b.height()));
         assert!(out.data.iter().all(|&v| v < 0.99), "marker survived");
@@ -325,8 +381,15 @@ mod tests {
             }
         }
         let region = detect_breast(&img, &CropParams::default()).unwrap();
-        assert!(region.bbox.y1 < 470, "box grew to the marker: {:?}", region.bbox);
-        let with_marker_row = CropParams { mask_outside: true, ..Default::default() };
+        assert!(
+            region.bbox.y1 < 470,
+            "box grew to the marker: {:?}",
+            region.bbox
+        );
+        let with_marker_row = CropParams {
+            mask_outside: true,
+            ..Default::default()
+        };
         let r2 = detect_breast(&img, &with_marker_row).unwrap();
         let out = r2.apply(&img);
         assert!(out.data.iter().all(|&v| v < 0.99));
@@ -340,10 +403,20 @@ mod tests {
         let mut data = vec![0f32; (w * h) as usize];
         for y in 0..h {
             for x in 0..w {
-                let (dx, dy) = (x as f32 / (0.8 * w as f32), (y as f32 - h as f32 / 2.0) / (0.45 * h as f32));
+                let (dx, dy) = (
+                    x as f32 / (0.8 * w as f32),
+                    (y as f32 - h as f32 / 2.0) / (0.45 * h as f32),
+                );
                 let r = (dx * dx + dy * dy).sqrt();
                 let noise = 0.005 * (((x * 7 + y * 13) % 5) as f32 - 2.0) / 2.0;
-                data[(y * w + x) as usize] = noise + if r < 0.7 { 0.6 } else if r < 1.0 { 0.08 + 0.52 * (1.0 - r) / 0.3 } else { 0.02 };
+                data[(y * w + x) as usize] = noise
+                    + if r < 0.7 {
+                        0.6
+                    } else if r < 1.0 {
+                        0.08 + 0.52 * (1.0 - r) / 0.3
+                    } else {
+                        0.02
+                    };
             }
         }
         let img = GrayImage::new(w, h, data);

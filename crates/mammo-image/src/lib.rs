@@ -8,7 +8,9 @@ mod png_io;
 mod resize;
 
 pub use crop::{BreastRegion, CropParams, detect_breast};
-pub use png_io::{PngError, png_dimensions, read_png_gray, recover_dir, swap_dir, write_atomic, write_png_gray};
+pub use png_io::{
+    PngError, png_dimensions, read_png_gray, recover_dir, swap_dir, write_atomic, write_png_gray,
+};
 pub use resize::{Filter, Placement, fit_and_pad, resize};
 
 use serde::{Deserialize, Serialize};
@@ -24,8 +26,17 @@ pub struct GrayImage {
 impl GrayImage {
     /// Wraps `data`; panics when its length is not `width * height` (a programming error).
     pub fn new(width: u32, height: u32, data: Vec<f32>) -> Self {
-        assert_eq!(data.len(), width as usize * height as usize, "{width}x{height} image with {} values", data.len());
-        Self { width, height, data }
+        assert_eq!(
+            data.len(),
+            width as usize * height as usize,
+            "{width}x{height} image with {} values",
+            data.len()
+        );
+        Self {
+            width,
+            height,
+            data,
+        }
     }
 
     /// A constant image.
@@ -69,7 +80,11 @@ impl GrayImage {
             left += row[..half].iter().map(|&v| v as f64).sum::<f64>();
             right += row[w - half..].iter().map(|&v| v as f64).sum::<f64>();
         }
-        if right > left { Side::Right } else { Side::Left }
+        if right > left {
+            Side::Right
+        } else {
+            Side::Left
+        }
     }
 }
 
@@ -91,7 +106,12 @@ pub struct Rect {
 
 impl Rect {
     pub fn full(width: u32, height: u32) -> Self {
-        Self { x0: 0, y0: 0, x1: width, y1: height }
+        Self {
+            x0: 0,
+            y0: 0,
+            x1: width,
+            y1: height,
+        }
     }
     pub fn width(&self) -> u32 {
         self.x1.saturating_sub(self.x0)
@@ -102,7 +122,12 @@ impl Rect {
     pub fn clamp_to(&self, width: u32, height: u32) -> Rect {
         let x0 = self.x0.min(width);
         let y0 = self.y0.min(height);
-        Rect { x0, y0, x1: self.x1.clamp(x0, width), y1: self.y1.clamp(y0, height) }
+        Rect {
+            x0,
+            y0,
+            x1: self.x1.clamp(x0, width),
+            y1: self.y1.clamp(y0, height),
+        }
     }
     /// This rectangle in a grid `factor` times finer (rounding outward), clamped.
     pub fn scaled(&self, fx: f64, fy: f64, width: u32, height: u32) -> Rect {

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PngError {
     #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot encode {}: {reason}", path.display())]
     Encode { path: PathBuf, reason: String },
     #[error("cannot read {}: {reason}", path.display())]
@@ -19,14 +22,28 @@ pub enum PngError {
 /// Writes `values` (`[0, 1]`, row-major) as a `bits`-deep (8 or 16) grayscale PNG. The file
 /// appears complete or not at all: it is written to a temporary name beside the target and
 /// renamed.
-pub fn write_png_gray(path: &Path, width: u32, height: u32, values: &[u16], bits: u32) -> Result<(), PngError> {
+pub fn write_png_gray(
+    path: &Path,
+    width: u32,
+    height: u32,
+    values: &[u16],
+    bits: u32,
+) -> Result<(), PngError> {
     let depth = match bits {
         8 => png::BitDepth::Eight,
         16 => png::BitDepth::Sixteen,
-        b => return Err(PngError::Encode { path: path.into(), reason: format!("bit depth {b} (8 or 16)") }),
+        b => {
+            return Err(PngError::Encode {
+                path: path.into(),
+                reason: format!("bit depth {b} (8 or 16)"),
+            });
+        }
     };
     assert_eq!(values.len(), width as usize * height as usize);
-    let enc_err = |e: png::EncodingError| PngError::Encode { path: path.into(), reason: e.to_string() };
+    let enc_err = |e: png::EncodingError| PngError::Encode {
+        path: path.into(),
+        reason: e.to_string(),
+    };
     let mut encoded = Vec::with_capacity(values.len() * bits as usize / 16 + 1024);
     {
         let mut enc = png::Encoder::new(&mut encoded, width, height);
@@ -42,7 +59,10 @@ pub fn write_png_gray(path: &Path, width: u32, height: u32, values: &[u16], bits
         writer.write_image_data(&bytes).map_err(enc_err)?;
         writer.finish().map_err(enc_err)?;
     }
-    write_atomic(path, &encoded).map_err(|source| PngError::Write { path: path.into(), source })
+    write_atomic(path, &encoded).map_err(|source| PngError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
@@ -88,7 +108,10 @@ pub fn recover_dir(dst: &Path) -> std::io::Result<()> {
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -102,14 +125,27 @@ pub fn png_dimensions(path: &Path) -> Result<(u32, u32, u32), PngError> {
 
 /// Reads a grayscale PNG: width, height, bit depth, samples.
 pub fn read_png_gray(path: &Path) -> Result<(u32, u32, u32, Vec<u16>), PngError> {
-    let err = |reason: String| PngError::Read { path: path.into(), reason };
+    let err = |reason: String| PngError::Read {
+        path: path.into(),
+        reason,
+    };
     let file = File::open(path).map_err(|e| err(e.to_string()))?;
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let mut reader = decoder.read_info().map_err(|e| err(e.to_string()))?;
-    let mut buf = vec![0u8; reader.output_buffer_size().ok_or_else(|| err("image too large".into()))?];
-    let info = reader.next_frame(&mut buf).map_err(|e| err(e.to_string()))?;
+    let mut buf = vec![
+        0u8;
+        reader
+            .output_buffer_size()
+            .ok_or_else(|| err("image too large".into()))?
+    ];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| err(e.to_string()))?;
     if info.color_type != png::ColorType::Grayscale {
-        return Err(err(format!("colour type {:?}, not grayscale", info.color_type)));
+        return Err(err(format!(
+            "colour type {:?}, not grayscale",
+            info.color_type
+        )));
     }
     let bits = match info.bit_depth {
         png::BitDepth::Eight => 8,
@@ -120,7 +156,9 @@ pub fn read_png_gray(path: &Path) -> Result<(u32, u32, u32, Vec<u16>), PngError>
     let values = if bits == 8 {
         data.iter().map(|&b| b as u16).collect()
     } else {
-        data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
+        data.chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect()
     };
     Ok((info.width, info.height, bits, values))
 }
@@ -135,7 +173,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         for bits in [8u32, 16] {
             let max = (1u32 << bits) - 1;
-            let values: Vec<u16> = (0..12 * 7).map(|i| ((i * 977) as u32 % (max + 1)) as u16).collect();
+            let values: Vec<u16> = (0..12 * 7)
+                .map(|i| ((i * 977) as u32 % (max + 1)) as u16)
+                .collect();
             let p = dir.join(format!("x{bits}.png"));
             write_png_gray(&p, 12, 7, &values, bits).unwrap();
             let (w, h, b, back) = read_png_gray(&p).unwrap();

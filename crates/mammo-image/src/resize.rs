@@ -59,7 +59,9 @@ fn taps(src: usize, dst: usize, filter: Filter) -> Taps {
                 let (a, b) = (o as f64 * scale, (o as f64 + 1.0) * scale);
                 let i0 = a.floor() as usize;
                 let i1 = (b.ceil() as usize).min(src);
-                let ws = (i0..i1).map(|i| (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0)).collect();
+                let ws = (i0..i1)
+                    .map(|i| (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0))
+                    .collect();
                 (i0, ws)
             }
             Filter::Area => {
@@ -70,14 +72,23 @@ fn taps(src: usize, dst: usize, filter: Filter) -> Taps {
                 let s = scale.max(1.0);
                 kernel_taps(center, 3.0 * s, src, |x| {
                     let t = x / s;
-                    if t.abs() < 3.0 { sinc(t) * sinc(t / 3.0) } else { 0.0 }
+                    if t.abs() < 3.0 {
+                        sinc(t) * sinc(t / 3.0)
+                    } else {
+                        0.0
+                    }
                 })
             }
         };
         all.push((first, ws));
     }
     let max_len = all.iter().map(|(_, w)| w.len()).max().unwrap_or(1).max(1);
-    let mut t = Taps { start: Vec::with_capacity(dst), len: Vec::with_capacity(dst), weights: vec![0.0; dst * max_len], max_len };
+    let mut t = Taps {
+        start: Vec::with_capacity(dst),
+        len: Vec::with_capacity(dst),
+        weights: vec![0.0; dst * max_len],
+        max_len,
+    };
     for (o, (first, ws)) in all.into_iter().enumerate() {
         let sum: f64 = ws.iter().sum();
         let norm = if sum.abs() > 1e-12 { 1.0 / sum } else { 0.0 };
@@ -116,7 +127,11 @@ pub fn resize(img: &GrayImage, width: u32, height: u32, filter: Filter) -> GrayI
         for (o, v) in out.iter_mut().enumerate() {
             let s = tx.start[o];
             let ws = &tx.weights[o * tx.max_len..o * tx.max_len + tx.len[o]];
-            *v = ws.iter().zip(&row[s..s + ws.len()]).map(|(w, p)| w * p).sum();
+            *v = ws
+                .iter()
+                .zip(&row[s..s + ws.len()])
+                .map(|(w, p)| w * p)
+                .sum();
         }
     }
     // Vertical pass: accumulate whole rows for cache-friendly access.
@@ -153,7 +168,10 @@ pub struct Placement {
 impl Placement {
     /// Maps an input point to output coordinates.
     pub fn map(&self, x: f64, y: f64) -> (f64, f64) {
-        (x * self.scale_x + self.offset_x as f64, y * self.scale_y + self.offset_y as f64)
+        (
+            x * self.scale_x + self.offset_x as f64,
+            y * self.scale_y + self.offset_y as f64,
+        )
     }
 }
 
@@ -161,7 +179,15 @@ impl Placement {
 /// `keep_aspect = false` stretches to fill instead. The image is centred vertically and
 /// placed against the left edge when `align_left` (the chest wall after a flip to left),
 /// centred otherwise.
-pub fn fit_and_pad(img: &GrayImage, width: u32, height: u32, filter: Filter, keep_aspect: bool, align_left: bool, pad: f32) -> (GrayImage, Placement) {
+pub fn fit_and_pad(
+    img: &GrayImage,
+    width: u32,
+    height: u32,
+    filter: Filter,
+    keep_aspect: bool,
+    align_left: bool,
+    pad: f32,
+) -> (GrayImage, Placement) {
     if !keep_aspect {
         let out = resize(img, width, height, filter);
         let p = Placement {
@@ -183,7 +209,8 @@ pub fn fit_and_pad(img: &GrayImage, width: u32, height: u32, filter: Filter, kee
     let mut data = vec![pad; width as usize * height as usize];
     for y in 0..ih as usize {
         let dst = (y + oy as usize) * width as usize + ox as usize;
-        data[dst..dst + iw as usize].copy_from_slice(&inner.data[y * iw as usize..(y + 1) * iw as usize]);
+        data[dst..dst + iw as usize]
+            .copy_from_slice(&inner.data[y * iw as usize..(y + 1) * iw as usize]);
     }
     let p = Placement {
         scale_x: iw as f64 / img.width as f64,
@@ -212,7 +239,9 @@ mod tests {
     #[test]
     fn area_preserves_mean_for_fractional_factors() {
         let (w, h) = (97, 61);
-        let data: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 101) as f32 / 100.0).collect();
+        let data: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+            .collect();
         let img = GrayImage::new(w, h, data.clone());
         let out = resize(&img, 30, 20, Filter::Area);
         let m_in: f64 = data.iter().map(|&v| v as f64).sum::<f64>() / data.len() as f64;
@@ -227,7 +256,10 @@ mod tests {
         let img = GrayImage::new(w, h, data);
         for filter in [Filter::Area, Filter::Lanczos3] {
             let out = resize(&img, 37, 37, filter);
-            let (lo, hi) = out.data.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let (lo, hi) = out
+                .data
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
             assert!(lo > 0.4 && hi < 0.6, "{filter:?}: {lo}..{hi}");
         }
     }
@@ -237,7 +269,12 @@ mod tests {
         let img = GrayImage::filled(50, 30, 0.7);
         for f in [Filter::Area, Filter::Lanczos3] {
             for (w, h) in [(20, 11), (80, 45)] {
-                assert!(resize(&img, w, h, f).data.iter().all(|&v| (v - 0.7).abs() < 1e-5));
+                assert!(
+                    resize(&img, w, h, f)
+                        .data
+                        .iter()
+                        .all(|&v| (v - 0.7).abs() < 1e-5)
+                );
             }
         }
         let ramp = GrayImage::new(64, 1, (0..64).map(|x| x as f32).collect());
@@ -245,7 +282,11 @@ mod tests {
         // interior samples lie on the ramp: out x -> input (x + 0.5) / 2 - 0.5
         for x in 10..118 {
             let want = (x as f32 + 0.5) / 2.0 - 0.5;
-            assert!((up.data[x] - want).abs() < 0.02, "{x}: {} vs {want}", up.data[x]);
+            assert!(
+                (up.data[x] - want).abs() < 0.02,
+                "{x}: {} vs {want}",
+                up.data[x]
+            );
         }
     }
 
@@ -254,7 +295,10 @@ mod tests {
         let img = GrayImage::filled(100, 200, 1.0);
         let (out, p) = fit_and_pad(&img, 64, 64, Filter::Area, true, true, 0.0);
         assert_eq!((out.width, out.height), (64, 64));
-        assert_eq!((p.inner_width, p.inner_height, p.offset_x, p.offset_y), (32, 64, 0, 0));
+        assert_eq!(
+            (p.inner_width, p.inner_height, p.offset_x, p.offset_y),
+            (32, 64, 0, 0)
+        );
         assert!((out.get(31, 10) - 1.0).abs() < 1e-6);
         assert_eq!(out.get(32, 10), 0.0);
         let (_, c) = fit_and_pad(&img, 64, 64, Filter::Area, true, false, 0.0);

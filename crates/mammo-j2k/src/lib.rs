@@ -20,7 +20,9 @@ use std::ptr;
 use openjpeg_sys as opj;
 
 /// The JP2 signature box (ISO/IEC 15444-1 I.5.1): length 12, type `jP  `, content `\r\n\x87\n`.
-const JP2_SIGNATURE: [u8; 12] = [0, 0, 0, 0x0C, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A];
+const JP2_SIGNATURE: [u8; 12] = [
+    0, 0, 0, 0x0C, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A,
+];
 /// SOC marker that starts a raw codestream (ISO/IEC 15444-1 A.4.1).
 const J2K_SOC: [u8; 2] = [0xFF, 0x4F];
 
@@ -32,7 +34,10 @@ pub enum J2kError {
     NotJpeg2000(Vec<u8>),
     /// OpenJPEG refused the stream; its own messages are attached.
     #[error("JPEG 2000 {stage} failed: {messages}")]
-    Codec { stage: &'static str, messages: String },
+    Codec {
+        stage: &'static str,
+        messages: String,
+    },
     /// Parameters that cannot describe an image.
     #[error("invalid JPEG 2000 parameters: {0}")]
     InvalidInput(String),
@@ -73,7 +78,10 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { reduce: 0, threads: 1 }
+        Self {
+            reduce: 0,
+            threads: 1,
+        }
     }
 }
 
@@ -136,7 +144,10 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        Self { container: Container::Codestream, resolutions: 6 }
+        Self {
+            container: Container::Codestream,
+            resolutions: 6,
+        }
     }
 }
 
@@ -153,10 +164,14 @@ pub fn encode_lossless(
     options: &EncodeOptions,
 ) -> Result<Vec<u8>> {
     if width == 0 || height == 0 {
-        return Err(J2kError::InvalidInput(format!("empty image {width}x{height}")));
+        return Err(J2kError::InvalidInput(format!(
+            "empty image {width}x{height}"
+        )));
     }
     if !(1..=16).contains(&precision) {
-        return Err(J2kError::InvalidInput(format!("precision {precision} outside 1..=16")));
+        return Err(J2kError::InvalidInput(format!(
+            "precision {precision} outside 1..=16"
+        )));
     }
     let n = width as usize * height as usize;
     if samples.len() != n {
@@ -170,7 +185,10 @@ pub fn encode_lossless(
     } else {
         (0, (1i64 << precision) - 1)
     };
-    if let Some(bad) = samples.iter().find(|&&v| (v as i64) < lo || (v as i64) > hi) {
+    if let Some(bad) = samples
+        .iter()
+        .find(|&&v| (v as i64) < lo || (v as i64) > hi)
+    {
         return Err(J2kError::InvalidInput(format!(
             "sample {bad} outside the {precision}-bit {} range",
             if signed { "signed" } else { "unsigned" }
@@ -200,7 +218,10 @@ pub fn encode_lossless(
         comp.sgnd = signed as u32;
         let image = opj::opj_image_create(1, &mut comp, opj::COLOR_SPACE::OPJ_CLRSPC_GRAY);
         if image.is_null() {
-            return Err(J2kError::Codec { stage: "image allocation", messages: String::new() });
+            return Err(J2kError::Codec {
+                stage: "image allocation",
+                messages: String::new(),
+            });
         }
         let image = ImageGuard(image);
         (*image.0).x0 = 0;
@@ -216,13 +237,19 @@ pub fn encode_lossless(
         };
         let codec = CodecGuard(opj::opj_create_compress(format));
         if codec.0.is_null() {
-            return Err(J2kError::Codec { stage: "encoder creation", messages: String::new() });
+            return Err(J2kError::Codec {
+                stage: "encoder creation",
+                messages: String::new(),
+            });
         }
         messages.install(codec.0);
         if opj::opj_setup_encoder(codec.0, &mut params, image.0) == 0 {
             return Err(messages.error("encoder setup"));
         }
-        let mut sink = Sink { buf: Vec::with_capacity(n), pos: 0 };
+        let mut sink = Sink {
+            buf: Vec::with_capacity(n),
+            pos: 0,
+        };
         let stream = StreamGuard(new_output_stream(&mut sink));
         let ok = opj::opj_start_compress(codec.0, image.0, stream.0) != 0
             && opj::opj_encode(codec.0, stream.0) != 0
@@ -293,7 +320,11 @@ impl Messages {
 
     fn error(&self, stage: &'static str) -> J2kError {
         let text = self.text.borrow();
-        let messages = if text.is_empty() { "no message from OpenJPEG".to_owned() } else { text.trim().replace('\n', "; ") };
+        let messages = if text.is_empty() {
+            "no message from OpenJPEG".to_owned()
+        } else {
+            text.trim().replace('\n', "; ")
+        };
         J2kError::Codec { stage, messages }
     }
 }
@@ -468,7 +499,10 @@ impl<'a> DecodeSession<'a> {
         unsafe {
             let codec = CodecGuard(opj::opj_create_decompress(format));
             if codec.0.is_null() {
-                return Err(J2kError::Codec { stage: "decoder creation", messages: String::new() });
+                return Err(J2kError::Codec {
+                    stage: "decoder creation",
+                    messages: String::new(),
+                });
             }
             messages.install(codec.0);
             let mut params: opj::opj_dparameters_t = std::mem::zeroed();
@@ -482,7 +516,10 @@ impl<'a> DecodeSession<'a> {
             }
             let stream = StreamGuard(new_input_stream(&mut source));
             if stream.0.is_null() {
-                return Err(J2kError::Codec { stage: "stream creation", messages: String::new() });
+                return Err(J2kError::Codec {
+                    stage: "stream creation",
+                    messages: String::new(),
+                });
             }
             let mut image: *mut opj::opj_image_t = ptr::null_mut();
             if opj::opj_read_header(stream.0, codec.0, &mut image) == 0 {
@@ -490,7 +527,13 @@ impl<'a> DecodeSession<'a> {
                 drop(image);
                 return Err(messages.error("header reading"));
             }
-            Ok(Self { image: ImageGuard(image), stream, codec, _source: source, messages })
+            Ok(Self {
+                image: ImageGuard(image),
+                stream,
+                codec,
+                _source: source,
+                messages,
+            })
         }
     }
 
@@ -500,7 +543,10 @@ impl<'a> DecodeSession<'a> {
         unsafe {
             let img = &*self.image.0;
             if img.numcomps == 0 {
-                return Err(J2kError::Codec { stage: "header reading", messages: "no components".into() });
+                return Err(J2kError::Codec {
+                    stage: "header reading",
+                    messages: "no components".into(),
+                });
             }
             let comp = &*img.comps;
             let mut info = opj::opj_get_cstr_info(self.codec.0);
@@ -540,7 +586,10 @@ impl<'a> DecodeSession<'a> {
                 if c.w != w || c.h != h || c.data.is_null() {
                     return Err(J2kError::Codec {
                         stage: "decoding",
-                        messages: format!("component {i} is {}x{}, component 0 is {w}x{h} (subsampled components are not supported)", c.w, c.h),
+                        messages: format!(
+                            "component {i} is {}x{}, component 0 is {w}x{h} (subsampled components are not supported)",
+                            c.w, c.h
+                        ),
                     });
                 }
             }
@@ -590,11 +639,17 @@ mod tests {
             for bits in [8, 12, 16] {
                 let (w, h) = (67, 45);
                 let px = ramp(w, h, bits);
-                let opts = EncodeOptions { container, resolutions: 4 };
+                let opts = EncodeOptions {
+                    container,
+                    resolutions: 4,
+                };
                 let bytes = encode_lossless(&px, w, h, bits, false, &opts).unwrap();
                 assert_eq!(detect_container(&bytes), Some(container));
                 let header = read_header(&bytes).unwrap();
-                assert_eq!((header.width, header.height, header.precision), (w, h, bits));
+                assert_eq!(
+                    (header.width, header.height, header.precision),
+                    (w, h, bits)
+                );
                 assert_eq!(header.resolutions, 4);
                 let d = decode(&bytes, &DecodeOptions::default()).unwrap();
                 assert_eq!((d.width, d.height, d.components), (w, h, 1));
@@ -618,11 +673,24 @@ mod tests {
         let px: Vec<i32> = (0..w * h).map(|i| ((i % w) * 16) as i32).collect();
         let bytes = encode_lossless(&px, w, h, 12, false, &EncodeOptions::default()).unwrap();
         for r in 1..=3u32 {
-            let d = decode(&bytes, &DecodeOptions { reduce: r, threads: 1 }).unwrap();
-            assert_eq!((d.width, d.height, d.reduce), (w.div_ceil(1 << r), h.div_ceil(1 << r), r));
+            let d = decode(
+                &bytes,
+                &DecodeOptions {
+                    reduce: r,
+                    threads: 1,
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                (d.width, d.height, d.reduce),
+                (w.div_ceil(1 << r), h.div_ceil(1 << r), r)
+            );
             // The low-pass band of a horizontal ramp is the same ramp, subsampled.
             let row: Vec<i32> = d.data[..d.width as usize].to_vec();
-            assert!(row.windows(2).all(|p| p[1] >= p[0]), "not monotone at reduce {r}: {row:?}");
+            assert!(
+                row.windows(2).all(|p| p[1] >= p[0]),
+                "not monotone at reduce {r}: {row:?}"
+            );
             // The 5/3 low-pass of a linear ramp keeps the even samples (the predict step
             // zeroes the high-pass away from the border), so the reduced image is the
             // original subsampled by 2^r, up to border effects.
@@ -635,10 +703,20 @@ mod tests {
                 }
             }
             let mae = abs_err / d.data.len() as f64;
-            assert!(mae < 4.0 * step as f64, "reduce {r}: mean abs error {mae} vs subsampled original");
+            assert!(
+                mae < 4.0 * step as f64,
+                "reduce {r}: mean abs error {mae} vs subsampled original"
+            );
         }
         // More levels than exist is clamped, not an error.
-        let d = decode(&bytes, &DecodeOptions { reduce: 30, threads: 1 }).unwrap();
+        let d = decode(
+            &bytes,
+            &DecodeOptions {
+                reduce: 30,
+                threads: 1,
+            },
+        )
+        .unwrap();
         assert_eq!(d.reduce, 5);
     }
 
@@ -655,6 +733,10 @@ mod tests {
             assert_ne!(d.data, px);
         }
         let err = encode_lossless(&[5000], 1, 1, 12, false, &EncodeOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("outside the 12-bit unsigned range"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("outside the 12-bit unsigned range"),
+            "{err}"
+        );
     }
 }

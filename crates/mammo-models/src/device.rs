@@ -35,7 +35,10 @@ pub enum DeviceError {
     Unknown { name: String, reason: String },
     /// The backend is compiled in but the machine has no such device.
     #[error("device {spec} is not present on this machine; available: {}", available.join(", "))]
-    Absent { spec: DeviceSpec, available: Vec<String> },
+    Absent {
+        spec: DeviceSpec,
+        available: Vec<String>,
+    },
 }
 
 /// The backends this build can run, in the spelling `--device` takes.
@@ -61,10 +64,15 @@ impl FromStr for DeviceSpec {
     type Err = DeviceError;
 
     fn from_str(name: &str) -> Result<Self, DeviceError> {
-        let unknown = |reason: &str| DeviceError::Unknown { name: name.to_string(), reason: reason.to_string() };
+        let unknown = |reason: &str| DeviceError::Unknown {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        };
         let (backend, index) = match name.split_once(':') {
             Some((b, i)) => {
-                let i: usize = i.parse().map_err(|_| unknown("the index after ':' must be a whole number >= 0"))?;
+                let i: usize = i
+                    .parse()
+                    .map_err(|_| unknown("the index after ':' must be a whole number >= 0"))?;
                 (b, Some(i))
             }
             None => (name, None),
@@ -127,18 +135,33 @@ impl fmt::Display for OpenDevice {
 impl DeviceSpec {
     /// Resolves the spec to a device on this machine. `auto` never fails: flex is always there.
     pub fn open(self) -> Result<OpenDevice, DeviceError> {
-        let absent = || DeviceError::Absent { spec: self, available: available() };
+        let absent = || DeviceError::Absent {
+            spec: self,
+            available: available(),
+        };
         match self {
             Self::Flex => Ok(flex()),
             Self::Auto => Ok(auto()),
-            Self::Vulkan(i) => vulkan_devices().into_iter().nth(i.unwrap_or(0)).map(Listed::open).ok_or_else(absent),
-            Self::Cuda(i) => cuda_devices().into_iter().nth(i.unwrap_or(0)).map(Listed::open).ok_or_else(absent),
+            Self::Vulkan(i) => vulkan_devices()
+                .into_iter()
+                .nth(i.unwrap_or(0))
+                .map(Listed::open)
+                .ok_or_else(absent),
+            Self::Cuda(i) => cuda_devices()
+                .into_iter()
+                .nth(i.unwrap_or(0))
+                .map(Listed::open)
+                .ok_or_else(absent),
         }
     }
 }
 
 fn flex() -> OpenDevice {
-    OpenDevice { device: Device::flex(), spec: DeviceSpec::Flex, name: "CPU, pure Rust".into() }
+    OpenDevice {
+        device: Device::flex(),
+        spec: DeviceSpec::Flex,
+        name: "CPU, pure Rust".into(),
+    }
 }
 
 /// A CUDA GPU, else a hardware Vulkan adapter, else flex. A software Vulkan (lavapipe,
@@ -161,7 +184,11 @@ pub fn available() -> Vec<String> {
     for d in cuda_devices().into_iter().chain(vulkan_devices()) {
         let software = d.software;
         let s = d.open().to_string();
-        out.push(if software { format!("{s} [software]") } else { s });
+        out.push(if software {
+            format!("{s} [software]")
+        } else {
+            s
+        });
     }
     out
 }
@@ -181,7 +208,11 @@ impl Listed {
             DeviceSpec::Cuda(_) => "CUDA device".to_string(),
             _ => "Vulkan adapter".to_string(),
         });
-        OpenDevice { device: self.device, spec: self.spec, name }
+        OpenDevice {
+            device: self.device,
+            spec: self.spec,
+            name,
+        }
     }
 }
 
@@ -203,7 +234,8 @@ fn vulkan_devices() -> Vec<Listed> {
     use burn::tensor::DeviceType;
 
     // wgpu opens the loader (libvulkan.so.1) at run time; a machine without one lists nothing.
-    let devices = std::panic::catch_unwind(|| Device::enumerate(DeviceType::Vulkan).into_vec()).unwrap_or_default();
+    let devices = std::panic::catch_unwind(|| Device::enumerate(DeviceType::Vulkan).into_vec())
+        .unwrap_or_default();
     devices
         .into_iter()
         .enumerate()
@@ -212,7 +244,11 @@ fn vulkan_devices() -> Vec<Listed> {
                 device.as_dispatch(),
                 DispatchDevice::Cube(CubeDevice::Wgpu(w)) if matches!(w.kind, WgpuDeviceKind::Cpu)
             );
-            Listed { device, spec: DeviceSpec::Vulkan(Some(i)), software }
+            Listed {
+                device,
+                spec: DeviceSpec::Vulkan(Some(i)),
+                software,
+            }
         })
         .collect()
 }
@@ -226,8 +262,17 @@ fn vulkan_devices() -> Vec<Listed> {
 #[cfg(feature = "cuda")]
 fn cuda_devices() -> Vec<Listed> {
     use burn::tensor::DeviceType;
-    let devices = std::panic::catch_unwind(|| Device::enumerate(DeviceType::Cuda).into_vec()).unwrap_or_default();
-    devices.into_iter().enumerate().map(|(i, device)| Listed { device, spec: DeviceSpec::Cuda(Some(i)), software: false }).collect()
+    let devices = std::panic::catch_unwind(|| Device::enumerate(DeviceType::Cuda).into_vec())
+        .unwrap_or_default();
+    devices
+        .into_iter()
+        .enumerate()
+        .map(|(i, device)| Listed {
+            device,
+            spec: DeviceSpec::Cuda(Some(i)),
+            software: false,
+        })
+        .collect()
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -259,7 +304,11 @@ pub fn vulkan_for_tests() -> Option<OpenDevice> {
         Some(d) => Some(d),
         None => panic!(
             "{TEST_VULKAN_ENV}=1 but this {} has no Vulkan device",
-            if cfg!(feature = "vulkan") { "machine" } else { "build (feature `vulkan` is off)" }
+            if cfg!(feature = "vulkan") {
+                "machine"
+            } else {
+                "build (feature `vulkan` is off)"
+            }
         ),
     }
 }
@@ -296,13 +345,19 @@ mod tests {
     fn flex_and_auto_always_open() {
         assert_eq!(DeviceSpec::Flex.open().unwrap().spec, DeviceSpec::Flex);
         let auto = DeviceSpec::Auto.open().unwrap();
-        assert!(!matches!(auto.spec, DeviceSpec::Auto), "auto resolves to a concrete device");
+        assert!(
+            !matches!(auto.spec, DeviceSpec::Auto),
+            "auto resolves to a concrete device"
+        );
     }
 
     #[test]
     fn absent_index_lists_what_is_there() {
         if cfg!(feature = "vulkan") {
-            let e = DeviceSpec::Vulkan(Some(999)).open().unwrap_err().to_string();
+            let e = DeviceSpec::Vulkan(Some(999))
+                .open()
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("not present") && e.contains("flex"), "{e}");
         }
     }

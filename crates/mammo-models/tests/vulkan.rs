@@ -29,10 +29,16 @@ const WELL_CONDITIONED: [&str; 3] = ["resnet18", "efficientnet_b0", "maxvit_nano
 /// Checks the bound and returns the error relative to the scale, for the report line.
 fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32, slack: f32) -> f32 {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
-    assert!(a.iter().all(|v| v.is_finite()), "{what}: non-finite values on vulkan");
+    assert!(
+        a.iter().all(|v| v.is_finite()),
+        "{what}: non-finite values on vulkan"
+    );
     let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     let diff = max_abs_diff(a, b);
-    assert!(diff <= tol * scale + slack, "{what}: max abs diff {diff} (scale {scale}, conditioning slack {slack})");
+    assert!(
+        diff <= tol * scale + slack,
+        "{what}: max abs diff {diff} (scale {scale}, conditioning slack {slack})"
+    );
     diff / scale
 }
 
@@ -46,50 +52,108 @@ fn every_model_matches_flex_on_vulkan() {
         let t0 = Instant::now();
 
         // Inference.
-        let reference = values(det_model(name, &flex).valid().forward(det_input(&flex, 1.0)));
+        let reference = values(
+            det_model(name, &flex)
+                .valid()
+                .forward(det_input(&flex, 1.0)),
+        );
         let t_flex = t0.elapsed();
         let t1 = Instant::now();
-        let got = values(det_model(name, &vk.device).valid().forward(det_input(&vk.device, 1.0)));
+        let got = values(
+            det_model(name, &vk.device)
+                .valid()
+                .forward(det_input(&vk.device, 1.0)),
+        );
         let t_vk_infer = t1.elapsed();
-        let infer = assert_close(&format!("{name} inference logits"), &got, &reference, 1e-4, 0.0);
+        let infer = assert_close(
+            &format!("{name} inference logits"),
+            &got,
+            &reference,
+            1e-4,
+            0.0,
+        );
 
         // Training step.
         let reference = train_step(name, &flex, 0.0, "vulkan-flex");
         let conditioned = WELL_CONDITIONED.contains(&name);
-        let nudged = if conditioned { None } else { Some(train_step(name, &flex, 1e-6, "vulkan-nudged")) };
+        let nudged = if conditioned {
+            None
+        } else {
+            Some(train_step(name, &flex, 1e-6, "vulkan-nudged"))
+        };
         let t2 = Instant::now();
         let got = train_step(name, &vk.device, 0.0, "vulkan-vk");
         let t_vk_train = t2.elapsed();
-        let slack = |pick: &dyn Fn(&Step) -> &[f32], b: &[f32]| nudged.as_ref().map_or(0.0, |n| 2.0 * max_abs_diff(pick(n), b));
+        let slack = |pick: &dyn Fn(&Step) -> &[f32], b: &[f32]| {
+            nudged
+                .as_ref()
+                .map_or(0.0, |n| 2.0 * max_abs_diff(pick(n), b))
+        };
 
-        let logits = assert_close(&format!("{name} train logits"), &got.logits, &reference.logits, 1e-4, slack(&|s| &s.logits, &reference.logits));
+        let logits = assert_close(
+            &format!("{name} train logits"),
+            &got.logits,
+            &reference.logits,
+            1e-4,
+            slack(&|s| &s.logits, &reference.logits),
+        );
         let mut worst_state = 0.0f32;
         let mut running = 0;
         for (key, b) in &reference.state {
             let a = got.state[key].try_to_vec::<f32>().unwrap();
             let b = b.try_to_vec::<f32>().unwrap();
-            let s = nudged.as_ref().map_or(0.0, |n| 2.0 * max_abs_diff(&n.state[key].try_to_vec::<f32>().unwrap(), &b));
+            let s = nudged.as_ref().map_or(0.0, |n| {
+                2.0 * max_abs_diff(&n.state[key].try_to_vec::<f32>().unwrap(), &b)
+            });
             running += usize::from(key.ends_with("running_mean") || key.ends_with("running_var"));
-            worst_state = worst_state.max(assert_close(&format!("{name} {key} after the step"), &a, &b, 1e-4, s));
+            worst_state = worst_state.max(assert_close(
+                &format!("{name} {key} after the step"),
+                &a,
+                &b,
+                1e-4,
+                s,
+            ));
         }
         assert!(running > 0, "{name}: no batch norm state");
-        let input_grad = assert_close(&format!("{name} input grad"), &got.input_grad, &reference.input_grad, 1e-3, slack(&|s| &s.input_grad, &reference.input_grad));
+        let input_grad = assert_close(
+            &format!("{name} input grad"),
+            &got.input_grad,
+            &reference.input_grad,
+            1e-3,
+            slack(&|s| &s.input_grad, &reference.input_grad),
+        );
         assert_eq!(got.param_grads.len(), reference.param_grads.len());
         let mut compared = 0;
         let mut worst_grad = 0.0f32;
-        for (i, ((what, a), (_, b))) in got.param_grads.iter().zip(&reference.param_grads).enumerate() {
-            assert_eq!(a.is_empty(), b.is_empty(), "{name} {what}: gradient presence");
+        for (i, ((what, a), (_, b))) in got
+            .param_grads
+            .iter()
+            .zip(&reference.param_grads)
+            .enumerate()
+        {
+            assert_eq!(
+                a.is_empty(),
+                b.is_empty(),
+                "{name} {what}: gradient presence"
+            );
             if a.is_empty() {
                 continue;
             }
-            let s = nudged.as_ref().map_or(0.0, |n| 2.0 * max_abs_diff(&n.param_grads[i].1, b));
-            worst_grad = worst_grad.max(assert_close(&format!("{name} {what} grad"), a, b, 1e-3, s));
+            let s = nudged
+                .as_ref()
+                .map_or(0.0, |n| 2.0 * max_abs_diff(&n.param_grads[i].1, b));
+            worst_grad =
+                worst_grad.max(assert_close(&format!("{name} {what} grad"), a, b, 1e-3, s));
             compared += 1;
         }
         assert!(compared > 10, "{name}: only {compared} parameter gradients");
         eprintln!(
             "{name}: relative max diff: inference {infer:.1e}, train logits {logits:.1e}, state {worst_state:.1e}, input grad {input_grad:.1e}, {compared} param grads {worst_grad:.1e}{}; vulkan {:.1} s inference, {:.1} s train step (flex inference {:.2} s)",
-            if conditioned { "" } else { " (conditioning slack)" },
+            if conditioned {
+                ""
+            } else {
+                " (conditioning slack)"
+            },
             t_vk_infer.as_secs_f64(),
             t_vk_train.as_secs_f64(),
             t_flex.as_secs_f64()

@@ -181,7 +181,9 @@ impl FromStr for Conspicuity {
             "medium" => Ok(Conspicuity::Medium),
             "high" => Ok(Conspicuity::High),
             "obvious" => Ok(Conspicuity::Obvious),
-            _ => Err(format!("conspicuity {s:?} is not low, medium, high or obvious")),
+            _ => Err(format!(
+                "conspicuity {s:?} is not low, medium, high or obvious"
+            )),
         }
     }
 }

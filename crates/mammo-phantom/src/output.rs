@@ -317,19 +317,43 @@ fn lesion_rows(plans: &[ImagePlan]) -> Result<Vec<u8>, csv::Error> {
 
 /// Lesion boxes of a `lesions.csv` by image id: `[x0, y0, x1, y1]` in stored-image pixels.
 /// Errors name the file and the row.
-pub fn read_lesion_boxes(path: &std::path::Path) -> Result<std::collections::HashMap<String, Vec<[f64; 4]>>, String> {
+pub fn read_lesion_boxes(
+    path: &std::path::Path,
+) -> Result<std::collections::HashMap<String, Vec<[f64; 4]>>, String> {
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let mut r = csv::Reader::from_path(path).map_err(|e| fail(&e))?;
     let headers = r.headers().map_err(|e| fail(&e))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).ok_or_else(|| fail(&format!("no column {name}")));
-    let (id, x0, y0, x1, y1) = (col("image_id")?, col("x0")?, col("y0")?, col("x1")?, col("y1")?);
-    let mut out: std::collections::HashMap<String, Vec<[f64; 4]>> = std::collections::HashMap::new();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| fail(&format!("no column {name}")))
+    };
+    let (id, x0, y0, x1, y1) = (
+        col("image_id")?,
+        col("x0")?,
+        col("y0")?,
+        col("x1")?,
+        col("y1")?,
+    );
+    let mut out: std::collections::HashMap<String, Vec<[f64; 4]>> =
+        std::collections::HashMap::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| fail(&e))?;
         let num = |c: usize| {
-            rec.get(c).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| fail(&format!("row {}: {} is not a number", i + 2, headers.get(c).unwrap_or("?"))))
+            rec.get(c)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| {
+                    fail(&format!(
+                        "row {}: {} is not a number",
+                        i + 2,
+                        headers.get(c).unwrap_or("?")
+                    ))
+                })
         };
-        out.entry(rec[id].to_string()).or_default().push([num(x0)?, num(y0)?, num(x1)?, num(y1)?]);
+        out.entry(rec[id].to_string())
+            .or_default()
+            .push([num(x0)?, num(y0)?, num(x1)?, num(y1)?]);
     }
     Ok(out)
 }

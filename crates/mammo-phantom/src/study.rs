@@ -233,7 +233,11 @@ fn plan_patient(cfg: &PhantomConfig, index: u64, patient_id: u64) -> Vec<ImagePl
                 ];
                 // 'obvious' draws masses only: at 128 px a calcification cluster's specks are
                 // sub-pixel, which no from-scratch model learns from a few hundred images.
-                let n = if cfg.conspicuity == Conspicuity::Obvious { 3 } else { 4 };
+                let n = if cfg.conspicuity == Conspicuity::Obvious {
+                    3
+                } else {
+                    4
+                };
                 let kind = kinds[rng.weighted(&[0.15, 0.30, 0.25, 0.30][..n])];
                 let c = if kind == LesionType::CalcificationCluster {
                     calc_c

@@ -60,7 +60,10 @@ struct SavedSettings {
 pub fn saved_pipeline(out: &Path) -> Result<PipelineConfig, PreprocessError> {
     let path = out.join("preprocess.json");
     let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
-    let saved: SavedSettings = serde_json::from_str(&text).map_err(|e| PreprocessError::Csv { path: path.clone(), reason: format!("not a mammo preprocess.json: {e}") })?;
+    let saved: SavedSettings = serde_json::from_str(&text).map_err(|e| PreprocessError::Csv {
+        path: path.clone(),
+        reason: format!("not a mammo preprocess.json: {e}"),
+    })?;
     Ok(saved.pipeline)
 }
 
@@ -72,7 +75,10 @@ struct JournalEntry {
 }
 
 /// Runs the pipeline over every row of the CSV.
-pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchReport, PreprocessError> {
+pub fn run_batch(
+    opts: &BatchOptions,
+    cfg: &PipelineConfig,
+) -> Result<BatchReport, PreprocessError> {
     let started = std::time::Instant::now();
     cfg.validate().map_err(PreprocessError::Config)?;
     let rows = read_rsna_csv(&opts.csv)?;
@@ -90,18 +96,34 @@ pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchRepor
             })
     });
     let journal = Mutex::new(
-        OpenOptions::new().create(true).append(true).open(&journal_path).map_err(|e| io_err(&journal_path, e))?,
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| io_err(&journal_path, e))?,
     );
 
-    let bar = if opts.progress { ProgressBar::new(rows.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(rows.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} preprocess [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} preprocess [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs).build().map_err(|e| PreprocessError::Config(e.to_string()))?;
-    let skipped = rows.iter().filter(|r| done.contains_key(&r.image_id)).count();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .build()
+        .map_err(|e| PreprocessError::Config(e.to_string()))?;
+    let skipped = rows
+        .iter()
+        .filter(|r| done.contains_key(&r.image_id))
+        .count();
     bar.inc(skipped as u64);
 
     let results: Vec<(usize, Vec<ManifestRow>)> = pool.install(|| {
@@ -109,11 +131,17 @@ pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchRepor
             .enumerate()
             .filter(|(_, r)| !done.contains_key(&r.image_id))
             .map(|(i, row)| {
-                let file = opts.images.join(&row.patient_id).join(format!("{}.dcm", row.image_id));
+                let file = opts
+                    .images
+                    .join(&row.patient_id)
+                    .join(format!("{}.dcm", row.image_id));
                 let out_rows = match process_one(&file, row, cfg, &opts.out) {
                     Ok(rows) => {
-                        let line = serde_json::to_string(&JournalEntry { image_id: row.image_id.clone(), rows: rows.clone() })
-                            .expect("rows serialise");
+                        let line = serde_json::to_string(&JournalEntry {
+                            image_id: row.image_id.clone(),
+                            rows: rows.clone(),
+                        })
+                        .expect("rows serialise");
                         let mut j = journal.lock().expect("journal lock");
                         // A failed journal write only costs redoing this image on resume.
                         let _ = writeln!(j, "{line}").and_then(|_| j.flush());
@@ -121,10 +149,18 @@ pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchRepor
                     }
                     Err(reason) => {
                         bar.println(format!("failed: {}: {reason}", file.display()));
-                        failures.lock().expect("failures lock").push(Failure { file: file.display().to_string(), reason: reason.clone() });
+                        failures.lock().expect("failures lock").push(Failure {
+                            file: file.display().to_string(),
+                            reason: reason.clone(),
+                        });
                         cfg.sizes
                             .iter()
-                            .map(|s| ManifestRow { height: s.height, width: s.width, status: format!("failed: {reason}"), ..base_row(row) })
+                            .map(|s| ManifestRow {
+                                height: s.height,
+                                width: s.width,
+                                status: format!("failed: {reason}"),
+                                ..base_row(row)
+                            })
                             .collect()
                     }
                 };
@@ -139,7 +175,10 @@ pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchRepor
     let mut by_index: HashMap<usize, Vec<ManifestRow>> = results.into_iter().collect();
     let mut per_size: Vec<Vec<ManifestRow>> = vec![Vec::with_capacity(rows.len()); cfg.sizes.len()];
     for (i, row) in rows.iter().enumerate() {
-        let image_rows = by_index.remove(&i).or_else(|| done.get(&row.image_id).map(|e| e.rows.clone())).unwrap_or_default();
+        let image_rows = by_index
+            .remove(&i)
+            .or_else(|| done.get(&row.image_id).map(|e| e.rows.clone()))
+            .unwrap_or_default();
         for (k, r) in image_rows.into_iter().enumerate().take(cfg.sizes.len()) {
             per_size[k].push(r);
         }
@@ -165,13 +204,22 @@ pub fn run_batch(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<BatchRepor
         seconds: started.elapsed().as_secs_f64(),
     };
     let summary = opts.out.join("summary.json");
-    mammo_image::write_atomic(&summary, serde_json::to_string_pretty(&report).expect("report serialises").as_bytes())
-        .map_err(|e| io_err(&summary, e))?;
+    mammo_image::write_atomic(
+        &summary,
+        serde_json::to_string_pretty(&report)
+            .expect("report serialises")
+            .as_bytes(),
+    )
+    .map_err(|e| io_err(&summary, e))?;
     Ok(report)
 }
 
 fn size_dir(r: &ManifestRow) -> String {
-    crate::OutputSize { height: r.height, width: r.width }.label()
+    crate::OutputSize {
+        height: r.height,
+        width: r.width,
+    }
+    .label()
 }
 
 fn base_row(row: &RsnaRow) -> ManifestRow {
@@ -194,7 +242,12 @@ fn base_row(row: &RsnaRow) -> ManifestRow {
     }
 }
 
-fn process_one(file: &Path, row: &RsnaRow, cfg: &PipelineConfig, out: &Path) -> Result<Vec<ManifestRow>, String> {
+fn process_one(
+    file: &Path,
+    row: &RsnaRow,
+    cfg: &PipelineConfig,
+    out: &Path,
+) -> Result<Vec<ManifestRow>, String> {
     if !file.exists() {
         return Err(format!("{}: no such file", file.display()));
     }
@@ -205,7 +258,8 @@ fn process_one(file: &Path, row: &RsnaRow, cfg: &PipelineConfig, out: &Path) -> 
         let dir = out.join(o.size.label()).join(&row.patient_id);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let png = out.join(o.size.label()).join(&rel);
-        mammo_image::write_png_gray(&png, o.size.width, o.size.height, &o.pixels, cfg.bits).map_err(|e| e.to_string())?;
+        mammo_image::write_png_gray(&png, o.size.width, o.size.height, &o.pixels, cfg.bits)
+            .map_err(|e| e.to_string())?;
         rows.push(ManifestRow {
             path: rel,
             height: o.size.height,
@@ -224,8 +278,16 @@ fn process_one(file: &Path, row: &RsnaRow, cfg: &PipelineConfig, out: &Path) -> 
             offset_y: o.placement.offset_y,
             voi: p.voi_used.clone(),
             inverted: p.inverted as u8,
-            status: if !cfg.crop || p.breast_found { "ok".into() } else { "ok-no-breast-found".into() },
-            laterality: if row.laterality.is_empty() { p.laterality.clone().unwrap_or_default() } else { row.laterality.clone() },
+            status: if !cfg.crop || p.breast_found {
+                "ok".into()
+            } else {
+                "ok-no-breast-found".into()
+            },
+            laterality: if row.laterality.is_empty() {
+                p.laterality.clone().unwrap_or_default()
+            } else {
+                row.laterality.clone()
+            },
             ..base_row(row)
         });
     }
@@ -233,7 +295,9 @@ fn process_one(file: &Path, row: &RsnaRow, cfg: &PipelineConfig, out: &Path) -> 
 }
 
 fn read_journal(path: &Path) -> HashMap<String, JournalEntry> {
-    let Ok(file) = std::fs::File::open(path) else { return HashMap::new() };
+    let Ok(file) = std::fs::File::open(path) else {
+        return HashMap::new();
+    };
     // A line cut short by a kill is simply not parsed.
     BufReader::new(file)
         .lines()
@@ -253,10 +317,11 @@ fn check_settings(opts: &BatchOptions, cfg: &PipelineConfig) -> Result<(), Prepr
         pipeline: cfg.clone(),
     };
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let old: SavedSettings = serde_json::from_str(&text).map_err(|e| PreprocessError::SettingsChanged {
-            path: opts.out.clone(),
-            reason: format!("unreadable {}: {e}", path.display()),
-        })?;
+        let old: SavedSettings =
+            serde_json::from_str(&text).map_err(|e| PreprocessError::SettingsChanged {
+                path: opts.out.clone(),
+                reason: format!("unreadable {}: {e}", path.display()),
+            })?;
         if old.pipeline != settings.pipeline {
             return Err(PreprocessError::SettingsChanged {
                 path: opts.out.clone(),

@@ -14,5 +14,8 @@ pub enum PreprocessError {
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> PreprocessError {
-    PreprocessError::Io { path: path.into(), reason: e.to_string() }
+    PreprocessError::Io {
+        path: path.into(),
+        reason: e.to_string(),
+    }
 }

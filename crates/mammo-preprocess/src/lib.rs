@@ -22,5 +22,7 @@ mod rsna;
 pub use batch::{BatchOptions, BatchReport, run_batch, saved_pipeline};
 pub use error::PreprocessError;
 pub use manifest::{ManifestRow, read_manifest, write_manifest};
-pub use pipeline::{FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image};
+pub use pipeline::{
+    FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image,
+};
 pub use rsna::{RsnaRow, read_rsna_csv};

@@ -64,8 +64,15 @@ impl ManifestRow {
     /// Where the point `(x, y)` of the stored DICOM image lands in this row's PNG: crop,
     /// optional mirror (about the crop box), scale, then the padding offset.
     pub fn to_output(&self, x: f64, y: f64) -> (f64, f64) {
-        let dx = if self.flipped == 1 { self.crop_x1 as f64 - x } else { x - self.crop_x0 as f64 };
-        (self.offset_x as f64 + self.scale_x * dx, self.offset_y as f64 + self.scale_y * (y - self.crop_y0 as f64))
+        let dx = if self.flipped == 1 {
+            self.crop_x1 as f64 - x
+        } else {
+            x - self.crop_x0 as f64
+        };
+        (
+            self.offset_x as f64 + self.scale_x * dx,
+            self.offset_y as f64 + self.scale_y * (y - self.crop_y0 as f64),
+        )
     }
 
     /// A stored-image box `[x0, y0, x1, y1]` in this row's PNG, corners ordered again after a
@@ -79,11 +86,19 @@ impl ManifestRow {
 
 /// Reads a manifest written by [`crate::run_batch`] (or by hand, with the same header).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, PreprocessError> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| PreprocessError::Csv { path: path.into(), reason: e.to_string() })?;
+    let mut reader = csv::Reader::from_path(path).map_err(|e| PreprocessError::Csv {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     reader
         .deserialize()
         .enumerate()
-        .map(|(i, r)| r.map_err(|e| PreprocessError::Csv { path: path.into(), reason: format!("row {}: {e}", i + 2) }))
+        .map(|(i, r)| {
+            r.map_err(|e| PreprocessError::Csv {
+                path: path.into(),
+                reason: format!("row {}: {e}", i + 2),
+            })
+        })
         .collect()
 }
 
@@ -108,7 +123,16 @@ mod tests {
 
     #[test]
     fn stored_points_map_into_the_png() {
-        let mut r = ManifestRow { crop_x0: 100, crop_x1: 500, crop_y0: 50, scale_x: 0.5, scale_y: 0.5, offset_x: 3, offset_y: 7, ..Default::default() };
+        let mut r = ManifestRow {
+            crop_x0: 100,
+            crop_x1: 500,
+            crop_y0: 50,
+            scale_x: 0.5,
+            scale_y: 0.5,
+            offset_x: 3,
+            offset_y: 7,
+            ..Default::default()
+        };
         assert_eq!(r.to_output(100.0, 50.0), (3.0, 7.0));
         assert_eq!(r.to_output(300.0, 250.0), (103.0, 107.0));
         r.flipped = 1; // mirrored about the crop box: its right edge becomes x = offset

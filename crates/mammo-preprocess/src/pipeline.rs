@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use mammo_dicom::{DicomImage, Renderer, TransferSyntaxKind, VoiChoice, quantize};
-use mammo_image::{CropParams, Filter, GrayImage, Placement, Rect, Side, detect_breast, fit_and_pad};
+use mammo_image::{
+    CropParams, Filter, GrayImage, Placement, Rect, Side, detect_breast, fit_and_pad,
+};
 use serde::{Deserialize, Serialize};
 
 /// An output size, `height x width`.
@@ -16,7 +18,11 @@ pub struct OutputSize {
 impl OutputSize {
     /// Folder name: `512` for square sizes, `512x384` (HxW) otherwise.
     pub fn label(&self) -> String {
-        if self.height == self.width { self.height.to_string() } else { format!("{}x{}", self.height, self.width) }
+        if self.height == self.width {
+            self.height.to_string()
+        } else {
+            format!("{}x{}", self.height, self.width)
+        }
     }
 }
 
@@ -75,7 +81,10 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            sizes: vec![OutputSize { height: 512, width: 512 }],
+            sizes: vec![OutputSize {
+                height: 512,
+                width: 512,
+            }],
             crop: true,
             crop_params: CropParams::default(),
             voi: VoiChoice::First,
@@ -94,14 +103,21 @@ impl PipelineConfig {
         if self.sizes.is_empty() {
             return Err("no output size".into());
         }
-        if let Some(s) = self.sizes.iter().find(|s| s.height == 0 || s.width == 0 || s.height > 16384 || s.width > 16384) {
+        if let Some(s) = self
+            .sizes
+            .iter()
+            .find(|s| s.height == 0 || s.width == 0 || s.height > 16384 || s.width > 16384)
+        {
             return Err(format!("output size {}x{} out of range", s.height, s.width));
         }
         if !matches!(self.bits, 8 | 16) {
             return Err(format!("--bits {}: 8 or 16", self.bits));
         }
         if !(0.05..=1.0).contains(&self.min_crop_fraction) {
-            return Err(format!("min_crop_fraction {} outside 0.05..=1", self.min_crop_fraction));
+            return Err(format!(
+                "min_crop_fraction {} outside 0.05..=1",
+                self.min_crop_fraction
+            ));
         }
         Ok(())
     }
@@ -142,7 +158,10 @@ pub fn choose_reduce(cfg: &PipelineConfig, columns: u32, rows: u32) -> u32 {
     }
     let a = if cfg.crop { cfg.min_crop_fraction } else { 1.0 };
     let fits = |r: u32| {
-        let (w, h) = (columns as f64 / (1u64 << r) as f64 * a, rows as f64 / (1u64 << r) as f64 * a);
+        let (w, h) = (
+            columns as f64 / (1u64 << r) as f64 * a,
+            rows as f64 / (1u64 << r) as f64 * a,
+        );
         cfg.sizes.iter().all(|s| {
             if cfg.keep_aspect {
                 // the binding direction must still shrink
@@ -161,12 +180,22 @@ pub fn choose_reduce(cfg: &PipelineConfig, columns: u32, rows: u32) -> u32 {
 
 /// Runs the pipeline on one file. `laterality_hint` (from the CSV) wins over the DICOM tag
 /// for flipping; without either the heavier half of the image decides.
-pub fn process_image(path: &Path, cfg: &PipelineConfig, laterality_hint: Option<&str>) -> Result<Processed, String> {
+pub fn process_image(
+    path: &Path,
+    cfg: &PipelineConfig,
+    laterality_hint: Option<&str>,
+) -> Result<Processed, String> {
     let image = DicomImage::open(path).map_err(|e| e.to_string())?;
     let meta = image.meta();
-    let reduce = if meta.kind == TransferSyntaxKind::Jpeg2000 { choose_reduce(cfg, meta.columns, meta.rows) } else { 0 };
+    let reduce = if meta.kind == TransferSyntaxKind::Jpeg2000 {
+        choose_reduce(cfg, meta.columns, meta.rows)
+    } else {
+        0
+    };
     let stored = image.decode(0, reduce).map_err(|e| e.to_string())?;
-    let rendered = Renderer::new(cfg.voi).render(meta, &stored).map_err(|e| format!("cannot render {}: {e}", path.display()))?;
+    let rendered = Renderer::new(cfg.voi)
+        .render(meta, &stored)
+        .map_err(|e| format!("cannot render {}: {e}", path.display()))?;
     let factor = (1u32 << stored.reduce) as f64;
     let img = GrayImage::new(rendered.width, rendered.height, rendered.data);
 
@@ -206,11 +235,23 @@ pub fn process_image(path: &Path, cfg: &PipelineConfig, laterality_hint: Option<
         .sizes
         .iter()
         .map(|&size| {
-            let (out, mut placement) = fit_and_pad(&img, size.width, size.height, cfg.filter, cfg.keep_aspect, cfg.flip_to == FlipTo::Left, 0.0);
+            let (out, mut placement) = fit_and_pad(
+                &img,
+                size.width,
+                size.height,
+                cfg.filter,
+                cfg.keep_aspect,
+                cfg.flip_to == FlipTo::Left,
+                0.0,
+            );
             // Express the scale per stored-image pixel.
             placement.scale_x /= factor;
             placement.scale_y /= factor;
-            SizedOutput { size, pixels: quantize(&out.data, cfg.bits), placement }
+            SizedOutput {
+                size,
+                pixels: quantize(&out.data, cfg.bits),
+                placement,
+            }
         })
         .collect();
     Ok(Processed {
@@ -233,17 +274,39 @@ mod tests {
 
     #[test]
     fn reduce_policy() {
-        let mut cfg = PipelineConfig { crop: false, ..Default::default() };
+        let mut cfg = PipelineConfig {
+            crop: false,
+            ..Default::default()
+        };
         // 3328 rows x 2560 cols to 512: scale 0.154, so 2^2 = 4 keeps 832x640 >= 512.
         assert_eq!(choose_reduce(&cfg, 2560, 3328), 2);
         cfg.crop = true; // 0.75 allowance: 832*0.75 = 624 >= 512 still
         assert_eq!(choose_reduce(&cfg, 2560, 3328), 2);
-        cfg.sizes = vec![OutputSize { height: 256, width: 256 }, OutputSize { height: 512, width: 512 }];
+        cfg.sizes = vec![
+            OutputSize {
+                height: 256,
+                width: 256,
+            },
+            OutputSize {
+                height: 512,
+                width: 512,
+            },
+        ];
         assert_eq!(choose_reduce(&cfg, 2560, 3328), 2, "largest size binds");
-        cfg.sizes = vec![OutputSize { height: 2048, width: 2048 }];
-        assert_eq!(choose_reduce(&cfg, 2560, 3328), 0, "output not at most half the source");
+        cfg.sizes = vec![OutputSize {
+            height: 2048,
+            width: 2048,
+        }];
+        assert_eq!(
+            choose_reduce(&cfg, 2560, 3328),
+            0,
+            "output not at most half the source"
+        );
         cfg.reduced_decode = false;
-        cfg.sizes = vec![OutputSize { height: 64, width: 64 }];
+        cfg.sizes = vec![OutputSize {
+            height: 64,
+            width: 64,
+        }];
         assert_eq!(choose_reduce(&cfg, 2560, 3328), 0);
     }
 }

@@ -51,12 +51,21 @@ impl RsnaRow {
 
 /// Reads `train.csv`; fails on a missing required column or a malformed row, naming it.
 pub fn read_rsna_csv(path: &Path) -> Result<Vec<RsnaRow>, PreprocessError> {
-    let err = |reason: String| PreprocessError::Csv { path: path.into(), reason };
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| err(e.to_string()))?;
+    let err = |reason: String| PreprocessError::Csv {
+        path: path.into(),
+        reason,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| err(e.to_string()))?;
     let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
     for required in ["patient_id", "image_id"] {
         if !headers.iter().any(|h| h == required) {
-            return Err(err(format!("no {required} column (columns: {})", headers.iter().collect::<Vec<_>>().join(","))));
+            return Err(err(format!(
+                "no {required} column (columns: {})",
+                headers.iter().collect::<Vec<_>>().join(",")
+            )));
         }
     }
     let mut rows = Vec::new();

@@ -34,7 +34,9 @@ pub struct ModelTimings {
 }
 
 fn sync(device: &Device) -> Result<()> {
-    device.sync().map_err(|e| TrainError::Config(format!("device failed: {e:?}")))
+    device
+        .sync()
+        .map_err(|e| TrainError::Config(format!("device failed: {e:?}")))
 }
 
 fn time(device: &Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> Result<Vec<f64>> {
@@ -55,10 +57,15 @@ fn time(device: &Device, warmup: usize, iters: usize, mut f: impl FnMut()) -> Re
 /// A deterministic batch in roughly the normalised range, made on the host.
 fn batch(b: &ModelBench, device: &Device) -> (Tensor<4>, Tensor<2, Int>) {
     let n = b.batch * b.in_chans * b.size * b.size;
-    let x: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.618_034).fract() * 4.0 - 2.0).collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i as f32) * 0.618_034).fract() * 4.0 - 2.0)
+        .collect();
     let y: Vec<i64> = (0..b.batch as i64).map(|i| i % 2).collect();
     (
-        Tensor::from_data(TensorData::new(x, [b.batch, b.in_chans, b.size, b.size]), device),
+        Tensor::from_data(
+            TensorData::new(x, [b.batch, b.in_chans, b.size, b.size]),
+            device,
+        ),
         Tensor::from_data(TensorData::new(y, [b.batch, 1]), device),
     )
 }
@@ -66,7 +73,9 @@ fn batch(b: &ModelBench, device: &Device) -> (Tensor<4>, Tensor<2, Int>) {
 /// Times `b.model` on `device` (plain): inference forward, then the training step on its
 /// autodiff twin.
 pub fn time_model(b: &ModelBench, device: &Device) -> Result<ModelTimings> {
-    let cfg = ModelConfig::new(&b.model)?.with_in_chans(b.in_chans).with_input_size([b.size, b.size]);
+    let cfg = ModelConfig::new(&b.model)?
+        .with_in_chans(b.in_chans)
+        .with_input_size([b.size, b.size]);
     let model = create_initialised(&cfg, device, 0)?;
     let (x, _) = batch(b, device);
     let forward_ms = time(device, b.warmup, b.iters, || {
@@ -76,7 +85,9 @@ pub fn time_model(b: &ModelBench, device: &Device) -> Result<ModelTimings> {
     let ad = device.clone().autodiff();
     let mut model = Some(create_initialised(&cfg, &ad, 0)?);
     let (x, y) = batch(b, &ad);
-    let loss_fn = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&ad);
+    let loss_fn = BinaryCrossEntropyLossConfig::new()
+        .with_logits(true)
+        .init(&ad);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let train_ms = time(device, b.warmup, b.iters, || {
         let m = model.take().expect("model put back after each step");
@@ -84,7 +95,10 @@ pub fn time_model(b: &ModelBench, device: &Device) -> Result<ModelTimings> {
         let grads = GradientsParams::from_grads(loss.backward(), &m);
         model = Some(optim.step(1e-4, m, grads));
     })?;
-    Ok(ModelTimings { forward_ms, train_ms })
+    Ok(ModelTimings {
+        forward_ms,
+        train_ms,
+    })
 }
 
 #[cfg(test)]
@@ -93,9 +107,21 @@ mod tests {
 
     #[test]
     fn times_a_small_model_on_flex() {
-        let b = ModelBench { model: "resnet18".into(), batch: 2, size: 32, in_chans: 1, warmup: 1, iters: 2 };
+        let b = ModelBench {
+            model: "resnet18".into(),
+            batch: 2,
+            size: 32,
+            in_chans: 1,
+            warmup: 1,
+            iters: 2,
+        };
         let t = time_model(&b, &Device::flex()).unwrap();
         assert_eq!((t.forward_ms.len(), t.train_ms.len()), (2, 2));
-        assert!(t.forward_ms.iter().chain(&t.train_ms).all(|&ms| ms > 0.0 && ms.is_finite()));
+        assert!(
+            t.forward_ms
+                .iter()
+                .chain(&t.train_ms)
+                .all(|&ms| ms > 0.0 && ms.is_finite())
+        );
     }
 }

@@ -153,21 +153,33 @@ impl TrainConfig {
         match name {
             "default" => Ok(Self::paper_protocol(Split::Patient)),
             "paper" => Ok(Self::paper_protocol(Split::Image)),
-            other => Err(TrainError::Config(format!("unknown preset {other:?} (known: default, paper)"))),
+            other => Err(TrainError::Config(format!(
+                "unknown preset {other:?} (known: default, paper)"
+            ))),
         }
     }
 
     /// Read a TOML file: its `[train]` table if it has one, else the whole file. Keys not
     /// given keep their defaults; unknown keys are an error.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::error::io_err("read", path, e))?;
-        let value: toml::Table = text.parse().map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| crate::error::io_err("read", path, e))?;
+        let value: toml::Table = text
+            .parse()
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
         let table = match value.get("train") {
             Some(toml::Value::Table(t)) => t.clone(),
-            Some(_) => return Err(TrainError::Config(format!("{}: `train` must be a table", path.display()))),
+            Some(_) => {
+                return Err(TrainError::Config(format!(
+                    "{}: `train` must be a table",
+                    path.display()
+                )));
+            }
             None => value,
         };
-        let cfg: Self = table.try_into().map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        let cfg: Self = table
+            .try_into()
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -179,7 +191,10 @@ impl TrainConfig {
             return bad(format!("folds must be at least 2, got {}", self.folds));
         }
         if let Some(f) = self.only_folds.iter().find(|&&f| f >= self.folds) {
-            return bad(format!("only_folds has fold {f}, but there are {} folds (0..{})", self.folds, self.folds));
+            return bad(format!(
+                "only_folds has fold {f}, but there are {} folds (0..{})",
+                self.folds, self.folds
+            ));
         }
         if self.batch_size == 0 || self.eval_batch_size == 0 {
             return bad("batch sizes must be at least 1".into());
@@ -191,13 +206,25 @@ impl TrainConfig {
             return bad(format!("lr must be positive, got {}", self.lr));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
+            return bad(format!(
+                "weight_decay must be >= 0, got {}",
+                self.weight_decay
+            ));
         }
-        if !(self.betas.iter().all(|b| (0.0..1.0).contains(b)) && self.eps.is_finite() && self.eps > 0.0) {
-            return bad(format!("betas must be in [0, 1) and eps positive, got {:?} and {}", self.betas, self.eps));
+        if !(self.betas.iter().all(|b| (0.0..1.0).contains(b))
+            && self.eps.is_finite()
+            && self.eps > 0.0)
+        {
+            return bad(format!(
+                "betas must be in [0, 1) and eps positive, got {:?} and {}",
+                self.betas, self.eps
+            ));
         }
         if !(0.0..1.0).contains(&self.pct_start) {
-            return bad(format!("pct_start must be in [0, 1), got {}", self.pct_start));
+            return bad(format!(
+                "pct_start must be in [0, 1), got {}",
+                self.pct_start
+            ));
         }
         if !(self.div_factor >= 1.0 && self.final_div_factor >= 1.0) {
             return bad("div_factor and final_div_factor must be >= 1".into());
@@ -209,14 +236,21 @@ impl TrainConfig {
             return bad(format!("hflip is a probability, got {}", self.hflip));
         }
         if !(self.drop_rate.is_finite() && (0.0..1.0).contains(&self.drop_rate)) {
-            return bad(format!("drop_rate must be in [0, 1), got {}", self.drop_rate));
+            return bad(format!(
+                "drop_rate must be in [0, 1), got {}",
+                self.drop_rate
+            ));
         }
         Ok(())
     }
 
     /// Folds this call trains.
     pub fn folds_to_train(&self) -> Vec<usize> {
-        if self.only_folds.is_empty() { (0..self.folds).collect() } else { self.only_folds.clone() }
+        if self.only_folds.is_empty() {
+            (0..self.folds).collect()
+        } else {
+            self.only_folds.clone()
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -231,7 +265,15 @@ mod tests {
     #[test]
     fn presets_and_toml() {
         let paper = TrainConfig::preset("paper").unwrap();
-        assert_eq!((paper.batch_size, paper.epochs, paper.lr, paper.oversample_positives), (64, 3, 1e-4, 5));
+        assert_eq!(
+            (
+                paper.batch_size,
+                paper.epochs,
+                paper.lr,
+                paper.oversample_positives
+            ),
+            (64, 3, 1e-4, 5)
+        );
         assert_eq!(paper.split, Split::Image);
         assert_eq!(TrainConfig::default().split, Split::Patient);
         assert!(TrainConfig::preset("fast").is_err());
@@ -239,14 +281,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mammo-train-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("c.toml");
-        std::fs::write(&p, "[train]\nmodel = \"efficientnet_b0\"\nepochs = 2\nsplit = \"image\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "[train]\nmodel = \"efficientnet_b0\"\nepochs = 2\nsplit = \"image\"\n",
+        )
+        .unwrap();
         let c = TrainConfig::from_toml_file(&p).unwrap();
-        assert_eq!((c.model.as_str(), c.epochs, c.split, c.batch_size), ("efficientnet_b0", 2, Split::Image, 64));
+        assert_eq!(
+            (c.model.as_str(), c.epochs, c.split, c.batch_size),
+            ("efficientnet_b0", 2, Split::Image, 64)
+        );
         std::fs::write(&p, "epochs = 2\nepoch = 3\n").unwrap();
         let e = TrainConfig::from_toml_file(&p).unwrap_err().to_string();
         assert!(e.contains("epoch"), "{e}");
         std::fs::write(&p, "model = \"resnet19\"\n").unwrap();
-        assert!(TrainConfig::from_toml_file(&p).unwrap_err().to_string().contains("resnet19"));
+        assert!(
+            TrainConfig::from_toml_file(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("resnet19")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

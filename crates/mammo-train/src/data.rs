@@ -43,13 +43,19 @@ impl Dataset {
     /// status is not `ok*` are skipped and counted; a row without a 0/1 label, or a size that
     /// differs from the first row's, is an error naming the row.
     pub fn from_manifest(path: &Path) -> Result<Self> {
-        let rows = mammo_preprocess::read_manifest(path).map_err(|e| TrainError::Manifest { path: path.into(), reason: e.to_string() })?;
+        let rows = mammo_preprocess::read_manifest(path).map_err(|e| TrainError::Manifest {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         Self::from_rows(path, &rows)
     }
 
     pub fn from_rows(path: &Path, rows: &[ManifestRow]) -> Result<Self> {
         let base = path.parent().unwrap_or(Path::new("."));
-        let bad = |line: usize, reason: String| TrainError::Manifest { path: path.into(), reason: format!("row {line}: {reason}") };
+        let bad = |line: usize, reason: String| TrainError::Manifest {
+            path: path.into(),
+            reason: format!("row {line}: {reason}"),
+        };
         let mut items = Vec::with_capacity(rows.len());
         let mut size: Option<[usize; 2]> = None;
         let mut skipped_failed = 0;
@@ -62,13 +68,27 @@ impl Dataset {
             let label = match r.label.trim() {
                 "1" | "1.0" | "True" | "true" => 1,
                 "0" | "0.0" | "False" | "false" => 0,
-                other => return Err(bad(line, format!("image {} has label {other:?}; training needs 0 or 1", r.image_id))),
+                other => {
+                    return Err(bad(
+                        line,
+                        format!(
+                            "image {} has label {other:?}; training needs 0 or 1",
+                            r.image_id
+                        ),
+                    ));
+                }
             };
             let s = [r.height as usize, r.width as usize];
             match size {
                 None => size = Some(s),
                 Some(first) if first != s => {
-                    return Err(bad(line, format!("image {} is {}x{} but earlier images are {}x{}; train on one size (one manifest per size)", r.image_id, s[1], s[0], first[1], first[0])));
+                    return Err(bad(
+                        line,
+                        format!(
+                            "image {} is {}x{} but earlier images are {}x{}; train on one size (one manifest per size)",
+                            r.image_id, s[1], s[0], first[1], first[0]
+                        ),
+                    ));
                 }
                 _ => {}
             }
@@ -79,8 +99,24 @@ impl Dataset {
                 "" => None,
                 f => match f.parse::<usize>() {
                     Ok(k) if r.synthetic != 0 => Some(k),
-                    Ok(_) => return Err(bad(line, format!("image {} has synthetic_fold {f} but is not synthetic", r.image_id))),
-                    Err(_) => return Err(bad(line, format!("image {} has synthetic_fold {f:?}; expected a fold number or nothing", r.image_id))),
+                    Ok(_) => {
+                        return Err(bad(
+                            line,
+                            format!(
+                                "image {} has synthetic_fold {f} but is not synthetic",
+                                r.image_id
+                            ),
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(bad(
+                            line,
+                            format!(
+                                "image {} has synthetic_fold {f:?}; expected a fold number or nothing",
+                                r.image_id
+                            ),
+                        ));
+                    }
                 },
             };
             items.push(Item {
@@ -93,8 +129,16 @@ impl Dataset {
                 path: base.join(&r.path),
             });
         }
-        let size = size.ok_or_else(|| TrainError::Manifest { path: path.into(), reason: "no usable rows".into() })?;
-        Ok(Self { manifest: path.to_path_buf(), items, size, skipped_failed })
+        let size = size.ok_or_else(|| TrainError::Manifest {
+            path: path.into(),
+            reason: "no usable rows".into(),
+        })?;
+        Ok(Self {
+            manifest: path.to_path_buf(),
+            items,
+            size,
+            skipped_failed,
+        })
     }
 
     pub fn positives(&self) -> usize {
@@ -133,28 +177,49 @@ pub struct Sample {
 /// for another fold's training is left out), positives
 /// `oversample_positives` times, shuffled; each sample flipped with probability `hflip`.
 /// A pure function of (seed, fold, epoch), so a resumed run sees the same order.
-pub fn epoch_samples(items: &[Item], folds: &[Option<usize>], fold: usize, epoch: usize, cfg: &TrainConfig) -> Vec<Sample> {
+pub fn epoch_samples(
+    items: &[Item],
+    folds: &[Option<usize>],
+    fold: usize,
+    epoch: usize,
+    cfg: &TrainConfig,
+) -> Vec<Sample> {
     let mut order = Vec::new();
     for (i, item) in items.iter().enumerate() {
         if folds[i] == Some(fold) || item.synthetic_fold.is_some_and(|k| k != fold) {
             continue;
         }
-        let times = if item.label == 1 { cfg.oversample_positives } else { 1 };
+        let times = if item.label == 1 {
+            cfg.oversample_positives
+        } else {
+            1
+        };
         order.extend(std::iter::repeat_n(i, times));
     }
     let mut rng = Rng::from_keys(cfg.seed, &[0x0074_7261_696e, fold as u64, epoch as u64]);
     rng.shuffle(&mut order);
-    order.into_iter().map(|item| Sample { item, flip: cfg.hflip > 0.0 && rng.uniform() < cfg.hflip }).collect()
+    order
+        .into_iter()
+        .map(|item| Sample {
+            item,
+            flip: cfg.hflip > 0.0 && rng.uniform() < cfg.hflip,
+        })
+        .collect()
 }
 
 /// Items of the validation fold, in manifest order.
 pub fn validation_items(folds: &[Option<usize>], fold: usize) -> Vec<usize> {
-    (0..folds.len()).filter(|&i| folds[i] == Some(fold)).collect()
+    (0..folds.len())
+        .filter(|&i| folds[i] == Some(fold))
+        .collect()
 }
 
 /// A grey image read from PNG as `[0, 1]` floats.
 pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let (w, h, bits, values) = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image { path: path.into(), reason: e.to_string() })?;
+    let (w, h, bits, values) = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
     Ok((h as usize, w as usize, unit_range(&values, bits)))
 }
 
@@ -166,7 +231,14 @@ pub fn unit_range(values: &[u16], bits: u32) -> Vec<f32> {
 
 /// Normalises `[0, 1]` pixels with the model's mean/std into `out` (`in_chans` planes),
 /// flipping horizontally if asked.
-pub fn normalise_into(pixels: &[f32], h: usize, w: usize, flip: bool, model: &ModelConfig, out: &mut [f32]) {
+pub fn normalise_into(
+    pixels: &[f32],
+    h: usize,
+    w: usize,
+    flip: bool,
+    model: &ModelConfig,
+    out: &mut [f32],
+) {
     let plane = h * w;
     for c in 0..model.in_chans {
         let (m, s) = (model.mean[c], model.std[c]);
@@ -197,20 +269,35 @@ pub struct Batch {
 
 /// Reads and normalises the samples' images in parallel. Every image must have the dataset's
 /// size.
-pub fn load_batch(items: &[Item], samples: &[Sample], size: [usize; 2], model: &ModelConfig) -> Result<Batch> {
+pub fn load_batch(
+    items: &[Item],
+    samples: &[Sample],
+    size: [usize; 2],
+    model: &ModelConfig,
+) -> Result<Batch> {
     let [h, w] = size;
     let per = model.in_chans * h * w;
     let mut values = vec![0f32; samples.len() * per];
-    values.par_chunks_mut(per).zip(samples.par_iter()).try_for_each(|(out, s)| {
-        let item = &items[s.item];
-        let (ih, iw, px) = read_image(&item.path)?;
-        if [ih, iw] != size {
-            return Err(TrainError::Image { path: item.path.clone(), reason: format!("is {iw}x{ih}, the manifest says {w}x{h}") });
-        }
-        normalise_into(&px, h, w, s.flip, model, out);
-        Ok(())
-    })?;
-    Ok(Batch { n: samples.len(), values, labels: samples.iter().map(|s| items[s.item].label).collect() })
+    values
+        .par_chunks_mut(per)
+        .zip(samples.par_iter())
+        .try_for_each(|(out, s)| {
+            let item = &items[s.item];
+            let (ih, iw, px) = read_image(&item.path)?;
+            if [ih, iw] != size {
+                return Err(TrainError::Image {
+                    path: item.path.clone(),
+                    reason: format!("is {iw}x{ih}, the manifest says {w}x{h}"),
+                });
+            }
+            normalise_into(&px, h, w, s.flip, model, out);
+            Ok(())
+        })?;
+    Ok(Batch {
+        n: samples.len(),
+        values,
+        labels: samples.iter().map(|s| items[s.item].label).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -234,18 +321,29 @@ mod tests {
     #[test]
     fn folds_group_patients_and_keep_synthetic_out_of_validation() {
         let items = items(83);
-        let cfg = TrainConfig { folds: 4, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            folds: 4,
+            ..TrainConfig::default()
+        };
         let folds = assign_folds(&items, &cfg).unwrap();
         for (i, it) in items.iter().enumerate() {
             assert_eq!(folds[i].is_none(), it.synthetic);
             for (j, other) in items.iter().enumerate() {
                 if it.patient_id == other.patient_id && !it.synthetic && !other.synthetic {
-                    assert_eq!(folds[i], folds[j], "patient {} split across folds", it.patient_id);
+                    assert_eq!(
+                        folds[i], folds[j],
+                        "patient {} split across folds",
+                        it.patient_id
+                    );
                 }
             }
         }
         for f in 0..4 {
-            assert!(validation_items(&folds, f).iter().all(|&i| !items[i].synthetic));
+            assert!(
+                validation_items(&folds, f)
+                    .iter()
+                    .all(|&i| !items[i].synthetic)
+            );
         }
     }
 
@@ -253,23 +351,37 @@ mod tests {
     fn a_fold_specific_synthetic_item_trains_only_that_fold() {
         let mut items = items(40);
         items[39].synthetic_fold = Some(2); // made without fold 2's images
-        let cfg = TrainConfig { folds: 4, oversample_positives: 1, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            folds: 4,
+            oversample_positives: 1,
+            ..TrainConfig::default()
+        };
         let folds = assign_folds(&items, &cfg).unwrap();
         for f in 0..4 {
             let s = epoch_samples(&items, &folds, f, 0, &cfg);
             assert_eq!(s.iter().any(|x| x.item == 39), f == 2, "fold {f}");
-            assert!(s.iter().any(|x| x.item == 38), "an unrestricted synthetic item trains every fold");
+            assert!(
+                s.iter().any(|x| x.item == 38),
+                "an unrestricted synthetic item trains every fold"
+            );
         }
     }
 
     #[test]
     fn epoch_order_oversamples_and_is_reproducible() {
         let items = items(80);
-        let cfg = TrainConfig { folds: 4, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            folds: 4,
+            ..TrainConfig::default()
+        };
         let folds = assign_folds(&items, &cfg).unwrap();
         let a = epoch_samples(&items, &folds, 1, 0, &cfg);
         assert_eq!(a, epoch_samples(&items, &folds, 1, 0, &cfg));
-        assert_ne!(a, epoch_samples(&items, &folds, 1, 1, &cfg), "each epoch reshuffles");
+        assert_ne!(
+            a,
+            epoch_samples(&items, &folds, 1, 1, &cfg),
+            "each epoch reshuffles"
+        );
         let train: Vec<usize> = (0..80).filter(|&i| folds[i] != Some(1)).collect();
         let pos = train.iter().filter(|&&i| items[i].label == 1).count();
         assert_eq!(a.len(), train.len() + 4 * pos, "positives 5x");
@@ -277,10 +389,17 @@ mod tests {
             let times = a.iter().filter(|s| s.item == i).count();
             assert_eq!(times, if items[i].label == 1 { 5 } else { 1 });
         }
-        assert!(a.iter().all(|s| folds[s.item] != Some(1)), "no validation image in training");
+        assert!(
+            a.iter().all(|s| folds[s.item] != Some(1)),
+            "no validation image in training"
+        );
         let flips = a.iter().filter(|s| s.flip).count() as f64 / a.len() as f64;
         assert!((0.3..0.7).contains(&flips), "flip rate {flips}");
-        let none = TrainConfig { hflip: 0.0, oversample_positives: 1, ..cfg };
+        let none = TrainConfig {
+            hflip: 0.0,
+            oversample_positives: 1,
+            ..cfg
+        };
         let b = epoch_samples(&items, &folds, 1, 0, &none);
         assert!(b.iter().all(|s| !s.flip) && b.len() == train.len());
     }

@@ -14,22 +14,47 @@ pub enum TrainError {
     #[error("{path}: cannot read image: {reason}")]
     Image { path: PathBuf, reason: String },
     #[error("{path}: cannot {action}: {reason}")]
-    Io { action: &'static str, path: PathBuf, reason: String },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error(
         "{run}: this run folder was started with a different {what}; use a new --out folder or the original settings\n  saved: {saved}\n  now:   {now}"
     )]
-    RunMismatch { run: PathBuf, what: &'static str, saved: String, now: String },
+    RunMismatch {
+        run: PathBuf,
+        what: &'static str,
+        saved: String,
+        now: String,
+    },
     #[error("{path}: not a training run folder ({reason})")]
     NotARun { path: PathBuf, reason: String },
     /// The loss became NaN or infinite.
-    #[error("training diverged: loss {loss} at fold {fold} epoch {epoch} step {step}; lower lr (now {lr:.2e})")]
-    Diverged { fold: usize, epoch: usize, step: usize, loss: f32, lr: f64 },
+    #[error(
+        "training diverged: loss {loss} at fold {fold} epoch {epoch} step {step}; lower lr (now {lr:.2e})"
+    )]
+    Diverged {
+        fold: usize,
+        epoch: usize,
+        step: usize,
+        loss: f32,
+        lr: f64,
+    },
     #[error(transparent)]
     Model(#[from] mammo_models::ModelError),
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
-pub(crate) fn io_err(action: &'static str, path: &std::path::Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io { action, path: path.to_path_buf(), reason: e.to_string() }
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &std::path::Path,
+    e: impl std::fmt::Display,
+) -> TrainError {
+    TrainError::Io {
+        action,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
 }

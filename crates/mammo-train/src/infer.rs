@@ -22,9 +22,16 @@ use crate::trainer::{fold_finished, predict_items};
 /// finished run from its saved fold predictions.
 pub fn evaluate_run(dir: &Path) -> Result<RunMetrics> {
     let run = Run::open(dir)?;
-    let unfinished: Vec<usize> = (0..run.config.folds).filter(|&f| !fold_finished(dir, f, run.config.epochs)).collect();
+    let unfinished: Vec<usize> = (0..run.config.folds)
+        .filter(|&f| !fold_finished(dir, f, run.config.epochs))
+        .collect();
     if !unfinished.is_empty() {
-        return Err(TrainError::NotARun { path: dir.into(), reason: format!("folds {unfinished:?} have not finished; run `mammo train` again with the same --out to resume") });
+        return Err(TrainError::NotARun {
+            path: dir.into(),
+            reason: format!(
+                "folds {unfinished:?} have not finished; run `mammo train` again with the same --out to resume"
+            ),
+        });
     }
     report::finish_run(dir)
 }
@@ -38,7 +45,13 @@ pub struct Ensemble {
 
 impl std::fmt::Debug for Ensemble {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ensemble").field("run", &self.run.dir).field("folds", &self.models.iter().map(|m| m.0).collect::<Vec<_>>()).finish()
+        f.debug_struct("Ensemble")
+            .field("run", &self.run.dir)
+            .field(
+                "folds",
+                &self.models.iter().map(|m| m.0).collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -55,9 +68,16 @@ impl Ensemble {
             }
         }
         if models.is_empty() {
-            return Err(TrainError::NotARun { path: dir.into(), reason: format!("no fold has {} yet", which.weights_file()) });
+            return Err(TrainError::NotARun {
+                path: dir.into(),
+                reason: format!("no fold has {} yet", which.weights_file()),
+            });
         }
-        Ok(Self { run, models, device: device.clone() })
+        Ok(Self {
+            run,
+            models,
+            device: device.clone(),
+        })
     }
 
     pub fn model_config(&self) -> &ModelConfig {
@@ -80,7 +100,10 @@ impl Ensemble {
             .models
             .iter()
             .map(|(_, m)| {
-                let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, cfg.in_chans, h, w]), &self.device);
+                let t = Tensor::<4>::from_data(
+                    TensorData::new(x.clone(), [1, cfg.in_chans, h, w]),
+                    &self.device,
+                );
                 let logit: f32 = m.forward(t).into_scalar();
                 sigmoid(logit as f64)
             })
@@ -99,18 +122,39 @@ fn preprocess_dir(run: &Run) -> Option<PathBuf> {
 /// settings the training set was made with (`preprocess.json`).
 pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
     let [h, w] = run.info.input_size;
-    let is_png = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let is_png = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
         let (ih, iw, px) = read_image(path)?;
         if [ih, iw] != [h, w] {
-            return Err(TrainError::Image { path: path.into(), reason: format!("is {iw}x{ih}; the model was trained on {w}x{h} images (pass the DICOM instead, or preprocess with --height {h} --width {w})") });
+            return Err(TrainError::Image {
+                path: path.into(),
+                reason: format!(
+                    "is {iw}x{ih}; the model was trained on {w}x{h} images (pass the DICOM instead, or preprocess with --height {h} --width {w})"
+                ),
+            });
         }
         return Ok(px);
     }
-    let dir = preprocess_dir(run).ok_or_else(|| TrainError::Image { path: path.into(), reason: "cannot locate the training set's preprocess.json".into() })?;
-    let mut pipeline = saved_pipeline(&dir).map_err(|e| TrainError::Image { path: path.into(), reason: format!("need the training set's preprocessing settings: {e}") })?;
-    pipeline.sizes = vec![OutputSize { height: h as u32, width: w as u32 }];
-    let processed = mammo_preprocess::process_image(path, &pipeline, None).map_err(|reason| TrainError::Image { path: path.into(), reason })?;
+    let dir = preprocess_dir(run).ok_or_else(|| TrainError::Image {
+        path: path.into(),
+        reason: "cannot locate the training set's preprocess.json".into(),
+    })?;
+    let mut pipeline = saved_pipeline(&dir).map_err(|e| TrainError::Image {
+        path: path.into(),
+        reason: format!("need the training set's preprocessing settings: {e}"),
+    })?;
+    pipeline.sizes = vec![OutputSize {
+        height: h as u32,
+        width: w as u32,
+    }];
+    let processed = mammo_preprocess::process_image(path, &pipeline, None).map_err(|reason| {
+        TrainError::Image {
+            path: path.into(),
+            reason,
+        }
+    })?;
     Ok(unit_range(&processed.outputs[0].pixels, pipeline.bits))
 }
 
@@ -131,23 +175,48 @@ pub fn predict_images(ensemble: &Ensemble, images: &[PathBuf]) -> Vec<Result<Ima
         .map(|p| {
             let px = load_input(&ensemble.run, p)?;
             let (probability, fold_probabilities) = ensemble.predict_pixels(&px);
-            Ok(ImagePrediction { path: p.clone(), probability, fold_probabilities })
+            Ok(ImagePrediction {
+                path: p.clone(),
+                probability,
+                fold_probabilities,
+            })
         })
         .collect()
 }
 
 /// Evaluates the run's fold ensemble (mean probability) on every usable row of `manifest`;
 /// writes `predictions.csv`, `metrics.json` and `metrics.md` into `out`.
-pub fn evaluate_manifest(ensemble: &Ensemble, manifest: &Path, out: &Path, progress: bool) -> Result<Metrics> {
+pub fn evaluate_manifest(
+    ensemble: &Ensemble,
+    manifest: &Path,
+    out: &Path,
+    progress: bool,
+) -> Result<Metrics> {
     let data = Dataset::from_manifest(manifest)?;
     let size = ensemble.input_size();
     if data.size != size {
-        return Err(TrainError::Manifest { path: manifest.into(), reason: format!("images are {}x{}, the run was trained at {}x{}", data.size[1], data.size[0], size[1], size[0]) });
+        return Err(TrainError::Manifest {
+            path: manifest.into(),
+            reason: format!(
+                "images are {}x{}, the run was trained at {}x{}",
+                data.size[1], data.size[0], size[1], size[0]
+            ),
+        });
     }
     let idx: Vec<usize> = (0..data.items.len()).collect();
     let mut sum = vec![0f64; idx.len()];
     for (fold, model) in &ensemble.models {
-        let logits = predict_items(model, ensemble.model_config(), &data.items, &idx, size, ensemble.run.config.eval_batch_size, &ensemble.device, progress, &format!("fold {fold} model"))?;
+        let logits = predict_items(
+            model,
+            ensemble.model_config(),
+            &data.items,
+            &idx,
+            size,
+            ensemble.run.config.eval_batch_size,
+            &ensemble.device,
+            progress,
+            &format!("fold {fold} model"),
+        )?;
         for (s, l) in sum.iter_mut().zip(logits) {
             *s += sigmoid(l);
         }

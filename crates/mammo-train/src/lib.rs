@@ -18,7 +18,12 @@ mod trainer;
 
 pub use config::{OptimizerKind, Schedule, Select, Split, TrainConfig};
 pub use error::{Result, TrainError};
-pub use infer::{Ensemble, ImagePrediction, evaluate_manifest, evaluate_run, load_input, predict_images};
+pub use infer::{
+    Ensemble, ImagePrediction, evaluate_manifest, evaluate_run, load_input, predict_images,
+};
 pub use report::{Metrics, Prediction, RunMetrics};
 pub use run::Run;
-pub use trainer::{EpochRecord, FoldState, TrainOptions, TrainReport, create_initialised, fold_finished, load_state, train};
+pub use trainer::{
+    EpochRecord, FoldState, TrainOptions, TrainReport, create_initialised, fold_finished,
+    load_state, train,
+};

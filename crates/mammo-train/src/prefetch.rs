@@ -30,7 +30,9 @@ pub fn for_each_prefetched<T: Send, E: Send>(
             }
         });
         for i in 0..n {
-            let item = rx.recv().expect("the loader sends every item until it fails")?;
+            let item = rx
+                .recv()
+                .expect("the loader sends every item until it fails")?;
             consume(i, item)?;
         }
         Ok(())
@@ -55,7 +57,10 @@ mod tests {
             },
             |i, v| {
                 // Never more than depth + 1 (queued + one in the loader's hands) ahead.
-                assert!(loaded.load(Ordering::SeqCst) <= i + 4, "loader ran ahead unbounded");
+                assert!(
+                    loaded.load(Ordering::SeqCst) <= i + 4,
+                    "loader ran ahead unbounded"
+                );
                 seen.push(v);
                 Ok(())
             },
@@ -66,7 +71,18 @@ mod tests {
 
     #[test]
     fn errors_stop_both_sides() {
-        let r = for_each_prefetched(10, 2, |i| if i == 3 { Err(format!("bad {i}")) } else { Ok(i) }, |_, _| Ok(()));
+        let r = for_each_prefetched(
+            10,
+            2,
+            |i| {
+                if i == 3 {
+                    Err(format!("bad {i}"))
+                } else {
+                    Ok(i)
+                }
+            },
+            |_, _| Ok(()),
+        );
         assert_eq!(r, Err("bad 3".to_string()));
         let loaded = AtomicUsize::new(0);
         let r = for_each_prefetched(
@@ -76,9 +92,18 @@ mod tests {
                 loaded.fetch_add(1, Ordering::SeqCst);
                 Ok(i)
             },
-            |i, _| if i == 5 { Err("consumer stopped".to_string()) } else { Ok(()) },
+            |i, _| {
+                if i == 5 {
+                    Err("consumer stopped".to_string())
+                } else {
+                    Ok(())
+                }
+            },
         );
         assert_eq!(r, Err("consumer stopped".to_string()));
-        assert!(loaded.load(Ordering::SeqCst) < 20, "the loader stops when the consumer does");
+        assert!(
+            loaded.load(Ordering::SeqCst) < 20,
+            "the loader stops when the consumer does"
+        );
     }
 }

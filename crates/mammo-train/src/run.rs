@@ -89,13 +89,22 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 
 pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     let mut r = csv::Reader::from_path(path).map_err(|e| io_err("read", path, e))?;
-    r.deserialize().enumerate().map(|(i, row)| row.map_err(|e| io_err("parse", path, format!("row {}: {e}", i + 2)))).collect()
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| row.map_err(|e| io_err("parse", path, format!("row {}: {e}", i + 2))))
+        .collect()
 }
 
 /// Creates the run folder or checks that an existing one was started with the same config,
 /// model and manifest (only `only_folds` may differ between calls). Writes the fold
 /// assignment on first use.
-pub fn prepare(out: &Path, cfg: &TrainConfig, model: &ModelConfig, data: &Dataset, folds: &[Option<usize>]) -> Result<RunInfo> {
+pub fn prepare(
+    out: &Path,
+    cfg: &TrainConfig,
+    model: &ModelConfig,
+    data: &Dataset,
+    folds: &[Option<usize>],
+) -> Result<RunInfo> {
     std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
     let info = RunInfo {
         tool: "mammo".into(),
@@ -109,25 +118,59 @@ pub fn prepare(out: &Path, cfg: &TrainConfig, model: &ModelConfig, data: &Datase
         skipped_failed: data.skipped_failed,
         input_size: data.size,
     };
-    let identity = TrainConfig { only_folds: Vec::new(), ..cfg.clone() };
+    let identity = TrainConfig {
+        only_folds: Vec::new(),
+        ..cfg.clone()
+    };
     let cfg_path = out.join("train_config.json");
     if cfg_path.exists() {
         let saved: TrainConfig = read_json(&cfg_path)?;
-        let saved = TrainConfig { only_folds: Vec::new(), ..saved };
+        let saved = TrainConfig {
+            only_folds: Vec::new(),
+            ..saved
+        };
         if saved != identity {
-            return Err(mismatch(out, "training config", &saved.to_json(), &identity.to_json()));
+            return Err(mismatch(
+                out,
+                "training config",
+                &saved.to_json(),
+                &identity.to_json(),
+            ));
         }
         let saved_model = ModelConfig::load_json(&out.join("model_config.json"))?;
         if &saved_model != model {
-            return Err(mismatch(out, "model config", &saved_model.to_json(), &model.to_json()));
+            return Err(mismatch(
+                out,
+                "model config",
+                &saved_model.to_json(),
+                &model.to_json(),
+            ));
         }
         let saved_info: RunInfo = read_json(&out.join("run.json"))?;
         if saved_info.manifest_sha256 != info.manifest_sha256 {
-            return Err(mismatch(out, "manifest", &format!("{} (sha256 {})", saved_info.manifest.display(), saved_info.manifest_sha256), &format!("{} (sha256 {})", info.manifest.display(), info.manifest_sha256)));
+            return Err(mismatch(
+                out,
+                "manifest",
+                &format!(
+                    "{} (sha256 {})",
+                    saved_info.manifest.display(),
+                    saved_info.manifest_sha256
+                ),
+                &format!(
+                    "{} (sha256 {})",
+                    info.manifest.display(),
+                    info.manifest_sha256
+                ),
+            ));
         }
         let saved_folds: Vec<FoldRow> = read_csv(&out.join("folds.csv"))?;
         if saved_folds != fold_rows(&data.items, folds) {
-            return Err(mismatch(out, "fold assignment", "folds.csv", "the folds this config makes"));
+            return Err(mismatch(
+                out,
+                "fold assignment",
+                "folds.csv",
+                "the folds this config makes",
+            ));
         }
         return Ok(saved_info);
     }
@@ -141,14 +184,27 @@ pub fn prepare(out: &Path, cfg: &TrainConfig, model: &ModelConfig, data: &Datase
 
 fn mismatch(run: &Path, what: &'static str, saved: &str, now: &str) -> TrainError {
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    TrainError::RunMismatch { run: run.to_path_buf(), what, saved: squash(saved), now: squash(now) }
+    TrainError::RunMismatch {
+        run: run.to_path_buf(),
+        what,
+        saved: squash(saved),
+        now: squash(now),
+    }
 }
 
 pub fn fold_rows(items: &[Item], folds: &[Option<usize>]) -> Vec<FoldRow> {
     items
         .iter()
         .zip(folds)
-        .map(|(i, &fold)| FoldRow { image_id: i.image_id.clone(), patient_id: i.patient_id.clone(), laterality: i.laterality.clone(), label: i.label, synthetic: u8::from(i.synthetic), fold, synthetic_fold: i.synthetic_fold })
+        .map(|(i, &fold)| FoldRow {
+            image_id: i.image_id.clone(),
+            patient_id: i.patient_id.clone(),
+            laterality: i.laterality.clone(),
+            label: i.label,
+            synthetic: u8::from(i.synthetic),
+            fold,
+            synthetic_fold: i.synthetic_fold,
+        })
         .collect()
 }
 
@@ -168,7 +224,10 @@ pub struct Run {
 
 impl Run {
     pub fn open(dir: &Path) -> Result<Self> {
-        let not_run = |reason: String| TrainError::NotARun { path: dir.to_path_buf(), reason };
+        let not_run = |reason: String| TrainError::NotARun {
+            path: dir.to_path_buf(),
+            reason,
+        };
         let cfg_path = dir.join("train_config.json");
         if !cfg_path.exists() {
             return Err(not_run("no train_config.json".into()));
@@ -190,7 +249,11 @@ impl Run {
     /// That fold's saved model on `device` (training behaviour; `.valid()` for inference).
     pub fn load_fold_model(&self, fold: usize, select: Select, device: &Device) -> Result<Model> {
         let mut model = create_model(&self.model, device)?;
-        load_timm_safetensors(&mut model, mammo_models::spec(&self.model.architecture)?, &self.weights_path(fold, select))?;
+        load_timm_safetensors(
+            &mut model,
+            mammo_models::spec(&self.model.architecture)?,
+            &self.weights_path(fold, select),
+        )?;
         Ok(model)
     }
 }

@@ -8,14 +8,28 @@ use crate::config::{Schedule, TrainConfig};
 pub fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
     match cfg.schedule {
         Schedule::Constant => cfg.lr,
-        Schedule::OneCycle => one_cycle(cfg.lr, cfg.pct_start, cfg.div_factor, cfg.final_div_factor, step, total),
+        Schedule::OneCycle => one_cycle(
+            cfg.lr,
+            cfg.pct_start,
+            cfg.div_factor,
+            cfg.final_div_factor,
+            step,
+            total,
+        ),
     }
 }
 
 /// fastai `fit_one_cycle`: cosine from `max / div` up to `max` over the first `pct_start` of
 /// the steps, then cosine down to `max / div / final_div`. fastai evaluates the schedule at
 /// `pos = step / total`; so does this.
-pub fn one_cycle(max: f64, pct_start: f64, div: f64, final_div: f64, step: usize, total: usize) -> f64 {
+pub fn one_cycle(
+    max: f64,
+    pct_start: f64,
+    div: f64,
+    final_div: f64,
+    step: usize,
+    total: usize,
+) -> f64 {
     let start = max / div;
     let end = start / final_div;
     let pos = step as f64 / total.max(1) as f64;

@@ -17,12 +17,16 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use mammo_models::{Classifier, Model, ModelConfig, create_model, load_timm_safetensors, save_safetensors};
+use mammo_models::{
+    Classifier, Model, ModelConfig, create_model, load_timm_safetensors, save_safetensors,
+};
 
 use crate::config::{OptimizerKind, TrainConfig};
-use crate::data::{Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items};
-use crate::prefetch::for_each_prefetched;
+use crate::data::{
+    Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items,
+};
 use crate::error::{Result, TrainError, io_err};
+use crate::prefetch::for_each_prefetched;
 use crate::report::{self, Prediction, RunMetrics};
 use crate::run::{self, fold_dir, read_json, write_csv, write_json};
 use crate::schedule::learning_rate;
@@ -87,7 +91,9 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainReport> {
     cfg.validate()?;
     let started = Instant::now();
     let data = Dataset::from_manifest(&opts.manifest)?;
-    let model_cfg = ModelConfig::new(&cfg.model)?.with_input_size(data.size).with_drop_rate(cfg.drop_rate);
+    let model_cfg = ModelConfig::new(&cfg.model)?
+        .with_input_size(data.size)
+        .with_drop_rate(cfg.drop_rate);
     model_cfg.validate()?;
     let folds = assign_folds(&data.items, cfg)?;
     run::prepare(&opts.out, cfg, &model_cfg, &data, &folds)?;
@@ -107,13 +113,27 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainReport> {
     }
 
     let complete = (0..cfg.folds).all(|f| fold_finished(&opts.out, f, cfg.epochs));
-    let metrics = if complete { Some(report::finish_run(&opts.out)?) } else { None };
-    Ok(TrainReport { run: opts.out.clone(), folds_trained: trained, epochs_run, complete, metrics, seconds: started.elapsed().as_secs_f64() })
+    let metrics = if complete {
+        Some(report::finish_run(&opts.out)?)
+    } else {
+        None
+    };
+    Ok(TrainReport {
+        run: opts.out.clone(),
+        folds_trained: trained,
+        epochs_run,
+        complete,
+        metrics,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Whether fold `fold` of the run in `run` has trained all `epochs`.
 pub fn fold_finished(run: &Path, fold: usize, epochs: usize) -> bool {
-    load_state(&fold_dir(run, fold)).ok().flatten().is_some_and(|s| s.epochs_done >= epochs)
+    load_state(&fold_dir(run, fold))
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.epochs_done >= epochs)
 }
 
 fn checkpoint_dir(fold_dir: &Path) -> PathBuf {
@@ -150,11 +170,19 @@ impl ModuleVisitor for Materialise {
 /// same seed gives on the CPU.
 pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Result<Model> {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let host = if device.is_autodiff() { Device::flex().autodiff() } else { Device::flex() };
+    let host = if device.is_autodiff() {
+        Device::flex().autodiff()
+    } else {
+        Device::flex()
+    };
     host.seed(seed);
     let model = create_model(cfg, &host)?;
     model.visit(&mut Materialise);
-    Ok(if *device == host { model } else { model.to_device(device) })
+    Ok(if *device == host {
+        model
+    } else {
+        model.to_device(device)
+    })
 }
 
 fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
@@ -164,7 +192,9 @@ fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
             .with_beta_1(b1 as f32)
             .with_beta_2(b2 as f32)
             .with_epsilon(cfg.eps as f32)
-            .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .with_weight_decay(
+                (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
+            )
             .init(),
         OptimizerKind::Adamw => AdamWConfig::new()
             .with_beta_1(b1 as f32)
@@ -180,13 +210,25 @@ fn bar(show: bool, len: u64, prefix: String) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
-    pb.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})").expect("template").progress_chars("=> "));
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     pb.set_prefix(prefix);
     pb
 }
 
 #[allow(clippy::too_many_arguments)]
-fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds: &[Option<usize>], fold: usize, opts: &TrainOptions, budget: &mut Option<usize>) -> Result<usize> {
+fn train_fold(
+    cfg: &TrainConfig,
+    model_cfg: &ModelConfig,
+    data: &Dataset,
+    folds: &[Option<usize>],
+    fold: usize,
+    opts: &TrainOptions,
+    budget: &mut Option<usize>,
+) -> Result<usize> {
     let dir = fold_dir(&opts.out, fold);
     std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
     let mut state = load_state(&dir)?;
@@ -195,16 +237,24 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
     }
     let plain = opts.device.clone();
     let device = plain.clone().autodiff();
-    let mut model = create_initialised(model_cfg, &device, mammo_rand::derive(cfg.seed, &[0x696e_6974, fold as u64]))?;
+    let mut model = create_initialised(
+        model_cfg,
+        &device,
+        mammo_rand::derive(cfg.seed, &[0x696e_6974, fold as u64]),
+    )?;
     let mut optim = optimizer(cfg);
     match &state {
         Some(_) => {
             let ckpt = checkpoint_dir(&dir);
             let path = ckpt.join("model.bpk");
             let mut store = BurnpackStore::from_file(&path);
-            model.load_from(&mut store).map_err(|e| io_err("load checkpoint", &path, e))?;
+            model
+                .load_from(&mut store)
+                .map_err(|e| io_err("load checkpoint", &path, e))?;
             let path = ckpt.join("optim.bpk");
-            optim = optim.load(&path).map_err(|e| io_err("load optimiser state", &path, e))?;
+            optim = optim
+                .load(&path)
+                .map_err(|e| io_err("load optimiser state", &path, e))?;
         }
         None => {
             if let Some(weights) = &cfg.pretrained {
@@ -213,9 +263,17 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
             }
         }
     }
-    let mut st = state.take().unwrap_or(FoldState { epochs_done: 0, steps_done: 0, best_epoch: 0, best_auc: None, history: Vec::new() });
+    let mut st = state.take().unwrap_or(FoldState {
+        epochs_done: 0,
+        steps_done: 0,
+        best_epoch: 0,
+        best_auc: None,
+        history: Vec::new(),
+    });
 
-    let loss_fn = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&device);
+    let loss_fn = BinaryCrossEntropyLossConfig::new()
+        .with_logits(true)
+        .init(&device);
     let val_idx = validation_items(folds, fold);
     let train_len = epoch_samples(&data.items, folds, fold, 0, cfg).len();
     let steps_per_epoch = train_len.div_ceil(cfg.batch_size);
@@ -233,29 +291,60 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
         // initialisation lock, so another training's initialisation is not disturbed).
         {
             let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-            plain.seed(mammo_rand::derive(cfg.seed, &[0x6570_6f63, fold as u64, epoch as u64]));
+            plain.seed(mammo_rand::derive(
+                cfg.seed,
+                &[0x6570_6f63, fold as u64, epoch as u64],
+            ));
         }
         let samples: Vec<Sample> = epoch_samples(&data.items, folds, fold, epoch, cfg);
-        let pb = bar(opts.progress, steps_per_epoch as u64, format!("fold {}/{} epoch {}/{}", fold + 1, cfg.folds, epoch + 1, cfg.epochs));
+        let pb = bar(
+            opts.progress,
+            steps_per_epoch as u64,
+            format!(
+                "fold {}/{} epoch {}/{}",
+                fold + 1,
+                cfg.folds,
+                epoch + 1,
+                cfg.epochs
+            ),
+        );
         let (mut loss_sum, mut seen) = (0f64, 0usize);
         let mut lr = cfg.lr;
         // Losses stay on the device and are read a few steps at a time: reading one waits for
         // the device, so a per-step read would stall a GPU on every batch. The values read are
         // the same f32 losses, summed in the same order.
         let mut pending: Vec<(usize, usize, Tensor<1>)> = Vec::with_capacity(LOSS_READ_EVERY);
-        let flush = |pending: &mut Vec<(usize, usize, Tensor<1>)>, lr: f64, loss_sum: &mut f64, seen: &mut usize| -> Result<()> {
+        let flush = |pending: &mut Vec<(usize, usize, Tensor<1>)>,
+                     lr: f64,
+                     loss_sum: &mut f64,
+                     seen: &mut usize|
+         -> Result<()> {
             if pending.is_empty() {
                 return Ok(());
             }
-            let values: Vec<f32> = Tensor::cat(pending.iter().map(|(_, _, t)| t.clone()).collect(), 0).into_data().convert::<f32>().try_into_vec().map_err(|e| TrainError::Config(format!("reading losses: {e:?}")))?;
+            let values: Vec<f32> =
+                Tensor::cat(pending.iter().map(|(_, _, t)| t.clone()).collect(), 0)
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec()
+                    .map_err(|e| TrainError::Config(format!("reading losses: {e:?}")))?;
             for ((b, n, _), value) in pending.drain(..).zip(values) {
                 if !value.is_finite() {
-                    return Err(TrainError::Diverged { fold, epoch: epoch + 1, step: b, loss: value, lr });
+                    return Err(TrainError::Diverged {
+                        fold,
+                        epoch: epoch + 1,
+                        step: b,
+                        loss: value,
+                        lr,
+                    });
                 }
                 *loss_sum += value as f64 * n as f64;
                 *seen += n;
             }
-            pb.set_message(format!("loss {:.4} lr {lr:.2e}", *loss_sum / (*seen).max(1) as f64));
+            pb.set_message(format!(
+                "loss {:.4} lr {lr:.2e}",
+                *loss_sum / (*seen).max(1) as f64
+            ));
             Ok(())
         };
         let chunks: Vec<&[Sample]> = samples.chunks(cfg.batch_size).collect();
@@ -269,8 +358,17 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
             |b, batch| {
                 let step = epoch * steps_per_epoch + b;
                 lr = learning_rate(cfg, step, total_steps);
-                let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, c, h, w]), &device);
-                let y = Tensor::<2, Int>::from_data(TensorData::new(batch.labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), [batch.n, 1]), &device);
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(batch.values, [batch.n, c, h, w]),
+                    &device,
+                );
+                let y = Tensor::<2, Int>::from_data(
+                    TensorData::new(
+                        batch.labels.iter().map(|&v| v as i64).collect::<Vec<_>>(),
+                        [batch.n, 1],
+                    ),
+                    &device,
+                );
                 let m = slot.take().expect("the model is put back after every step");
                 let loss = loss_fn.forward(m.forward(x), y);
                 pending.push((b, batch.n, loss.clone().detach().reshape([1])));
@@ -288,8 +386,22 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
         pb.finish_and_clear();
 
         let valid = model.valid();
-        let preds = predict_items(&valid, model_cfg, &data.items, &val_idx, data.size, cfg.eval_batch_size, &plain, opts.progress, &format!("fold {}/{} validate", fold + 1, cfg.folds))?;
-        let rows: Vec<Prediction> = val_idx.iter().zip(&preds).map(|(&i, &logit)| Prediction::new(&data.items[i], Some(fold), logit)).collect();
+        let preds = predict_items(
+            &valid,
+            model_cfg,
+            &data.items,
+            &val_idx,
+            data.size,
+            cfg.eval_batch_size,
+            &plain,
+            opts.progress,
+            &format!("fold {}/{} validate", fold + 1, cfg.folds),
+        )?;
+        let rows: Vec<Prediction> = val_idx
+            .iter()
+            .zip(&preds)
+            .map(|(&i, &logit)| Prediction::new(&data.items[i], Some(fold), logit))
+            .collect();
         let m = report::metrics_of(&rows);
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -302,7 +414,9 @@ fn train_fold(cfg: &TrainConfig, model_cfg: &ModelConfig, data: &Dataset, folds:
             lr_last: lr,
             seconds: t0.elapsed().as_secs_f64(),
         };
-        let improved = st.history.is_empty() || record.val_auc.unwrap_or(f64::NEG_INFINITY) > st.best_auc.unwrap_or(f64::NEG_INFINITY);
+        let improved = st.history.is_empty()
+            || record.val_auc.unwrap_or(f64::NEG_INFINITY)
+                > st.best_auc.unwrap_or(f64::NEG_INFINITY);
         if improved {
             st.best_epoch = epoch + 1;
             st.best_auc = record.val_auc;
@@ -348,7 +462,12 @@ fn export(model: &Model, cfg: &ModelConfig, path: &Path) -> Result<()> {
 }
 
 /// Writes model, optimiser and state into `checkpoint.tmp/`, then swaps it in with renames.
-fn save_checkpoint(dir: &Path, model: &Model, optim: &ModuleOptimizer, state: &FoldState) -> Result<()> {
+fn save_checkpoint(
+    dir: &Path,
+    model: &Model,
+    optim: &ModuleOptimizer,
+    state: &FoldState,
+) -> Result<()> {
     let tmp = dir.join("checkpoint.tmp");
     let ckpt = checkpoint_dir(dir);
     if tmp.exists() {
@@ -357,7 +476,9 @@ fn save_checkpoint(dir: &Path, model: &Model, optim: &ModuleOptimizer, state: &F
     std::fs::create_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
     let path = tmp.join("model.bpk");
     let mut store = BurnpackStore::from_file(&path).overwrite(true);
-    model.save_into(&mut store).map_err(|e| io_err("write", &path, e))?;
+    model
+        .save_into(&mut store)
+        .map_err(|e| io_err("write", &path, e))?;
     let path = tmp.join("optim.bpk");
     optim.save(&path).map_err(|e| io_err("write", &path, e))?;
     write_json(&tmp.join("state.json"), state)?;
@@ -366,7 +487,17 @@ fn save_checkpoint(dir: &Path, model: &Model, optim: &ModuleOptimizer, state: &F
 
 /// Logits of `model` (in validation mode, on `device`) for `items[idx]`, unflipped.
 #[allow(clippy::too_many_arguments)]
-pub fn predict_items(model: &Model, model_cfg: &ModelConfig, items: &[Item], idx: &[usize], size: [usize; 2], batch_size: usize, device: &Device, progress: bool, label: &str) -> Result<Vec<f64>> {
+pub fn predict_items(
+    model: &Model,
+    model_cfg: &ModelConfig,
+    items: &[Item],
+    idx: &[usize],
+    size: [usize; 2],
+    batch_size: usize,
+    device: &Device,
+    progress: bool,
+    label: &str,
+) -> Result<Vec<f64>> {
     let [h, w] = size;
     let pb = bar(progress, idx.len() as u64, label.to_string());
     let mut out = Vec::with_capacity(idx.len());
@@ -375,12 +506,23 @@ pub fn predict_items(model: &Model, model_cfg: &ModelConfig, items: &[Item], idx
         chunks.len(),
         PREFETCH_BATCHES,
         |k| {
-            let samples: Vec<Sample> = chunks[k].iter().map(|&item| Sample { item, flip: false }).collect();
+            let samples: Vec<Sample> = chunks[k]
+                .iter()
+                .map(|&item| Sample { item, flip: false })
+                .collect();
             load_batch(items, &samples, size, model_cfg)
         },
         |_, batch| {
-            let x = Tensor::<4>::from_data(TensorData::new(batch.values, [batch.n, model_cfg.in_chans, h, w]), device);
-            let logits: Vec<f32> = model.forward(x).into_data().convert::<f32>().try_into_vec().map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
+            let x = Tensor::<4>::from_data(
+                TensorData::new(batch.values, [batch.n, model_cfg.in_chans, h, w]),
+                device,
+            );
+            let logits: Vec<f32> = model
+                .forward(x)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .map_err(|e| TrainError::Config(format!("reading logits: {e:?}")))?;
             out.extend(logits.into_iter().map(f64::from));
             pb.inc(batch.n as u64);
             Ok(())

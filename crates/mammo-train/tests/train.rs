@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use mammo_preprocess::ManifestRow;
 use mammo_rand::Rng;
-use mammo_train::{Ensemble, TrainConfig, TrainOptions, evaluate_manifest, evaluate_run, predict_images, train};
+use mammo_train::{
+    Ensemble, TrainConfig, TrainOptions, evaluate_manifest, evaluate_run, predict_images, train,
+};
 
 const SIZE: usize = 32;
 
@@ -65,11 +67,28 @@ fn make_dataset(dir: &Path, patients: usize, seed: u64) -> PathBuf {
 }
 
 fn config(epochs: usize) -> TrainConfig {
-    TrainConfig { model: "resnet18".into(), folds: 2, epochs, batch_size: 16, eval_batch_size: 32, lr: 2e-3, oversample_positives: 2, seed: 7, ..TrainConfig::default() }
+    TrainConfig {
+        model: "resnet18".into(),
+        folds: 2,
+        epochs,
+        batch_size: 16,
+        eval_batch_size: 32,
+        lr: 2e-3,
+        oversample_positives: 2,
+        seed: 7,
+        ..TrainConfig::default()
+    }
 }
 
 fn options(manifest: &Path, out: &Path) -> TrainOptions {
-    TrainOptions { manifest: manifest.into(), out: out.into(), device: Device::flex(), progress: false, log: false, stop_after_epochs: None }
+    TrainOptions {
+        manifest: manifest.into(),
+        out: out.into(),
+        device: Device::flex(),
+        progress: false,
+        log: false,
+        stop_after_epochs: None,
+    }
 }
 
 #[test]
@@ -77,7 +96,10 @@ fn learns_writes_outputs_predicts_and_evaluates() {
     let dir = tmp("learn");
     let manifest = make_dataset(&dir.join("data"), 48, 1);
     let run = dir.join("run");
-    let cfg = TrainConfig { batch_size: 8, ..config(6) };
+    let cfg = TrainConfig {
+        batch_size: 8,
+        ..config(6)
+    };
     let report = train(&cfg, &options(&manifest, &run)).unwrap();
     assert!(report.complete);
     let m = report.metrics.expect("metrics of a complete run");
@@ -85,18 +107,47 @@ fn learns_writes_outputs_predicts_and_evaluates() {
     eprintln!("mean AUC {auc:.3}, pooled {:?}", m.pooled.binary.roc_auc);
     assert!(auc > 0.8, "a blob detector should be easy: mean AUC {auc}");
 
-    for f in ["train_config.json", "model_config.json", "run.json", "folds.csv", "oof_predictions.csv", "metrics.json", "metrics.md", "plots/loss.svg", "plots/auc.svg", "plots/roc.svg", "plots/confusion.svg"] {
+    for f in [
+        "train_config.json",
+        "model_config.json",
+        "run.json",
+        "folds.csv",
+        "oof_predictions.csv",
+        "metrics.json",
+        "metrics.md",
+        "plots/loss.svg",
+        "plots/auc.svg",
+        "plots/roc.svg",
+        "plots/confusion.svg",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     for k in 0..2 {
-        for f in ["last.safetensors", "best.safetensors", "history.csv", "predictions_last.csv", "predictions_best.csv", "checkpoint/state.json"] {
-            assert!(run.join(format!("fold-{k}")).join(f).is_file(), "fold-{k}/{f} missing");
+        for f in [
+            "last.safetensors",
+            "best.safetensors",
+            "history.csv",
+            "predictions_last.csv",
+            "predictions_best.csv",
+            "checkpoint/state.json",
+        ] {
+            assert!(
+                run.join(format!("fold-{k}")).join(f).is_file(),
+                "fold-{k}/{f} missing"
+            );
         }
     }
     let oof = std::fs::read_to_string(run.join("oof_predictions.csv")).unwrap();
-    assert_eq!(oof.lines().count(), 1 + 96, "every image predicted once out of fold");
+    assert_eq!(
+        oof.lines().count(),
+        1 + 96,
+        "every image predicted once out of fold"
+    );
     let md = std::fs::read_to_string(run.join("metrics.md")).unwrap();
-    assert!(md.contains("| mean ± std |") && md.contains("| 0 | 6 |"), "{md}");
+    assert!(
+        md.contains("| mean ± std |") && md.contains("| 0 | 6 |"),
+        "{md}"
+    );
 
     // A second call on a finished run trains nothing and gives the same metrics.
     let again = train(&cfg, &options(&manifest, &run)).unwrap();
@@ -109,7 +160,11 @@ fn learns_writes_outputs_predicts_and_evaluates() {
     let ens = Ensemble::load(&run, None, &Device::flex()).unwrap();
     assert_eq!(ens.models.len(), 2);
     let em = evaluate_manifest(&ens, &held_out, &dir.join("eval"), false).unwrap();
-    assert!(em.binary.roc_auc.unwrap() > 0.8, "held-out AUC {:?}", em.binary.roc_auc);
+    assert!(
+        em.binary.roc_auc.unwrap() > 0.8,
+        "held-out AUC {:?}",
+        em.binary.roc_auc
+    );
     assert!(dir.join("eval/metrics.md").is_file() && dir.join("eval/predictions.csv").is_file());
 
     let pos = dir.join("held/0/00.png"); // patient 0 left: positive
@@ -127,7 +182,10 @@ fn learns_writes_outputs_predicts_and_evaluates() {
 fn interrupted_run_resumes_bit_identical() {
     let dir = tmp("resume");
     let manifest = make_dataset(&dir.join("data"), 16, 2);
-    let cfg = TrainConfig { batch_size: 8, ..config(2) };
+    let cfg = TrainConfig {
+        batch_size: 8,
+        ..config(2)
+    };
 
     let whole = dir.join("whole");
     let a = train(&cfg, &options(&manifest, &whole)).unwrap();
@@ -136,34 +194,69 @@ fn interrupted_run_resumes_bit_identical() {
     let parts = dir.join("parts");
     // 1 epoch, then 2 more (crossing into fold 1), then the rest: three separate calls.
     for (budget, expect_complete) in [(Some(1), false), (Some(2), false), (None, true)] {
-        let r = train(&cfg, &TrainOptions { stop_after_epochs: budget, ..options(&manifest, &parts) }).unwrap();
+        let r = train(
+            &cfg,
+            &TrainOptions {
+                stop_after_epochs: budget,
+                ..options(&manifest, &parts)
+            },
+        )
+        .unwrap();
         assert_eq!(r.complete, expect_complete);
     }
-    for f in ["oof_predictions.csv", "fold-0/last.safetensors", "fold-1/last.safetensors", "fold-1/history.csv"] {
+    for f in [
+        "oof_predictions.csv",
+        "fold-0/last.safetensors",
+        "fold-1/last.safetensors",
+        "fold-1/history.csv",
+    ] {
         let read = |root: &Path| std::fs::read(root.join(f)).unwrap();
         if f.ends_with(".csv") && f.contains("history") {
             // history has wall-clock seconds; compare everything else
-            let strip = |b: Vec<u8>| String::from_utf8(b).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect::<Vec<_>>();
+            let strip = |b: Vec<u8>| {
+                String::from_utf8(b)
+                    .unwrap()
+                    .lines()
+                    .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(strip(read(&whole)), strip(read(&parts)), "{f}");
         } else if f.ends_with(".safetensors") {
             // Tensor by tensor (the header's metadata map has no fixed order).
             let (a, b) = (read(&whole), read(&parts));
-            let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
+            let (a, b) = (
+                safetensors::SafeTensors::deserialize(&a).unwrap(),
+                safetensors::SafeTensors::deserialize(&b).unwrap(),
+            );
             let mut names = a.names();
             names.sort();
             assert_eq!(names.len(), b.names().len());
             for name in names {
-                assert!(a.tensor(name).unwrap().data() == b.tensor(name).unwrap().data(), "{f}: tensor {name} differs between the interrupted and the whole run");
+                assert!(
+                    a.tensor(name).unwrap().data() == b.tensor(name).unwrap().data(),
+                    "{f}: tensor {name} differs between the interrupted and the whole run"
+                );
             }
         } else {
-            assert!(read(&whole) == read(&parts), "{f} differs between the interrupted and the whole run");
+            assert!(
+                read(&whole) == read(&parts),
+                "{f} differs between the interrupted and the whole run"
+            );
         }
     }
 
     // Same folder, different settings: refused with both settings shown.
-    let changed = TrainConfig { lr: 1e-3, ..cfg.clone() };
-    let err = train(&changed, &options(&manifest, &parts)).unwrap_err().to_string();
-    assert!(err.contains("different training config") && err.contains("0.001"), "{err}");
+    let changed = TrainConfig {
+        lr: 1e-3,
+        ..cfg.clone()
+    };
+    let err = train(&changed, &options(&manifest, &parts))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("different training config") && err.contains("0.001"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -174,16 +267,24 @@ fn bad_manifest_rows_are_named() {
     let text = std::fs::read_to_string(&manifest).unwrap();
     // Unlabelled row.
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    lines[3] = lines[3].replacen(",CC,0,", ",CC,,", 1).replacen(",CC,1,", ",CC,,", 1);
+    lines[3] = lines[3]
+        .replacen(",CC,0,", ",CC,,", 1)
+        .replacen(",CC,1,", ",CC,,", 1);
     std::fs::write(&manifest, lines.join("\n") + "\n").unwrap();
-    let err = train(&config(1), &options(&manifest, &dir.join("run"))).unwrap_err().to_string();
-    assert!(err.contains("manifest.csv") && err.contains("row 4") && err.contains("label"), "{err}");
+    let err = train(&config(1), &options(&manifest, &dir.join("run")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("manifest.csv") && err.contains("row 4") && err.contains("label"),
+        "{err}"
+    );
 
     // A PNG that went missing after preprocessing.
     std::fs::write(&manifest, text).unwrap();
     std::fs::remove_file(dir.join("data/1/10.png")).unwrap();
-    let err = train(&config(1), &options(&manifest, &dir.join("run2"))).unwrap_err().to_string();
+    let err = train(&config(1), &options(&manifest, &dir.join("run2")))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("10.png"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
-

@@ -62,7 +62,11 @@ pub fn run(b: Bench) -> Result<Outcome> {
 fn collect_dicoms(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         if p.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(p).with_context(|| format!("reading {}", p.display()))?.flatten().map(|e| e.path()).collect();
+            let mut entries: Vec<_> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
             entries.sort();
             for e in entries {
                 walk(&e, out)?;
@@ -80,7 +84,14 @@ fn collect_dicoms(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         walk(i, &mut files)?;
     }
     if files.is_empty() {
-        bail!("no .dcm files under {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no .dcm files under {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     Ok(files)
 }
@@ -95,22 +106,50 @@ fn time_mammo(files: &[PathBuf], cfg: &PipelineConfig, jobs: usize, out: &Path) 
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let start = Instant::now();
     pool.install(|| {
-        files.par_iter().enumerate().try_for_each(|(i, f)| -> Result<()> {
-            let p = process_image(f, cfg, None).map_err(|e| anyhow::anyhow!(e))?;
-            let o = &p.outputs[0];
-            mammo_image::write_png_gray(&out.join(format!("{i}.png")), o.size.width, o.size.height, &o.pixels, cfg.bits)?;
-            Ok(())
-        })
+        files
+            .par_iter()
+            .enumerate()
+            .try_for_each(|(i, f)| -> Result<()> {
+                let p = process_image(f, cfg, None).map_err(|e| anyhow::anyhow!(e))?;
+                let o = &p.outputs[0];
+                mammo_image::write_png_gray(
+                    &out.join(format!("{i}.png")),
+                    o.size.width,
+                    o.size.height,
+                    &o.pixels,
+                    cfg.bits,
+                )?;
+                Ok(())
+            })
     })?;
     Ok(files.len() as f64 / start.elapsed().as_secs_f64())
 }
 
-fn time_python(a: &PreprocessArgs, python: &Path, backend: &str, files: &[PathBuf], out: &Path) -> Result<(f64, String)> {
+fn time_python(
+    a: &PreprocessArgs,
+    python: &Path,
+    backend: &str,
+    files: &[PathBuf],
+    out: &Path,
+) -> Result<(f64, String)> {
     let list = out.join("files.txt");
-    std::fs::write(&list, files.iter().map(|f| f.display().to_string() + "\n").collect::<String>())?;
+    std::fs::write(
+        &list,
+        files
+            .iter()
+            .map(|f| f.display().to_string() + "\n")
+            .collect::<String>(),
+    )?;
     let output = Command::new(python)
         .arg(&a.reference)
-        .args(["--backend", backend, "--jobs", &a.jobs.to_string(), "--size", &a.size.to_string()])
+        .args([
+            "--backend",
+            backend,
+            "--jobs",
+            &a.jobs.to_string(),
+            "--size",
+            &a.size.to_string(),
+        ])
         .arg("--out")
         .arg(out.join(backend))
         .arg("--list")
@@ -118,11 +157,20 @@ fn time_python(a: &PreprocessArgs, python: &Path, backend: &str, files: &[PathBu
         .output()
         .with_context(|| format!("running {} {}", python.display(), a.reference.display()))?;
     if !output.status.success() {
-        bail!("{backend} reference pipeline failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "{backend} reference pipeline failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON result line from the reference pipeline")?;
-    let v: serde_json::Value = serde_json::from_str(line).context("parsing the reference pipeline's JSON line")?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("no JSON result line from the reference pipeline")?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).context("parsing the reference pipeline's JSON line")?;
     let rate = v["images_per_s"].as_f64().context("images_per_s missing")?;
     let versions = v.get("versions").map(|x| x.to_string()).unwrap_or_default();
     Ok((rate, versions))
@@ -148,16 +196,29 @@ fn preprocess(a: PreprocessArgs) -> Result<Outcome> {
         a.size,
         a.jobs,
         a.repeat,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     drop(first);
 
-    let cfg = PipelineConfig { sizes: vec![OutputSize { height: a.size, width: a.size }], ..PipelineConfig::default() };
-    let full = PipelineConfig { reduced_decode: false, ..cfg.clone() };
+    let cfg = PipelineConfig {
+        sizes: vec![OutputSize {
+            height: a.size,
+            width: a.size,
+        }],
+        ..PipelineConfig::default()
+    };
+    let full = PipelineConfig {
+        reduced_decode: false,
+        ..cfg.clone()
+    };
     let mut rows: Vec<(String, f64)> = Vec::new();
     for (name, c) in [("mammo", &cfg), ("mammo --full-decode", &full)] {
         time_mammo(&files[..1], c, 1, &out)?; // warm the page cache
-        let rates = (0..a.repeat.max(1)).map(|_| time_mammo(&files, c, a.jobs, &out)).collect::<Result<Vec<_>>>()?;
+        let rates = (0..a.repeat.max(1))
+            .map(|_| time_mammo(&files, c, a.jobs, &out))
+            .collect::<Result<Vec<_>>>()?;
         rows.push((name.to_string(), median(rates)));
     }
     let mut notes = Vec::new();
@@ -167,7 +228,8 @@ fn preprocess(a: PreprocessArgs) -> Result<Outcome> {
             for _ in 0..a.repeat.max(1) {
                 let (r, v) = time_python(&a, py, backend, &files, &out)?;
                 rates.push(r);
-                if notes.len() < a.backends.len() && !notes.iter().any(|n: &String| n.contains(&v)) {
+                if notes.len() < a.backends.len() && !notes.iter().any(|n: &String| n.contains(&v))
+                {
                     notes.push(v);
                 }
             }

@@ -98,18 +98,47 @@ struct TorchRow {
     amp: Option<String>,
 }
 
-fn torch_rows(a: &ModelsArgs, python: &Path, size: usize, amp: Option<&str>) -> Result<Vec<TorchRow>> {
+fn torch_rows(
+    a: &ModelsArgs,
+    python: &Path,
+    size: usize,
+    amp: Option<&str>,
+) -> Result<Vec<TorchRow>> {
     let mut cmd = Command::new(python);
-    cmd.arg(&a.script).args(&a.models).args(["--batch", &a.batch.to_string(), "--size", &size.to_string(), "--in-chans", &a.in_chans.to_string()]);
-    cmd.args(["--warmup", &a.warmup.to_string(), "--iters", &a.iters.to_string(), "--device", &a.python_device]);
+    cmd.arg(&a.script).args(&a.models).args([
+        "--batch",
+        &a.batch.to_string(),
+        "--size",
+        &size.to_string(),
+        "--in-chans",
+        &a.in_chans.to_string(),
+    ]);
+    cmd.args([
+        "--warmup",
+        &a.warmup.to_string(),
+        "--iters",
+        &a.iters.to_string(),
+        "--device",
+        &a.python_device,
+    ]);
     if let Some(amp) = amp {
         cmd.args(["--amp", amp]);
     }
-    let out = cmd.output().with_context(|| format!("running {} {}", python.display(), a.script.display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), a.script.display()))?;
     if !out.status.success() {
-        bail!("{} failed: {}", a.script.display(), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{} failed: {}",
+            a.script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).with_context(|| format!("parsing {l}"))).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).with_context(|| format!("parsing {l}")))
+        .collect()
 }
 
 pub fn models(a: ModelsArgs) -> Result<Outcome> {
@@ -117,7 +146,9 @@ pub fn models(a: ModelsArgs) -> Result<Outcome> {
     let batch = a.batch as usize;
     let ips = |ms: f64| batch as f64 / (ms / 1e3);
     let mut estimates = Vec::new();
-    println!("| model | size | backend | forward img/s | train img/s | forward vs PyTorch f32 / bf16 | train vs PyTorch f32 / bf16 |");
+    println!(
+        "| model | size | backend | forward img/s | train img/s | forward vs PyTorch f32 / bf16 | train vs PyTorch f32 / bf16 |"
+    );
     println!("|---|---:|---|---:|---:|---:|---:|");
     for &size in &a.sizes {
         let torch: Vec<TorchRow> = match &a.python {
@@ -129,13 +160,27 @@ pub fn models(a: ModelsArgs) -> Result<Outcome> {
             None => Vec::new(),
         };
         for name in &a.models {
-            let b = ModelBench { model: name.clone(), batch, size, in_chans: a.in_chans, warmup: a.warmup, iters: a.iters as usize };
-            let t = time_model(&b, &dev.device).with_context(|| format!("timing {name} at {size} px on {dev}"))?;
+            let b = ModelBench {
+                model: name.clone(),
+                batch,
+                size,
+                in_chans: a.in_chans,
+                warmup: a.warmup,
+                iters: a.iters as usize,
+            };
+            let t = time_model(&b, &dev.device)
+                .with_context(|| format!("timing {name} at {size} px on {dev}"))?;
             let (f, tr) = (ips(median(&t.forward_ms)), ips(median(&t.train_ms)));
             estimates.push((name.clone(), size, f, tr));
-            let find = |amp: Option<&str>| torch.iter().find(|r| &r.model == name && r.size == size && r.amp.as_deref() == amp);
+            let find = |amp: Option<&str>| {
+                torch
+                    .iter()
+                    .find(|r| &r.model == name && r.size == size && r.amp.as_deref() == amp)
+            };
             let (t32, t16) = (find(None), find(Some("bf16")));
-            let ratio = |mine: f64, theirs: Option<f64>| theirs.map_or("-".to_string(), |ms| format!("{:.2}x", mine / ips(ms)));
+            let ratio = |mine: f64, theirs: Option<f64>| {
+                theirs.map_or("-".to_string(), |ms| format!("{:.2}x", mine / ips(ms)))
+            };
             println!(
                 "| {name} | {size} | mammo {} | {f:.0} | {tr:.0} | {} / {} | {} / {} |",
                 dev.spec,
@@ -146,16 +191,28 @@ pub fn models(a: ModelsArgs) -> Result<Outcome> {
             );
             for (label, r) in [("PyTorch f32", t32), ("PyTorch bf16 autocast", t16)] {
                 if let Some(r) = r {
-                    let cell = |ms: Option<f64>| ms.map_or("-".to_string(), |ms| format!("{:.0}", ips(ms)));
-                    println!("| {name} | {size} | {label} ({}) | {} | {} | | |", a.python_device, cell(r.forward_ms), cell(r.train_step_ms));
+                    let cell = |ms: Option<f64>| {
+                        ms.map_or("-".to_string(), |ms| format!("{:.0}", ips(ms)))
+                    };
+                    println!(
+                        "| {name} | {size} | {label} ({}) | {} | {} | | |",
+                        a.python_device,
+                        cell(r.forward_ms),
+                        cell(r.train_step_ms)
+                    );
                 }
             }
         }
     }
-    println!("\nbatch {batch}, {} input channel(s), median of {} iterations after {} warm-up; ratios > 1 mean mammo is faster", a.in_chans, a.iters, a.warmup);
+    println!(
+        "\nbatch {batch}, {} input channel(s), median of {} iterations after {} warm-up; ratios > 1 mean mammo is faster",
+        a.in_chans, a.iters, a.warmup
+    );
     for (name, size, f, tr) in &estimates {
         let h = rsna_hours(*f, *tr);
-        println!("Algorithm 1 on RSNA with {name} at {size} px from these rates: {h:.1} device-hours (3 stages x 5 folds x 3 epochs; {RSNA_TRAIN_PER_EPOCH} training and {RSNA_VALIDATION} validation images per fold and epoch; loader assumed to keep up)");
+        println!(
+            "Algorithm 1 on RSNA with {name} at {size} px from these rates: {h:.1} device-hours (3 stages x 5 folds x 3 epochs; {RSNA_TRAIN_PER_EPOCH} training and {RSNA_VALIDATION} validation images per fold and epoch; loader assumed to keep up)"
+        );
     }
     Ok(Outcome::Ok)
 }
@@ -172,7 +229,13 @@ fn write_images(dir: &Path, n: usize, res: usize) -> Result<()> {
                 ((1.0 - d * 2.0).clamp(0.0, 1.0) * 60000.0) as u16
             })
             .collect();
-        mammo_image::write_png_gray(&dir.join(format!("b{i}.png")), res as u32, res as u32, &px, 16)?;
+        mammo_image::write_png_gray(
+            &dir.join(format!("b{i}.png")),
+            res as u32,
+            res as u32,
+            &px,
+            16,
+        )?;
     }
     Ok(())
 }
@@ -214,18 +277,53 @@ fn gan_in(a: &GanArgs, dev: &mammo_models::OpenDevice, tmp: &Path) -> Result<Out
         }
         let run = tmp.join(format!("g{res}"));
         let stem_for = if res == 16 { None } else { stem.clone() };
-        let s1 = train_gan(&cfg, &opts(&images, &run, res, stem_for.clone(), dev, Some(a.warmup_kimg)))?;
+        let s1 = train_gan(
+            &cfg,
+            &opts(
+                &images,
+                &run,
+                res,
+                stem_for.clone(),
+                dev,
+                Some(a.warmup_kimg),
+            ),
+        )?;
         let s2 = train_gan(&cfg, &opts(&images, &run, res, stem_for, dev, None))?;
         let rate = (s2.kimg - s1.kimg) / (s2.seconds - s1.seconds).max(1e-9);
-        println!("| {res} px | {} | {} | {rate:.3} | {:.1} |", dev.spec, cfg.training.batch_size, 1.0 / rate.max(1e-12));
+        println!(
+            "| {res} px | {} | {} | {rate:.3} | {:.1} |",
+            dev.spec,
+            cfg.training.batch_size,
+            1.0 / rate.max(1e-12)
+        );
         if res == 16 {
             stem = Some(run);
         }
     }
-    println!("\nconfig {}; {} kimg timed after {} kimg warm-up (each timed call includes resuming its checkpoint)", a.config, a.kimg, a.warmup_kimg);
+    println!(
+        "\nconfig {}; {} kimg timed after {} kimg warm-up (each timed call includes resuming its checkpoint)",
+        a.config, a.kimg, a.warmup_kimg
+    );
     Ok(Outcome::Ok)
 }
 
-fn opts(images: &Path, out: &Path, res: usize, stem: Option<PathBuf>, dev: &mammo_models::OpenDevice, stop: Option<f64>) -> GanTrainOptions {
-    GanTrainOptions { source: ImageSource::Folder(images.to_path_buf()), out: out.to_path_buf(), res, stem, device: dev.device.clone(), metric_features: None, progress: false, log: false, stop_after_kimg: stop }
+fn opts(
+    images: &Path,
+    out: &Path,
+    res: usize,
+    stem: Option<PathBuf>,
+    dev: &mammo_models::OpenDevice,
+    stop: Option<f64>,
+) -> GanTrainOptions {
+    GanTrainOptions {
+        source: ImageSource::Folder(images.to_path_buf()),
+        out: out.to_path_buf(),
+        res,
+        stem,
+        device: dev.device.clone(),
+        metric_features: None,
+        progress: false,
+        log: false,
+        stop_after_kimg: stop,
+    }
 }

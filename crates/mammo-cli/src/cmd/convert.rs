@@ -25,7 +25,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<Outcome> {
     let image = DicomImage::open(&a.input)?;
-    let threads = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
     let frame = image.decode_with_threads(a.frame, 0, threads)?;
     let rendered = Renderer::new(a.voi)
         .render(image.meta(), &frame)
@@ -44,7 +46,11 @@ pub fn run(a: Args) -> Result<Outcome> {
         rendered.height,
         a.bits,
         rendered.voi_used,
-        if rendered.inverted { ", MONOCHROME1 inverted" } else { "" }
+        if rendered.inverted {
+            ", MONOCHROME1 inverted"
+        } else {
+            ""
+        }
     );
     Ok(Outcome::Ok)
 }

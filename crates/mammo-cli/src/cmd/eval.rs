@@ -1,5 +1,5 @@
-use std::io::IsTerminal;
 use mammo_models::DeviceSpec;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -34,15 +34,26 @@ pub fn run(args: Args) -> Result<Outcome> {
     match (&args.manifest, &args.out) {
         (None, _) => {
             if args.select.is_some() {
-                bail!("--select applies to --manifest evaluation; the run's own metrics use its train config's `select`");
+                bail!(
+                    "--select applies to --manifest evaluation; the run's own metrics use its train config's `select`"
+                );
             }
             evaluate_run(&args.run)?;
             print!("{}", std::fs::read_to_string(args.run.join("metrics.md"))?);
-            println!("\nwritten: {}/metrics.json, metrics.md, oof_predictions.csv, plots/", args.run.display());
+            println!(
+                "\nwritten: {}/metrics.json, metrics.md, oof_predictions.csv, plots/",
+                args.run.display()
+            );
         }
         (Some(manifest), Some(out)) => {
             let device = super::open_device(args.device, args.quiet)?.device;
-            let select = args.select.as_deref().map(|s| if s == "best" { Select::Best } else { Select::Last });
+            let select = args.select.as_deref().map(|s| {
+                if s == "best" {
+                    Select::Best
+                } else {
+                    Select::Last
+                }
+            });
             let ens = Ensemble::load(&args.run, select, &device)?;
             let progress = !args.quiet && std::io::stderr().is_terminal();
             evaluate_manifest(&ens, manifest, out, progress)?;

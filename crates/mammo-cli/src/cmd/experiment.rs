@@ -56,8 +56,23 @@ pub fn run(a: Args) -> Result<Outcome> {
     }
     let device = super::open_device(a.device.unwrap_or(config.experiment.device), a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
-    let s = run_experiment(&ExperimentOptions { config, data: a.data, out: a.out, device, progress })?;
-    eprintln!("done in {:.1} min ({} steps, {} reused from earlier calls)", s.seconds / 60.0, s.steps, s.steps_cached);
+    let s = run_experiment(&ExperimentOptions {
+        config,
+        data: a.data,
+        out: a.out,
+        device,
+        progress,
+    })?;
+    eprintln!(
+        "done in {:.1} min ({} steps, {} reused from earlier calls)",
+        s.seconds / 60.0,
+        s.steps,
+        s.steps_cached
+    );
     println!("report: {}", s.report.display());
-    Ok(if s.failed_images > 0 { Outcome::PartialFailure } else { Outcome::Ok })
+    Ok(if s.failed_images > 0 {
+        Outcome::PartialFailure
+    } else {
+        Outcome::Ok
+    })
 }

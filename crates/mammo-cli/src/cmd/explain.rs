@@ -1,12 +1,15 @@
-use std::collections::HashMap;
 use mammo_models::DeviceSpec;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
-use mammo_explain::{BBox, Explainer, Localisation, Method, centered_box, explain, localise, summarise, threshold_box};
+use mammo_explain::{
+    BBox, Explainer, Localisation, Method, centered_box, explain, localise, summarise,
+    threshold_box,
+};
 use mammo_preprocess::ManifestRow;
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, Select, load_input};
@@ -92,10 +95,18 @@ struct Input {
 pub fn run(args: Args) -> Result<Outcome> {
     let run = Run::open(&args.run)?;
     let device = super::open_device(args.device, args.quiet)?.device;
-    let select = if args.select == "best" { Select::Best } else { Select::Last };
+    let select = if args.select == "best" {
+        Select::Best
+    } else {
+        Select::Last
+    };
     let weights = run.weights_path(args.fold, select);
     if !weights.exists() {
-        bail!("{}: no such weights (folds 0..{} of this run; train first)", weights.display(), run.config.folds);
+        bail!(
+            "{}: no such weights (folds 0..{} of this run; train first)",
+            weights.display(),
+            run.config.folds
+        );
     }
     let model = run.load_fold_model(args.fold, select, &device)?;
     let explainer = Explainer::new(model, run.model.clone(), &device);
@@ -109,22 +120,49 @@ pub fn run(args: Args) -> Result<Outcome> {
             mammo_preprocess::read_manifest(m)?
                 .into_iter()
                 .filter(|r| r.is_ok() && (!args.positives_only || r.label == "1"))
-                .map(|r| Input { name: r.image_id.clone(), path: base.join(&r.path), label: r.label.clone(), row: Some(r) })
+                .map(|r| Input {
+                    name: r.image_id.clone(),
+                    path: base.join(&r.path),
+                    label: r.label.clone(),
+                    row: Some(r),
+                })
                 .collect()
         }
         None => {
             if args.images.is_empty() {
                 bail!("give images to explain, or --manifest");
             }
-            args.images.iter().map(|p| Input { name: p.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned()), path: p.clone(), label: String::new(), row: None }).collect()
+            args.images
+                .iter()
+                .map(|p| Input {
+                    name: p
+                        .file_stem()
+                        .map_or("image".into(), |s| s.to_string_lossy().into_owned()),
+                    path: p.clone(),
+                    label: String::new(),
+                    row: None,
+                })
+                .collect()
         }
     };
-    let truth = args.truth.as_deref().map(mammo_phantom::read_lesion_boxes).transpose().map_err(anyhow::Error::msg)?;
+    let truth = args
+        .truth
+        .as_deref()
+        .map(mammo_phantom::read_lesion_boxes)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out)?;
 
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let pb = if progress { ProgressBar::new(inputs.len() as u64) } else { ProgressBar::hidden() };
-    pb.set_style(ProgressStyle::with_template("explain [{bar:30}] {pos}/{len} ({elapsed}<{eta})")?.progress_chars("=> "));
+    let pb = if progress {
+        ProgressBar::new(inputs.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("explain [{bar:30}] {pos}/{len} ({elapsed}<{eta})")?
+            .progress_chars("=> "),
+    );
     let box_size = args.box_size.unwrap_or((w / 5).max(1));
     let mut rows = Vec::new();
     let mut scores: HashMap<Method, Vec<Localisation>> = HashMap::new();
@@ -144,11 +182,27 @@ pub fn run(args: Args) -> Result<Outcome> {
         let g = explainer.layer_gradients(x, h, w, layer)?;
         let probability = mammo_train::report::sigmoid(g.logit as f64);
         let lesions: Vec<BBox> = match (&truth, &input.row) {
-            (Some(t), Some(row)) => t.get(&input.name).map(|v| v.iter().map(|&b| BBox::from(row.box_to_output(b))).collect()).unwrap_or_default(),
+            (Some(t), Some(row)) => t
+                .get(&input.name)
+                .map(|v| {
+                    v.iter()
+                        .map(|&b| BBox::from(row.box_to_output(b)))
+                        .collect()
+                })
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         for e in explain(&g, &args.methods, h, w) {
-            let b = if args.box_kind == "threshold" { threshold_box(&e.heat, w, h, args.threshold).unwrap_or(BBox { x0: 0.0, y0: 0.0, x1: 0.0, y1: 0.0 }) } else { centered_box(&e.heat, w, h, box_size, box_size) };
+            let b = if args.box_kind == "threshold" {
+                threshold_box(&e.heat, w, h, args.threshold).unwrap_or(BBox {
+                    x0: 0.0,
+                    y0: 0.0,
+                    x1: 0.0,
+                    y1: 0.0,
+                })
+            } else {
+                centered_box(&e.heat, w, h, box_size, box_size)
+            };
             let stem = format!("{}_{}", input.name, e.method.name().replace('+', "p"));
             let mut over = overlay(&pixels, &e.heat, w, h, 0.4);
             for t in &lesions {
@@ -156,8 +210,14 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
             draw_box(&mut over, &b, [40, 255, 40], 1);
             write_rgb_png(&args.out.join(format!("{stem}_overlay.png")), &over)?;
-            write_rgb_png(&args.out.join(format!("{stem}_heat.png")), &colour(&e.heat, w, h))?;
-            mammo_image::write_atomic(&args.out.join(format!("{stem}_heat.npy")), &npy_bytes(&e.heat, h, w))?;
+            write_rgb_png(
+                &args.out.join(format!("{stem}_heat.png")),
+                &colour(&e.heat, w, h),
+            )?;
+            mammo_image::write_atomic(
+                &args.out.join(format!("{stem}_heat.npy")),
+                &npy_bytes(&e.heat, h, w),
+            )?;
             let loc = (!lesions.is_empty()).then(|| localise(e.peak, &b, &lesions));
             if let Some(l) = loc {
                 scores.entry(e.method).or_default().push(l);
@@ -204,8 +264,16 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     }
     let meta = serde_json::json!({"run": args.run, "fold": args.fold, "weights": weights, "layer": layer_name, "box": args.box_kind, "box_size": box_size, "threshold": args.threshold, "localisation": summary});
-    mammo_image::write_atomic(&args.out.join("summary.json"), serde_json::to_string_pretty(&meta)?.as_bytes())?;
-    println!("{} images explained ({} maps) into {}", inputs.len() - failures.len(), rows.len(), args.out.display());
+    mammo_image::write_atomic(
+        &args.out.join("summary.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    println!(
+        "{} images explained ({} maps) into {}",
+        inputs.len() - failures.len(),
+        rows.len(),
+        args.out.display()
+    );
     if !failures.is_empty() {
         eprintln!("{} of {} images failed", failures.len(), inputs.len());
         return Ok(Outcome::PartialFailure);

@@ -156,7 +156,10 @@ fn train(a: TrainArgs) -> Result<Outcome> {
         (Some(spec), _) => GanConfig::load(spec)?,
         (None, Some(stem)) => {
             let p = stem.join("gan_config.json");
-            serde_json::from_str(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?).with_context(|| format!("parsing {}", p.display()))?
+            serde_json::from_str(
+                &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| format!("parsing {}", p.display()))?
         }
         (None, None) => GanConfig::cpu(),
     };
@@ -187,7 +190,10 @@ fn train(a: TrainArgs) -> Result<Outcome> {
             path: m.clone(),
             label: match a.label.as_str() {
                 "all" => None,
-                l => Some(l.parse().with_context(|| format!("--label {l}: 0, 1 or all"))?),
+                l => Some(
+                    l.parse()
+                        .with_context(|| format!("--label {l}: 0, 1 or all"))?,
+                ),
             },
         },
         (None, Some(d)) => ImageSource::Folder(d.clone()),
@@ -195,44 +201,77 @@ fn train(a: TrainArgs) -> Result<Outcome> {
     };
     let metric_features = match (&a.fid_features, &a.fid_weights) {
         (None, None) => None,
-        (name, w) => Some((name.clone().unwrap_or_else(|| cfg.discriminator.backbone.clone()), w.clone())),
+        (name, w) => Some((
+            name.clone()
+                .unwrap_or_else(|| cfg.discriminator.backbone.clone()),
+            w.clone(),
+        )),
     };
     let device = super::open_device(a.device, a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
-    let opts = GanTrainOptions { source, out: a.out.clone(), res: a.res, stem: a.stem.clone(), device, metric_features, progress, log: !a.quiet, stop_after_kimg: a.stop_after_kimg };
+    let opts = GanTrainOptions {
+        source,
+        out: a.out.clone(),
+        res: a.res,
+        stem: a.stem.clone(),
+        device,
+        metric_features,
+        progress,
+        log: !a.quiet,
+        stop_after_kimg: a.stop_after_kimg,
+    };
     if !a.quiet {
         let g = &cfg.generator;
         eprintln!(
             "GAN stage {} px{} into {}: cbase {} cmax {} syn_layers {} head_layers {}, {} backbone {} at {} px, batch {}, {} kimg",
             a.res,
-            a.stem.as_ref().map_or(String::new(), |s| format!(" on stem {}", s.display())),
+            a.stem
+                .as_ref()
+                .map_or(String::new(), |s| format!(" on stem {}", s.display())),
             a.out.display(),
             g.cbase,
             g.cmax,
             g.syn_layers,
             g.head_layers,
-            if cfg.discriminator.backbone_weights.is_some() { "pretrained" } else { "randomly initialised" },
+            if cfg.discriminator.backbone_weights.is_some() {
+                "pretrained"
+            } else {
+                "randomly initialised"
+            },
             cfg.discriminator.backbone,
             cfg.discriminator.feature_res,
             cfg.training.batch_size,
             cfg.training.kimg
         );
     }
-    let s = train_gan(&cfg, &opts).with_context(|| format!("training the GAN into {}", a.out.display()))?;
-    println!("{} kimg in {:.0} s ({:.3} kimg/s); {} training, {} held-out images", s.kimg, s.seconds, s.kimg_per_s, s.train_images, s.holdout_images);
+    let s = train_gan(&cfg, &opts)
+        .with_context(|| format!("training the GAN into {}", a.out.display()))?;
+    println!(
+        "{} kimg in {:.0} s ({:.3} kimg/s); {} training, {} held-out images",
+        s.kimg, s.seconds, s.kimg_per_s, s.train_images, s.holdout_images
+    );
     if !s.metrics.is_empty() {
         println!("FID/KID against the held-out images ({}):", s.features);
         if let Some(f) = s.fid_real_vs_holdout {
             println!("  real training images: FID {f:.3} (the floor for these sample counts)");
         }
         for m in &s.metrics {
-            println!("  kimg {:7.1}: FID {:8.3}  KID {:.5} ± {:.5}", m.kimg, m.fid, m.kid, m.kid_std);
+            println!(
+                "  kimg {:7.1}: FID {:8.3}  KID {:.5} ± {:.5}",
+                m.kimg, m.fid, m.kid, m.kid_std
+            );
         }
     }
     if s.done {
-        println!("done: {} (samples/progress.png shows the samples over training)", s.run.display());
+        println!(
+            "done: {} (samples/progress.png shows the samples over training)",
+            s.run.display()
+        );
     } else {
-        println!("stopped; run the same command again to resume {}", s.run.display());
+        println!(
+            "stopped; run the same command again to resume {}",
+            s.run.display()
+        );
     }
     Ok(Outcome::Ok)
 }
@@ -240,14 +279,40 @@ fn train(a: TrainArgs) -> Result<Outcome> {
 fn run_generate(a: GenerateArgs) -> Result<Outcome> {
     let device = super::open_device(a.device, a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
-    let r = generate(&GenerateOptions { run: a.run.clone(), n: a.n, out: a.out.clone(), truncation: a.truncation, seed: a.seed, base_manifest: a.with_manifest.clone(), device, progress })
-        .with_context(|| format!("generating from {}", a.run.display()))?;
-    println!("{} synthetic {}x{} positives (psi {}, seed {}) in {}; manifest {} ({} real rows first)", r.n, r.res, r.res, r.truncation, r.seed, a.out.display(), r.manifest.display(), r.base_rows);
+    let r = generate(&GenerateOptions {
+        run: a.run.clone(),
+        n: a.n,
+        out: a.out.clone(),
+        truncation: a.truncation,
+        seed: a.seed,
+        base_manifest: a.with_manifest.clone(),
+        device,
+        progress,
+    })
+    .with_context(|| format!("generating from {}", a.run.display()))?;
+    println!(
+        "{} synthetic {}x{} positives (psi {}, seed {}) in {}; manifest {} ({} real rows first)",
+        r.n,
+        r.res,
+        r.res,
+        r.truncation,
+        r.seed,
+        a.out.display(),
+        r.manifest.display(),
+        r.base_rows
+    );
     Ok(Outcome::Ok)
 }
 
 fn image_set(path: &std::path::Path, res: usize) -> Result<mammo_gan::data::ImageSet> {
-    let source = if path.is_dir() { ImageSource::Folder(path.to_path_buf()) } else { ImageSource::Manifest { path: path.to_path_buf(), label: None } };
+    let source = if path.is_dir() {
+        ImageSource::Folder(path.to_path_buf())
+    } else {
+        ImageSource::Manifest {
+            path: path.to_path_buf(),
+            label: None,
+        }
+    };
     let images = list_images(&source)?;
     Ok(load_set(images, res)?)
 }
@@ -260,16 +325,26 @@ fn fid(a: FidArgs) -> Result<Outcome> {
     let fr = net.features_of(&real.values, [real.len(), 1, a.res, a.res], 32, &device);
     let ff = net.features_of(&fake.values, [fake.len(), 1, a.res, a.res], 32, &device);
     let d = net.dim();
-    let (r, f) = (mammo_fid::Features::new(&fr, d)?, mammo_fid::Features::new(&ff, d)?);
-    let fid = mammo_fid::frechet_distance(&mammo_fid::GaussianStats::from_features(&r)?, &mammo_fid::GaussianStats::from_features(&f)?)?;
+    let (r, f) = (
+        mammo_fid::Features::new(&fr, d)?,
+        mammo_fid::Features::new(&ff, d)?,
+    );
+    let fid = mammo_fid::frechet_distance(
+        &mammo_fid::GaussianStats::from_features(&r)?,
+        &mammo_fid::GaussianStats::from_features(&f)?,
+    )?;
     let kid = mammo_fid::kernel_inception_distance(&r, &f, a.kid_subsets, a.kid_subset_size, 0)?;
     println!("features: {}", net.label());
     println!("real {} images, fake {} images", r.n(), f.n());
     println!("FID {fid:.4}");
-    println!("KID {:.6} ± {:.6} ({} subsets of {})", kid.mean, kid.std, kid.subsets, kid.subset_size);
+    println!(
+        "KID {:.6} ± {:.6} ({} subsets of {})",
+        kid.mean, kid.std, kid.subsets, kid.subset_size
+    );
     if let Some(p) = &a.json {
         let v = serde_json::json!({"features": net.label(), "real": r.n(), "fake": f.n(), "fid": fid, "kid": kid});
-        std::fs::write(p, serde_json::to_string_pretty(&v)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(Outcome::Ok)
 }

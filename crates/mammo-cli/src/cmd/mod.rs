@@ -34,8 +34,13 @@ impl std::error::Error for UsageError {}
 
 /// Opens `--device` and says on stderr which device it resolved to (unless `quiet`). A device
 /// that is not present is a usage error listing the devices that are.
-pub fn open_device(spec: mammo_models::DeviceSpec, quiet: bool) -> Result<mammo_models::OpenDevice, UsageError> {
-    let dev = spec.open().map_err(|e| UsageError(format!("--device {spec}: {e}")))?;
+pub fn open_device(
+    spec: mammo_models::DeviceSpec,
+    quiet: bool,
+) -> Result<mammo_models::OpenDevice, UsageError> {
+    let dev = spec
+        .open()
+        .map_err(|e| UsageError(format!("--device {spec}: {e}")))?;
     if !quiet {
         eprintln!("device: {dev}");
     }

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-use mammo_models::DeviceSpec;
 use anyhow::Result;
+use mammo_models::DeviceSpec;
 use mammo_train::{Ensemble, Select, predict_images};
 
 use crate::Outcome;
@@ -29,7 +29,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let device = super::open_device(args.device, false)?.device;
-    let select = args.select.as_deref().map(|s| if s == "best" { Select::Best } else { Select::Last });
+    let select = args.select.as_deref().map(|s| {
+        if s == "best" {
+            Select::Best
+        } else {
+            Select::Last
+        }
+    });
     let ens = Ensemble::load(&args.run, select, &device)?;
     let results = predict_images(&ens, &args.images);
     let mut rows = vec!["path,probability,fold_probabilities".to_string()];
@@ -38,9 +44,23 @@ pub fn run(args: Args) -> Result<Outcome> {
     for r in &results {
         match r {
             Ok(p) => {
-                let folds: Vec<String> = p.fold_probabilities.iter().map(|v| format!("{v:.4}")).collect();
-                println!("{:>11.4}  {:<40}  {}", p.probability, folds.join(" "), p.path.display());
-                rows.push(format!("{},{:.6},{}", p.path.display(), p.probability, folds.join(" ")));
+                let folds: Vec<String> = p
+                    .fold_probabilities
+                    .iter()
+                    .map(|v| format!("{v:.4}"))
+                    .collect();
+                println!(
+                    "{:>11.4}  {:<40}  {}",
+                    p.probability,
+                    folds.join(" "),
+                    p.path.display()
+                );
+                rows.push(format!(
+                    "{},{:.6},{}",
+                    p.path.display(),
+                    p.probability,
+                    folds.join(" ")
+                ));
             }
             Err(e) => {
                 failed += 1;

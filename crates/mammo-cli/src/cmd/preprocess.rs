@@ -59,9 +59,19 @@ pub struct Args {
 
 impl Args {
     pub fn pipeline(&self) -> Result<PipelineConfig> {
-        let mut sizes: Vec<OutputSize> = self.sizes.iter().map(|&s| OutputSize { height: s, width: s }).collect();
+        let mut sizes: Vec<OutputSize> = self
+            .sizes
+            .iter()
+            .map(|&s| OutputSize {
+                height: s,
+                width: s,
+            })
+            .collect();
         if let (Some(h), Some(w)) = (self.height, self.width) {
-            sizes.push(OutputSize { height: h, width: w });
+            sizes.push(OutputSize {
+                height: h,
+                width: w,
+            });
         }
         if sizes.is_empty() {
             bail!("give at least one --size (or --height with --width)");
@@ -98,10 +108,19 @@ pub fn run(a: Args) -> Result<Outcome> {
         report.processed,
         report.skipped_done,
         report.failed,
-        report.manifests.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        report
+            .manifests
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if report.failed > 0 {
-        eprintln!("failures ({}), also in {}:", report.failed, a.out.join("failures.csv").display());
+        eprintln!(
+            "failures ({}), also in {}:",
+            report.failed,
+            a.out.join("failures.csv").display()
+        );
         for f in report.failures.iter().take(20) {
             eprintln!("  {}: {}", f.file, f.reason);
         }

@@ -1,5 +1,5 @@
-use std::io::IsTerminal;
 use mammo_models::DeviceSpec;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -82,7 +82,11 @@ impl Args {
             c.only_folds = self.only_folds.clone();
         }
         if let Some(v) = &self.split {
-            c.split = if v == "image" { Split::Image } else { Split::Patient };
+            c.split = if v == "image" {
+                Split::Image
+            } else {
+                Split::Patient
+            };
         }
         if let Some(v) = self.epochs {
             c.epochs = v;
@@ -101,7 +105,11 @@ impl Args {
             c.oversample_positives = v;
         }
         if let Some(v) = &self.select {
-            c.select = if v == "best" { Select::Best } else { Select::Last };
+            c.select = if v == "best" {
+                Select::Best
+            } else {
+                Select::Last
+            };
         }
         c.validate()?;
         Ok(c)
@@ -113,17 +121,45 @@ pub fn run(args: Args) -> Result<Outcome> {
     let dev = super::open_device(args.device, true)?;
     let device = dev.device.clone();
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let opts = TrainOptions { manifest: args.manifest.clone(), out: args.out.clone(), device, progress, log: !args.quiet, stop_after_epochs: args.stop_after_epochs };
+    let opts = TrainOptions {
+        manifest: args.manifest.clone(),
+        out: args.out.clone(),
+        device,
+        progress,
+        log: !args.quiet,
+        stop_after_epochs: args.stop_after_epochs,
+    };
     if !args.quiet {
-        eprintln!("training {} on {} ({} folds, {} epochs, batch {}, lr {:e}, device {}) into {}", cfg.model, args.manifest.display(), cfg.folds, cfg.epochs, cfg.batch_size, cfg.lr, dev, args.out.display());
+        eprintln!(
+            "training {} on {} ({} folds, {} epochs, batch {}, lr {:e}, device {}) into {}",
+            cfg.model,
+            args.manifest.display(),
+            cfg.folds,
+            cfg.epochs,
+            cfg.batch_size,
+            cfg.lr,
+            dev,
+            args.out.display()
+        );
     }
-    let report = train(&cfg, &opts).with_context(|| format!("training into {}", args.out.display()))?;
+    let report =
+        train(&cfg, &opts).with_context(|| format!("training into {}", args.out.display()))?;
     if report.complete {
         let md = std::fs::read_to_string(report.run.join("metrics.md")).unwrap_or_default();
         println!("{md}");
-        println!("run folder: {} ({} epochs trained in this call, {:.0} s)", report.run.display(), report.epochs_run, report.seconds);
+        println!(
+            "run folder: {} ({} epochs trained in this call, {:.0} s)",
+            report.run.display(),
+            report.epochs_run,
+            report.seconds
+        );
     } else {
-        println!("stopped after {} epochs ({:.0} s); run the same command again to resume {}", report.epochs_run, report.seconds, report.run.display());
+        println!(
+            "stopped after {} epochs ({:.0} s); run the same command again to resume {}",
+            report.epochs_run,
+            report.seconds,
+            report.run.display()
+        );
     }
     Ok(Outcome::Ok)
 }

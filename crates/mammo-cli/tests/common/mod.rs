@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub fn mammo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mammo")).args(args).output().expect("run mammo")
+    Command::new(env!("CARGO_BIN_EXE_mammo"))
+        .args(args)
+        .output()
+        .expect("run mammo")
 }
 
 pub fn tempdir(tag: &str) -> PathBuf {

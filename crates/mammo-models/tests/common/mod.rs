@@ -107,13 +107,20 @@ pub fn tensor4(data: TensorData, device: &Device) -> Tensor<4> {
 pub fn det_model(name: &str, device: &Device) -> mammo_models::Model {
     let spec = mammo_models::spec(name).unwrap();
     let mut model = mammo_models::create_model(&test_config(name), device).unwrap();
-    mammo_models::deterministic::fill_deterministic(&mut model, mammo_models::deterministic::norm_gain(&spec.arch));
+    mammo_models::deterministic::fill_deterministic(
+        &mut model,
+        mammo_models::deterministic::norm_gain(&spec.arch),
+    );
     model
 }
 
 /// The deterministic `[2, 1, TEST_SIZE, TEST_SIZE]` test input, scaled.
 pub fn det_input(device: &Device, scale: f32) -> Tensor<4> {
-    (tensor4(mammo_models::deterministic::deterministic_input([2, 1, TEST_SIZE, TEST_SIZE]), device) * scale).detach()
+    (tensor4(
+        mammo_models::deterministic::deterministic_input([2, 1, TEST_SIZE, TEST_SIZE]),
+        device,
+    ) * scale)
+        .detach()
 }
 
 /// Gradients of every float parameter, in module order.
@@ -149,7 +156,10 @@ pub fn train_step(name: &str, device: &Device, perturb: f32, tag: &str) -> Step 
     let logits = model.forward(x.clone());
     let weights = Tensor::<2>::from_floats([[1.0], [-0.5]], &device);
     let grads = (logits.clone() * weights).sum().backward();
-    let mut collector = GradCollector { grads: &grads, out: Vec::new() };
+    let mut collector = GradCollector {
+        grads: &grads,
+        out: Vec::new(),
+    };
     model.visit(&mut collector);
     let path = scratch(&format!("{tag}-{name}.safetensors"));
     mammo_models::save_safetensors(&model, &test_config(name), &path).unwrap();
