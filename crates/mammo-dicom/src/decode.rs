@@ -7,6 +7,8 @@ use dicom_pixeldata::PixelDecoder;
 
 use crate::meta::{ImageMeta, TransferSyntaxKind};
 
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
 /// The stored values of one frame (before any modality or VOI transform), row-major,
 /// samples interleaved. Values are sign-extended when Pixel Representation is 1 and masked
 /// to Bits Stored otherwise, as PS3.5 8.1.1 prescribes and pydicom returns them.
@@ -45,9 +47,111 @@ pub(crate) fn decode_frame(
     }
     match meta.kind {
         TransferSyntaxKind::Jpeg2000 => decode_jpeg2000(obj, meta, frame, reduce, threads),
-        TransferSyntaxKind::Native | TransferSyntaxKind::Encapsulated => {
-            decode_generic(obj, meta, frame)
+        TransferSyntaxKind::Encapsulated if meta.transfer_syntax == RLE_LOSSLESS => {
+            let bytes = frame_bytes(obj, meta, frame)?;
+            let raw = crate::rle::decode_frame(
+                &bytes,
+                meta.rows,
+                meta.columns,
+                meta.samples_per_pixel,
+                meta.bits_allocated,
+            )?;
+            let n = meta.rows as usize * meta.columns as usize * meta.samples_per_pixel as usize;
+            Ok(StoredFrame {
+                width: meta.columns,
+                height: meta.rows,
+                samples_per_pixel: meta.samples_per_pixel,
+                reduce: 0,
+                data: unpack(&raw, n, meta)?,
+            })
         }
+        TransferSyntaxKind::Native | TransferSyntaxKind::Encapsulated => {
+            // The other decoders are third-party code on untrusted bytes: a panic in one is
+            // this file's error, not the end of a batch.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                decode_generic(obj, meta, frame)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                Err(format!(
+                    "the pixel data decoder failed on this file ({what})"
+                ))
+            })
+        }
+    }
+}
+
+/// Checks, before anything is decoded, that Pixel Data has the shape the header promises:
+/// native data holds every byte of every frame; encapsulated data has fragments that can be
+/// told apart per frame. Each malformed kind gets its own reason.
+pub(crate) fn check_pixel_data(obj: &DefaultDicomObject, meta: &ImageMeta) -> Result<(), String> {
+    let pixel = obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|e| format!("Pixel Data: {e}"))?;
+    match (meta.kind, pixel.value()) {
+        (TransferSyntaxKind::Native, Value::Primitive(p)) => {
+            let values = meta.frames as u64
+                * meta.rows as u64
+                * meta.columns as u64
+                * meta.samples_per_pixel.max(1) as u64;
+            let need = if meta.bits_allocated == 1 {
+                values.div_ceil(8)
+            } else {
+                values * (meta.bits_allocated as u64 / 8)
+            };
+            let have = p.calculate_byte_len() as u64;
+            if have < need {
+                return Err(format!(
+                    "Pixel Data holds {have} bytes; {} frame(s) of {} x {} x {} sample(s) at \
+                     {} bits need {need}",
+                    meta.frames,
+                    meta.columns,
+                    meta.rows,
+                    meta.samples_per_pixel,
+                    meta.bits_allocated
+                ));
+            }
+            Ok(())
+        }
+        (TransferSyntaxKind::Native, Value::PixelSequence(_)) => Err(format!(
+            "Pixel Data is encapsulated (fragments) but the transfer syntax {} is native",
+            meta.transfer_syntax
+        )),
+        (
+            TransferSyntaxKind::Jpeg2000 | TransferSyntaxKind::Encapsulated,
+            Value::PixelSequence(seq),
+        ) => {
+            let fragments = seq.fragments();
+            if fragments.iter().all(|f| f.is_empty()) {
+                return Err(
+                    "encapsulated Pixel Data has no fragments (no compressed frame)".into(),
+                );
+            }
+            let table = seq.offset_table();
+            if meta.frames > 1
+                && fragments.len() != meta.frames as usize
+                && table.len() != meta.frames as usize
+            {
+                return Err(format!(
+                    "{} frames in {} fragments and no usable Basic Offset Table ({} entries)",
+                    meta.frames,
+                    fragments.len(),
+                    table.len()
+                ));
+            }
+            Ok(())
+        }
+        (TransferSyntaxKind::Jpeg2000 | TransferSyntaxKind::Encapsulated, Value::Primitive(_)) => {
+            Err(format!(
+                "Pixel Data is not encapsulated although the transfer syntax {} is",
+                meta.transfer_syntax
+            ))
+        }
+        (_, Value::Sequence(_)) => Err("Pixel Data is a sequence of items, not pixels".into()),
     }
 }
 
@@ -114,6 +218,21 @@ fn decode_jpeg2000(
         && start > 0
     {
         bytes.drain(..start);
+    }
+    // The codestream's own size (SIZ) must agree with the DICOM header before anything is
+    // allocated for it: a small file can claim a huge image in either place.
+    let header = mammo_j2k::read_header(&bytes).map_err(|e| e.to_string())?;
+    if header.width != meta.columns || header.height != meta.rows {
+        return Err(format!(
+            "JPEG 2000 codestream (SIZ) is {}x{}, the DICOM header says {}x{}",
+            header.width, header.height, meta.columns, meta.rows
+        ));
+    }
+    if header.components != meta.samples_per_pixel as u32 {
+        return Err(format!(
+            "JPEG 2000 codestream has {} components, Samples per Pixel is {}",
+            header.components, meta.samples_per_pixel
+        ));
     }
     let decoded = mammo_j2k::decode(
         &bytes,

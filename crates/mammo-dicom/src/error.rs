@@ -9,6 +9,9 @@ pub enum DicomError {
     /// The data set lacks or contradicts an attribute needed to interpret the image.
     #[error("cannot use {}: {reason}", path.display())]
     Header { path: PathBuf, reason: String },
+    /// The header describes an image larger than the limit: refused before allocating it.
+    #[error("refusing {}: {reason}", path.display())]
+    TooLarge { path: PathBuf, reason: String },
     /// The pixel data could not be decoded.
     #[error("cannot decode {}: transfer syntax {transfer_syntax}: {reason}", path.display())]
     Decode {

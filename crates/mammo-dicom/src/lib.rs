@@ -6,8 +6,9 @@
 //! 1. [`DicomImage::open`] reads the header facts ([`ImageMeta`]) and keeps the data set.
 //! 2. [`DicomImage::decode`] yields the *stored values* of a frame ([`StoredFrame`]), bit-exact
 //!    with what pydicom returns. JPEG 2000 (raw codestream or JP2-wrapped) goes through
-//!    OpenJPEG and can be decoded at reduced resolution; JPEG lossless, JPEG-LS, RLE and the
-//!    native syntaxes go through dicom-pixeldata.
+//!    OpenJPEG and can be decoded at reduced resolution; RLE through this crate's
+//!    own checked decoder; JPEG lossless, JPEG-LS and the native syntaxes through
+//!    dicom-pixeldata.
 //! 3. [`Renderer`] applies the modality LUT, the chosen VOI transform and the MONOCHROME1
 //!    inversion, producing presentation values in `[0, 1]` (tissue bright).
 
@@ -15,7 +16,9 @@ mod decode;
 mod error;
 mod lut;
 mod meta;
+mod prescan;
 mod render;
+mod rle;
 
 pub use decode::StoredFrame;
 pub use error::DicomError;
@@ -24,8 +27,32 @@ pub use meta::{ImageMeta, Photometric, TransferSyntaxKind};
 pub use render::{Rendered, Renderer, VoiChoice, quantize};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
+
+/// The default of [`max_frame_pixels`]: 2^28 (268 million) pixels x samples per frame, ten
+/// times the largest full-field mammography detector (about 5900 x 4700) and small enough
+/// that a file claiming more is refused before anything that size is allocated.
+pub const DEFAULT_MAX_FRAME_PIXELS: u64 = 1 << 28;
+
+static MAX_FRAME_PIXELS: AtomicU64 = AtomicU64::new(DEFAULT_MAX_FRAME_PIXELS);
+
+/// Sets the largest frame (Rows x Columns x Samples per Pixel) that [`DicomImage::open`]
+/// accepts, for the whole process (the command line's `--max-pixels`). 0 means the default.
+pub fn set_max_frame_pixels(limit: u64) {
+    let limit = if limit == 0 {
+        DEFAULT_MAX_FRAME_PIXELS
+    } else {
+        limit
+    };
+    MAX_FRAME_PIXELS.store(limit, Ordering::Relaxed);
+}
+
+/// The largest frame [`DicomImage::open`] accepts (see [`set_max_frame_pixels`]).
+pub fn max_frame_pixels() -> u64 {
+    MAX_FRAME_PIXELS.load(Ordering::Relaxed)
+}
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, DicomError>;
@@ -46,17 +73,100 @@ impl std::fmt::Debug for DicomImage {
     }
 }
 
+/// A word for a file type that is not a regular file.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else {
+        "not a plain file"
+    }
+}
+
 impl DicomImage {
-    /// Opens a DICOM Part 10 file and reads its image header.
+    /// Opens a DICOM Part 10 file and reads its image header, refusing frames larger than
+    /// [`max_frame_pixels`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_limit(path, max_frame_pixels())
+    }
+
+    /// [`Self::open`] with an explicit limit on Rows x Columns x Samples per Pixel.
+    ///
+    /// Everything the header promises is checked before any pixel buffer is allocated: the
+    /// file must be a regular file (a FIFO or device would block or never end), the frame
+    /// must fit the limit, and native Pixel Data must hold as many bytes as the header says.
+    pub fn open_with_limit(path: impl AsRef<Path>, max_frame_pixels: u64) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        let read_err = |reason: String| DicomError::Read {
+            path: path.clone(),
+            reason,
+        };
+        let stat = std::fs::metadata(&path).map_err(|e| read_err(e.to_string()))?;
+        if !stat.is_file() {
+            return Err(read_err(format!(
+                "not a regular file ({})",
+                file_kind(&stat.file_type())
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| read_err(e.to_string()))?;
+        Self::from_bytes(path, &bytes, max_frame_pixels)
+    }
+
+    /// Reads a DICOM Part 10 stream held in memory (preamble optional) with the same checks
+    /// as [`Self::open_with_limit`]; `path` only names it in errors.
+    pub fn from_bytes(path: impl AsRef<Path>, bytes: &[u8], max_frame_pixels: u64) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        // Value lengths beyond the end of the stream are refused before the parser would
+        // allocate them.
+        prescan::check_lengths(bytes).map_err(|reason| DicomError::Read {
+            path: path.clone(),
+            reason,
+        })?;
         let object = OpenFileOptions::new()
-            .open_file(&path)
+            .read_preamble(dicom_object::file::ReadPreamble::Auto)
+            .from_reader(bytes)
             .map_err(|e| DicomError::Read {
                 path: path.clone(),
                 reason: error::chain(&e),
             })?;
+        Self::from_object(path, object, max_frame_pixels)
+    }
+
+    fn from_object(
+        path: PathBuf,
+        object: DefaultDicomObject,
+        max_frame_pixels: u64,
+    ) -> Result<Self> {
         let meta = ImageMeta::from_object(&object).map_err(|reason| DicomError::Header {
+            path: path.clone(),
+            reason,
+        })?;
+        let frame_pixels =
+            meta.rows as u64 * meta.columns as u64 * meta.samples_per_pixel.max(1) as u64;
+        if frame_pixels > max_frame_pixels {
+            return Err(DicomError::TooLarge {
+                path,
+                reason: format!(
+                    "Rows {} x Columns {} x Samples per Pixel {} = {frame_pixels} values per \
+                     frame, more than the limit of {max_frame_pixels} (raise it with \
+                     --max-pixels if the image is real)",
+                    meta.rows, meta.columns, meta.samples_per_pixel
+                ),
+            });
+        }
+        decode::check_pixel_data(&object, &meta).map_err(|reason| DicomError::Header {
             path: path.clone(),
             reason,
         })?;

@@ -4,12 +4,15 @@
 //! function of its inputs; none draws random numbers.
 
 mod crop;
+mod outdir;
 mod png_io;
 mod resize;
 
 pub use crop::{BreastRegion, CropParams, detect_breast};
+pub use outdir::{LOCK_FILE, LockError, OutputLock, is_temp_name, sweep_temp_files};
 pub use png_io::{
-    PngError, png_dimensions, read_png_gray, recover_dir, swap_dir, write_atomic, write_png_gray,
+    MAX_PNG_PIXELS, PngError, png_dimensions, read_png_gray, read_png_gray_from, recover_dir,
+    swap_dir, write_atomic, write_png_gray,
 };
 pub use resize::{Filter, Placement, fit_and_pad, resize};
 

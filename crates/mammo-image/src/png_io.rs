@@ -125,13 +125,36 @@ pub fn png_dimensions(path: &Path) -> Result<(u32, u32, u32), PngError> {
 
 /// Reads a grayscale PNG: width, height, bit depth, samples.
 pub fn read_png_gray(path: &Path) -> Result<(u32, u32, u32, Vec<u16>), PngError> {
+    let file = File::open(path).map_err(|e| PngError::Read {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    read_png_gray_from(std::io::BufReader::new(file), path)
+}
+
+/// The largest PNG (width x height) [`read_png_gray`] reads: 16384 x 16384, the largest
+/// output size `mammo preprocess` makes.
+pub const MAX_PNG_PIXELS: u64 = 1 << 28;
+
+/// [`read_png_gray`] from any seekable reader; `path` only names the source in errors.
+pub fn read_png_gray_from(
+    source: impl std::io::BufRead + std::io::Seek,
+    path: &Path,
+) -> Result<(u32, u32, u32, Vec<u16>), PngError> {
     let err = |reason: String| PngError::Read {
         path: path.into(),
         reason,
     };
-    let file = File::open(path).map_err(|e| err(e.to_string()))?;
-    let decoder = png::Decoder::new(std::io::BufReader::new(file));
+    let decoder = png::Decoder::new(source);
     let mut reader = decoder.read_info().map_err(|e| err(e.to_string()))?;
+    // The header's size is checked before the buffer for it is allocated: a few bytes can
+    // claim 65535 x 65535 pixels.
+    let (w, h) = (reader.info().width, reader.info().height);
+    if w as u64 * h as u64 > MAX_PNG_PIXELS {
+        return Err(err(format!(
+            "the header claims {w}x{h} pixels, more than the {MAX_PNG_PIXELS} mammo reads"
+        )));
+    }
     let mut buf = vec![
         0u8;
         reader

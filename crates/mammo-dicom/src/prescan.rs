@@ -1,0 +1,376 @@
+//! A walk over a DICOM stream's element headers, before the real parser sees it, refusing
+//! value lengths that exceed what is left of the stream.
+//!
+//! dicom-rs 0.10 allocates (and zero-fills) a value's declared length before reading it, so
+//! a few hundred bytes claiming a 4 GB element cost 4 GB of memory, as libFuzzer found
+//! (`fuzz/regressions/dicom/`). GDCM fixed the same class of bug as CVE-2026-3650. The walk
+//! descends into sequences and items (defined or undefined length) and encapsulated pixel
+//! data, and limits nesting depth, which also keeps a deeply nested file from exhausting the
+//! parser's stack.
+//!
+//! It is deliberately tolerant: anything it cannot follow (a truncated header, a missing
+//! delimiter) ends the walk without an error and is left to the parser, which reports it.
+//! Deflated data sets cannot be walked without inflating them and are not checked.
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+/// Deeper nesting than this is refused (real files rarely exceed 5 levels).
+const MAX_DEPTH: usize = 64;
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const ITEM: Tag = Tag(0xFFFE, 0xE000);
+const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
+const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
+const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    ExplicitLe,
+    ImplicitLe,
+    ExplicitBe,
+}
+
+/// Why the walk stopped early.
+enum Stop {
+    /// A length or depth the parser must not be given.
+    Refuse(String),
+    /// Something the walk cannot follow; the parser will judge it.
+    Lost,
+}
+
+type Walk<T> = Result<T, Stop>;
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    enc: Encoding,
+}
+
+struct Header {
+    tag: Tag,
+    vr: Option<[u8; 2]>,
+    len: u32,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn take<const N: usize>(&mut self) -> Walk<[u8; N]> {
+        let b = self
+            .bytes
+            .get(self.pos..self.pos + N)
+            .ok_or(Stop::Lost)?
+            .try_into()
+            .map_err(|_| Stop::Lost)?;
+        self.pos += N;
+        Ok(b)
+    }
+
+    fn u16(&mut self) -> Walk<u16> {
+        let b = self.take::<2>()?;
+        Ok(match self.enc {
+            Encoding::ExplicitBe => u16::from_be_bytes(b),
+            _ => u16::from_le_bytes(b),
+        })
+    }
+
+    fn u32(&mut self) -> Walk<u32> {
+        let b = self.take::<4>()?;
+        Ok(match self.enc {
+            Encoding::ExplicitBe => u32::from_be_bytes(b),
+            _ => u32::from_le_bytes(b),
+        })
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+
+    fn header(&mut self) -> Walk<Header> {
+        let at = self.pos;
+        let tag = Tag(self.u16()?, self.u16()?);
+        if tag.group() == 0xFFFE || self.enc == Encoding::ImplicitLe {
+            let len = self.u32()?;
+            return Ok(Header {
+                tag,
+                vr: None,
+                len,
+                at,
+            });
+        }
+        let vr = self.take::<2>()?;
+        // PS3.5 7.1.2: these VRs have a 16-bit length; every other one, and a VR the
+        // parser does not know (read as UN), has 2 reserved bytes and a 32-bit length.
+        let short = matches!(
+            &vr,
+            b"AE"
+                | b"AS"
+                | b"AT"
+                | b"CS"
+                | b"DA"
+                | b"DS"
+                | b"DT"
+                | b"FL"
+                | b"FD"
+                | b"IS"
+                | b"LO"
+                | b"LT"
+                | b"PN"
+                | b"SH"
+                | b"SL"
+                | b"SS"
+                | b"ST"
+                | b"TM"
+                | b"UI"
+                | b"UL"
+                | b"US"
+        );
+        let len = if short {
+            self.u16()? as u32
+        } else {
+            self.take::<2>()?;
+            self.u32()?
+        };
+        Ok(Header {
+            tag,
+            vr: Some(vr),
+            len,
+            at,
+        })
+    }
+
+    /// A defined length must fit in what is left of the stream.
+    fn check(&self, h: &Header) -> Walk<()> {
+        if h.len != UNDEFINED && h.len as usize > self.remaining() {
+            return Err(Stop::Refuse(format!(
+                "element ({:04X},{:04X}) at byte {} claims {} bytes, only {} remain in the file",
+                h.tag.group(),
+                h.tag.element(),
+                h.at,
+                h.len,
+                self.remaining()
+            )));
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, len: u32) {
+        self.pos += len as usize;
+    }
+
+    fn is_sequence(&self, h: &Header) -> bool {
+        match h.vr {
+            Some(vr) => &vr == b"SQ",
+            None => StandardDataDictionary
+                .by_tag(h.tag)
+                .is_some_and(|e| e.vr() == VirtualVr::Exact(VR::SQ)),
+        }
+    }
+
+    /// Elements until `end` (a byte offset) or, inside an undefined-length item, its
+    /// delimiter.
+    fn dataset(&mut self, end: Option<usize>, depth: usize) -> Walk<()> {
+        if depth > MAX_DEPTH {
+            return Err(Stop::Refuse(format!(
+                "sequences nested deeper than {MAX_DEPTH} levels at byte {}",
+                self.pos
+            )));
+        }
+        loop {
+            if end.is_some_and(|e| self.pos >= e) || self.remaining() == 0 {
+                return Ok(());
+            }
+            let h = self.header()?;
+            self.check(&h)?;
+            if h.tag == ITEM_END {
+                return Ok(());
+            }
+            if h.len == UNDEFINED {
+                if h.tag == PIXEL_DATA {
+                    self.fragments()?;
+                } else {
+                    // A sequence (SQ, or UN / implicit VR of undefined length).
+                    self.items(None, depth + 1)?;
+                }
+            } else if self.is_sequence(&h) {
+                // Like the parser, go on at the declared end, wherever the last element
+                // inside ended.
+                let stop = self.pos + h.len as usize;
+                self.items(Some(stop), depth + 1)?;
+                self.pos = stop;
+            } else {
+                self.skip(h.len);
+            }
+        }
+    }
+
+    /// Items of a sequence until `end` or the sequence delimiter.
+    fn items(&mut self, end: Option<usize>, depth: usize) -> Walk<()> {
+        loop {
+            if end.is_some_and(|e| self.pos >= e) {
+                return Ok(());
+            }
+            let h = self.header()?;
+            self.check(&h)?;
+            match h.tag {
+                SEQUENCE_END => return Ok(()),
+                ITEM if h.len == UNDEFINED => self.dataset(None, depth)?,
+                ITEM => {
+                    let stop = self.pos + h.len as usize;
+                    self.dataset(Some(stop), depth)?;
+                    self.pos = stop;
+                }
+                _ => return Err(Stop::Lost),
+            }
+        }
+    }
+
+    /// The offset table and fragments of encapsulated pixel data.
+    fn fragments(&mut self) -> Walk<()> {
+        loop {
+            let h = self.header()?;
+            self.check(&h)?;
+            match h.tag {
+                SEQUENCE_END => return Ok(()),
+                ITEM if h.len != UNDEFINED => self.skip(h.len),
+                _ => return Err(Stop::Lost),
+            }
+        }
+    }
+}
+
+/// Walks a Part 10 stream (preamble optional) and refuses a value length larger than the
+/// rest of the stream, or nesting deeper than 64 levels.
+pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
+    let start = if bytes.get(128..132) == Some(b"DICM") {
+        132
+    } else if bytes.get(..4) == Some(b"DICM") {
+        4
+    } else {
+        return Ok(());
+    };
+    let mut c = Cursor {
+        bytes,
+        pos: start,
+        enc: Encoding::ExplicitLe,
+    };
+    match walk(&mut c) {
+        Ok(()) | Err(Stop::Lost) => Ok(()),
+        Err(Stop::Refuse(reason)) => Err(reason),
+    }
+}
+
+fn walk(c: &mut Cursor<'_>) -> Walk<()> {
+    // File meta group: explicit VR little endian, group 0002.
+    let mut syntax = String::new();
+    loop {
+        let at = c.pos;
+        let Ok(h) = c.header() else {
+            return Ok(());
+        };
+        if h.tag.group() != 0x0002 {
+            c.pos = at;
+            break;
+        }
+        c.check(&h)?;
+        if h.tag == Tag(0x0002, 0x0010) {
+            let v = &c.bytes[c.pos..c.pos + h.len as usize];
+            syntax = String::from_utf8_lossy(v)
+                .trim_end_matches(['\0', ' '])
+                .to_owned();
+        }
+        c.skip(h.len);
+    }
+    c.enc = match syntax.as_str() {
+        "1.2.840.10008.1.2" => Encoding::ImplicitLe,
+        "1.2.840.10008.1.2.2" => Encoding::ExplicitBe,
+        // Deflated: the data set is compressed and cannot be walked here.
+        "1.2.840.10008.1.2.1.99" => return Ok(()),
+        _ => Encoding::ExplicitLe,
+    };
+    c.dataset(None, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An explicit VR little endian stream: meta group with the transfer syntax, then `body`.
+    fn stream(body: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; 128];
+        v.extend_from_slice(b"DICM");
+        let ts = b"1.2.840.10008.1.2.1\0";
+        v.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
+        v.extend_from_slice(&(ts.len() as u16).to_le_bytes());
+        v.extend_from_slice(ts);
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn ob(tag: (u16, u16), len: u32, value: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&tag.0.to_le_bytes());
+        v.extend_from_slice(&tag.1.to_le_bytes());
+        v.extend_from_slice(b"OB\0\0");
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(value);
+        v
+    }
+
+    fn sq_undefined(items: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = vec![0x08, 0x00, 0x15, 0x11];
+        v.extend_from_slice(b"SQ\0\0");
+        v.extend_from_slice(&UNDEFINED.to_le_bytes());
+        for body in items {
+            v.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+            v.extend_from_slice(&UNDEFINED.to_le_bytes());
+            v.extend_from_slice(body);
+            v.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        }
+        v.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        v
+    }
+
+    #[test]
+    fn honest_lengths_pass() {
+        let mut body = ob((0x0009, 0x0010), 4, b"abcd");
+        body.extend(sq_undefined(&[ob((0x0009, 0x0011), 2, b"xy")]));
+        assert_eq!(check_lengths(&stream(&body)), Ok(()));
+    }
+
+    #[test]
+    fn a_length_beyond_the_file_is_refused_even_inside_a_sequence() {
+        let top = ob((0x0009, 0x0010), 0xFFFF_0000, b"abcd");
+        let err = check_lengths(&stream(&top)).unwrap_err();
+        assert!(
+            err.contains("(0009,0010)") && err.contains("claims 4294901760 bytes"),
+            "{err}"
+        );
+        let nested = sq_undefined(&[ob((0x0009, 0x0011), 0x7FFF_FFFF, b"xy")]);
+        let err = check_lengths(&stream(&nested)).unwrap_err();
+        assert!(err.contains("(0009,0011)"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut body = ob((0x0009, 0x0010), 2, b"ab");
+        for _ in 0..100 {
+            body = sq_undefined(&[body]);
+        }
+        let err = check_lengths(&stream(&body)).unwrap_err();
+        assert!(err.contains("nested deeper than 64"), "{err}");
+    }
+
+    #[test]
+    fn what_the_walk_cannot_follow_is_left_to_the_parser() {
+        assert_eq!(check_lengths(b"not dicom"), Ok(()));
+        let mut s = stream(&ob((0x0009, 0x0010), 4, b"abcd"));
+        s.truncate(s.len() - 2);
+        // The element's length exceeds the rest (a cut file): refused, not lost.
+        assert!(check_lengths(&s).is_err());
+        let mut s = stream(&[]);
+        s.extend_from_slice(&[0x09, 0x00]);
+        assert_eq!(check_lengths(&s), Ok(()));
+    }
+}
