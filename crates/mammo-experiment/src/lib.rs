@@ -30,6 +30,9 @@ pub use steps::{ExperimentOptions, ExperimentSummary, run_experiment};
 
 #[derive(Debug, Error)]
 pub enum ExperimentError {
+    /// Another process is writing the output folder.
+    #[error(transparent)]
+    Locked(#[from] mammo_image::LockError),
     #[error("{path}: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error("{0}")]

@@ -187,6 +187,10 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         None
     };
     std::fs::create_dir_all(&opts.out).map_err(|err| io_err("create", &opts.out, err))?;
+    // One writer per folder; what killed writers left half-written goes first.
+    let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo experiment")?;
+    mammo_image::sweep_temp_files(&opts.out)
+        .map_err(|err| io_err("clean temporary files in", &opts.out, err))?;
     let mut stages = e.stages.clone();
     stages.sort();
     stages.dedup();

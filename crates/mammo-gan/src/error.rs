@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GanError {
+    /// Another process is writing the run folder.
+    #[error(transparent)]
+    Locked(#[from] mammo_image::LockError),
     #[error("invalid GAN config: {0}")]
     Config(String),
     #[error("cannot {action} {}: {reason}", path.display())]

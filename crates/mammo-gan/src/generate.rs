@@ -75,6 +75,9 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateReport> {
     };
     let images = opts.out.join("images");
     std::fs::create_dir_all(&images).map_err(|e| GanError::io("create", &images, e))?;
+    let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo gan generate")?;
+    mammo_image::sweep_temp_files(&opts.out)
+        .map_err(|e| GanError::io("clean temporary files in", &opts.out, e))?;
     let pb = if opts.progress {
         ProgressBar::new(opts.n as u64)
     } else {

@@ -407,6 +407,10 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
     }
     let out = &opts.out;
     std::fs::create_dir_all(out.join("samples")).map_err(|e| GanError::io("create", out, e))?;
+    // One writer per run folder; what killed writers left half-written goes first.
+    let _lock = mammo_image::OutputLock::acquire(out, "mammo gan train")?;
+    mammo_image::sweep_temp_files(out)
+        .map_err(|e| GanError::io("clean temporary files in", out, e))?;
 
     // architecture: a stem, or the stem run's generator grown by one stage
     let arch = match &opts.stem {

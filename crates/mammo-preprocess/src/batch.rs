@@ -34,6 +34,11 @@ pub struct BatchReport {
     pub skipped_done: usize,
     pub failed: usize,
     pub failures: Vec<Failure>,
+    /// train.csv rows kept with a warning (an unknown view), naming each row.
+    pub warnings: Vec<String>,
+    /// Finished images whose train.csv row changed in columns that do not touch the pixels
+    /// (label, age, view, ...): their manifest rows were rewritten, their PNGs kept.
+    pub refreshed: usize,
     pub manifests: Vec<PathBuf>,
     pub seconds: f64,
 }
@@ -67,11 +72,66 @@ pub fn saved_pipeline(out: &Path) -> Result<PipelineConfig, PreprocessError> {
     Ok(saved.pipeline)
 }
 
-/// One journal line: all the manifest rows (one per size) of a finished image.
+/// One journal line: all the manifest rows (one per size) of a finished image, and the
+/// train.csv row they were made from, so that a resumed run sees what changed since.
 #[derive(Debug, Serialize, Deserialize)]
 struct JournalEntry {
     image_id: String,
+    /// Absent in journals of older versions: such entries are redone.
+    #[serde(default)]
+    source: Option<RsnaRow>,
     rows: Vec<ManifestRow>,
+}
+
+/// What a journal entry is worth for the current train.csv row.
+enum Reuse {
+    /// Same row: keep the manifest rows as they are.
+    AsIs(Vec<ManifestRow>),
+    /// Only columns copied into the manifest changed: keep the PNGs, rewrite the rows.
+    Refresh(Vec<ManifestRow>),
+    /// The pixels or their path depend on what changed (or the entry is from an older
+    /// version): process the image again.
+    Redo,
+}
+
+fn reuse(entry: &JournalEntry, row: &RsnaRow) -> Reuse {
+    let Some(source) = &entry.source else {
+        return Reuse::Redo;
+    };
+    // Laterality decides the flip; the ids decide the PNG's path.
+    if source.patient_id != row.patient_id
+        || source.image_id != row.image_id
+        || source.laterality != row.laterality
+    {
+        return Reuse::Redo;
+    }
+    if source == row {
+        return Reuse::AsIs(entry.rows.clone());
+    }
+    // The columns `base_row` copies from the CSV; the rest describe the pixels. Laterality
+    // is equal here, and the old row's may have been read from the DICOM.
+    let rows = entry
+        .rows
+        .iter()
+        .map(|old| {
+            let new = base_row(row);
+            ManifestRow {
+                view: new.view,
+                label: new.label,
+                site_id: new.site_id,
+                machine_id: new.machine_id,
+                age: new.age,
+                density: new.density,
+                biopsy: new.biopsy,
+                invasive: new.invasive,
+                birads: new.birads,
+                implant: new.implant,
+                difficult_negative_case: new.difficult_negative_case,
+                ..old.clone()
+            }
+        })
+        .collect();
+    Reuse::Refresh(rows)
 }
 
 /// Runs the pipeline over every row of the CSV.
@@ -81,27 +141,61 @@ pub fn run_batch(
 ) -> Result<BatchReport, PreprocessError> {
     let started = std::time::Instant::now();
     cfg.validate().map_err(PreprocessError::Config)?;
-    let rows = read_rsna_csv(&opts.csv)?;
+    let table = read_rsna_csv(&opts.csv)?;
+    let rows = table.rows;
+    let images_root = std::fs::canonicalize(&opts.images).map_err(|e| io_err(&opts.images, e))?;
+    if !images_root.is_dir() {
+        return Err(io_err(&opts.images, "not a folder"));
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| io_err(&opts.out, e))?;
+    // One writer per folder; what killed writers left half-written goes first.
+    let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo preprocess")?;
+    mammo_image::sweep_temp_files(&opts.out).map_err(|e| io_err(&opts.out, e))?;
     check_settings(opts, cfg)?;
 
     let journal_path = opts.out.join("journal.jsonl");
-    let mut done = read_journal(&journal_path);
+    let mut journal_entries = read_journal(&journal_path);
     // A journal entry counts only when its PNGs are still there and whole.
-    done.retain(|_, entry| {
+    journal_entries.retain(|_, entry| {
         entry.rows.len() == cfg.sizes.len()
             && entry.rows.iter().all(|r| {
                 let p = opts.out.join(size_dir(r)).join(&r.path);
                 matches!(mammo_image::png_dimensions(&p), Ok((w, h, _)) if w == r.width && h == r.height)
             })
     });
-    let journal = Mutex::new(
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&journal_path)
-            .map_err(|e| io_err(&journal_path, e))?,
-    );
+    // What each current row can take from the journal: the manifest always follows the CSV.
+    let mut refreshed_entries = Vec::new();
+    let done: HashMap<String, Vec<ManifestRow>> = rows
+        .iter()
+        .filter_map(|row| {
+            let entry = journal_entries.get(&row.image_id)?;
+            match reuse(entry, row) {
+                Reuse::AsIs(r) => Some((row.image_id.clone(), r)),
+                Reuse::Refresh(r) => {
+                    refreshed_entries.push(JournalEntry {
+                        image_id: row.image_id.clone(),
+                        source: Some(row.clone()),
+                        rows: r.clone(),
+                    });
+                    Some((row.image_id.clone(), r))
+                }
+                Reuse::Redo => None,
+            }
+        })
+        .collect();
+    let refreshed = refreshed_entries.len();
+    let mut journal_file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&journal_path)
+        .map_err(|e| io_err(&journal_path, e))?;
+    // Rewritten rows go into the journal too (a later line wins), so that the next run
+    // compares against the CSV as it is now.
+    for entry in &refreshed_entries {
+        let line = serde_json::to_string(entry).expect("rows serialise");
+        writeln!(journal_file, "{line}").map_err(|e| io_err(&journal_path, e))?;
+    }
+    let journal = Mutex::new(journal_file);
 
     let bar = if opts.progress {
         ProgressBar::new(rows.len() as u64)
@@ -135,10 +229,11 @@ pub fn run_batch(
                     .images
                     .join(&row.patient_id)
                     .join(format!("{}.dcm", row.image_id));
-                let out_rows = match process_one(&file, row, cfg, &opts.out) {
+                let out_rows = match process_one(&file, &images_root, row, cfg, &opts.out) {
                     Ok(rows) => {
                         let line = serde_json::to_string(&JournalEntry {
                             image_id: row.image_id.clone(),
+                            source: Some(row.clone()),
                             rows: rows.clone(),
                         })
                         .expect("rows serialise");
@@ -177,7 +272,7 @@ pub fn run_batch(
     for (i, row) in rows.iter().enumerate() {
         let image_rows = by_index
             .remove(&i)
-            .or_else(|| done.get(&row.image_id).map(|e| e.rows.clone()))
+            .or_else(|| done.get(&row.image_id).cloned())
             .unwrap_or_default();
         for (k, r) in image_rows.into_iter().enumerate().take(cfg.sizes.len()) {
             per_size[k].push(r);
@@ -200,6 +295,8 @@ pub fn run_batch(
         skipped_done: skipped,
         failed: failures.len(),
         failures,
+        warnings: table.warnings,
+        refreshed,
         manifests,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -242,15 +339,62 @@ fn base_row(row: &RsnaRow) -> ManifestRow {
     }
 }
 
+/// Checks that `file` is a regular file that resolves (symbolic links followed) inside
+/// `root`, which must be canonical. A FIFO, device or socket would block or never end.
+fn check_input(file: &Path, root: &Path) -> Result<(), String> {
+    let real = std::fs::canonicalize(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{}: no such file", file.display()),
+        _ => format!("{}: {e}", file.display()),
+    })?;
+    if !real.starts_with(root) {
+        return Err(format!(
+            "{}: resolves to {}, outside --images {}",
+            file.display(),
+            real.display(),
+            root.display()
+        ));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", file.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{}: not a regular file ({})",
+            file.display(),
+            file_kind(&meta.file_type())
+        ));
+    }
+    Ok(())
+}
+
+/// A word for a file type that is not a regular file.
+pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else {
+        "not a plain file"
+    }
+}
+
 fn process_one(
     file: &Path,
+    images_root: &Path,
     row: &RsnaRow,
     cfg: &PipelineConfig,
     out: &Path,
 ) -> Result<Vec<ManifestRow>, String> {
-    if !file.exists() {
-        return Err(format!("{}: no such file", file.display()));
-    }
+    check_input(file, images_root)?;
     let p: Processed = process_image(file, cfg, Some(&row.laterality))?;
     let mut rows = Vec::with_capacity(p.outputs.len());
     for o in &p.outputs {

@@ -11,6 +11,9 @@ pub enum PreprocessError {
     SettingsChanged { path: PathBuf, reason: String },
     #[error("invalid settings: {0}")]
     Config(String),
+    /// Another process is writing the output folder.
+    #[error(transparent)]
+    Locked(#[from] mammo_image::LockError),
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> PreprocessError {

@@ -21,8 +21,10 @@ mod rsna;
 
 pub use batch::{BatchOptions, BatchReport, run_batch, saved_pipeline};
 pub use error::PreprocessError;
-pub use manifest::{ManifestRow, read_manifest, write_manifest};
+pub use manifest::{ManifestRow, read_manifest, read_manifest_from, write_manifest};
 pub use pipeline::{
     FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image,
 };
-pub use rsna::{RsnaRow, read_rsna_csv};
+pub use rsna::{
+    KNOWN_VIEWS, RsnaRow, RsnaTable, check_path_id, parse_label, read_rsna_csv, read_rsna_csv_from,
+};

@@ -86,20 +86,56 @@ impl ManifestRow {
 
 /// Reads a manifest written by [`crate::run_batch`] (or by hand, with the same header).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, PreprocessError> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| PreprocessError::Csv {
+    let file = std::fs::File::open(path).map_err(|e| PreprocessError::Csv {
         path: path.into(),
         reason: e.to_string(),
     })?;
+    read_manifest_from(std::io::BufReader::new(file), path)
+}
+
+/// [`read_manifest`] from any reader; `path` only names the source in errors.
+pub fn read_manifest_from(
+    source: impl std::io::Read,
+    path: &Path,
+) -> Result<Vec<ManifestRow>, PreprocessError> {
+    let mut reader = csv::Reader::from_reader(source);
     reader
         .deserialize()
         .enumerate()
         .map(|(i, r)| {
-            r.map_err(|e| PreprocessError::Csv {
+            let err = |reason: String| PreprocessError::Csv {
                 path: path.into(),
-                reason: format!("row {}: {e}", i + 2),
-            })
+                reason: format!("row {}: {reason}", i + 2),
+            };
+            let row: ManifestRow = r.map_err(|e| err(e.to_string()))?;
+            check_row_paths(&row).map_err(err)?;
+            Ok(row)
         })
         .collect()
+}
+
+/// Ids become output file names (heat maps, predictions) and `path` is read: an id must be
+/// one path component, and a relative `path` must stay inside the manifest's folder.
+/// Absolute paths are taken as they are (manifests merged by `mammo gan generate
+/// --with-manifest` and the experiment hold them).
+fn check_row_paths(row: &ManifestRow) -> Result<(), String> {
+    crate::rsna::check_path_id("patient_id", &row.patient_id)?;
+    crate::rsna::check_path_id("image_id", &row.image_id)?;
+    let p = Path::new(&row.path);
+    if row.path.contains('\0') {
+        return Err(format!("path {:?} holds a NUL byte", row.path));
+    }
+    if p.is_relative()
+        && p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "path {:?} leaves the manifest's folder ('..'); give it relative to the folder, \
+             or absolute",
+            row.path
+        ));
+    }
+    Ok(())
 }
 
 /// Writes manifest rows as CSV atomically (what `mammo gan generate` uses for its rows).
@@ -138,5 +174,43 @@ mod tests {
         r.flipped = 1; // mirrored about the crop box: its right edge becomes x = offset
         assert_eq!(r.to_output(500.0, 50.0), (3.0, 7.0));
         assert_eq!(r.to_output(300.0, 250.0), (103.0, 107.0));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    fn manifest_with(patient: &str, image: &str, path: &str) -> String {
+        let row = ManifestRow {
+            patient_id: patient.into(),
+            image_id: image.into(),
+            path: path.into(),
+            status: "ok".into(),
+            ..ManifestRow::default()
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&row).unwrap();
+        String::from_utf8(w.into_inner().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn manifest_ids_and_paths_stay_in_their_folder() {
+        let read = |p: &str, i: &str, path: &str| {
+            read_manifest_from(manifest_with(p, i, path).as_bytes(), Path::new("m.csv"))
+        };
+        assert!(read("10", "100", "10/100.png").is_ok());
+        assert!(read("syn-0-00001", "syn-0-00001", "/abs/images/syn-0-00001.png").is_ok());
+        let err = read("10", "100", "../../etc/passwd")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("row 2") && err.contains("leaves the manifest's folder"),
+            "{err}"
+        );
+        let err = read("../x", "100", "10/100.png").unwrap_err().to_string();
+        assert!(err.contains("row 2") && err.contains("patient_id"), "{err}");
+        let err = read("10", "a/b", "10/100.png").unwrap_err().to_string();
+        assert!(err.contains("image_id"), "{err}");
     }
 }

@@ -39,26 +39,89 @@ pub struct RsnaRow {
 }
 
 impl RsnaRow {
-    /// The label: 1 for cancer, 0 otherwise (empty in test sets).
+    /// The label: 1 for cancer, 0 otherwise; `None` when the column is empty (test sets).
+    /// Rows from [`read_rsna_csv`] hold only spellings [`parse_label`] accepts.
     pub fn label(&self) -> Option<u8> {
-        match self.cancer.trim() {
-            "1" => Some(1),
-            "0" => Some(0),
-            _ => None,
-        }
+        parse_label(&self.cancer).ok().flatten()
     }
 }
 
-/// Reads `train.csv`; fails on a missing required column or a malformed row, naming it.
-pub fn read_rsna_csv(path: &Path) -> Result<Vec<RsnaRow>, PreprocessError> {
+/// A `cancer` value: `0`/`1`, RSNA's float spellings `0.0`/`1.0` and the bool spellings
+/// `True`/`False` (any case); empty is an unlabelled row. Anything else is an error.
+pub fn parse_label(value: &str) -> Result<Option<u8>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "1.0" | "true" => Ok(Some(1)),
+        "0" | "0.0" | "false" => Ok(Some(0)),
+        _ => Err(format!(
+            "cancer value {v:?} is not a label (0, 1, 0.0, 1.0, True, False, or empty)"
+        )),
+    }
+}
+
+/// The views RSNA's train.csv holds, and the other ACR / DICOM mammography view codes a
+/// screening export may carry. Any other view is a warning, not an error: sites vary.
+pub const KNOWN_VIEWS: [&str; 10] = [
+    "CC", "MLO", "ML", "LM", "LMO", "AT", "XCCL", "XCCM", "FB", "SIO",
+];
+
+/// Checks that a CSV id can be one path component below its root: not empty, not `.` or
+/// `..`, no path separator, drive colon, NUL or other control character. Ids name files
+/// (`<patient_id>/<image_id>.dcm`, `<size>/<patient_id>/<image_id>.png`), so an id that
+/// fails here could read or write outside `--images` or `--out`.
+pub fn check_path_id(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("empty {field}"));
+    }
+    if value == "." || value == ".." {
+        return Err(format!("{field} {value:?} is not a file name"));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| c == '/' || c == '\\' || c == ':' || c.is_control())
+    {
+        return Err(format!(
+            "{field} {value:?} holds {c:?}, which cannot be part of a file name here"
+        ));
+    }
+    Ok(())
+}
+
+/// A read train.csv: its rows, all checked, and what looked odd but was kept.
+#[derive(Debug, Clone, Default)]
+pub struct RsnaTable {
+    pub rows: Vec<RsnaRow>,
+    /// Problems that RSNA-style data really has (an unknown view), one per row, naming it.
+    pub warnings: Vec<String>,
+}
+
+/// Reads and checks `train.csv`. Fails, naming the row (1-based, the header is row 1), on a
+/// missing required column, a malformed row, an id that cannot be a file name
+/// ([`check_path_id`]), a `cancer` value that is not a label ([`parse_label`]), a laterality
+/// other than `L` or `R`, or an `image_id` seen before. An unknown view is a warning.
+pub fn read_rsna_csv(path: &Path) -> Result<RsnaTable, PreprocessError> {
+    let file = std::fs::File::open(path).map_err(|e| PreprocessError::Csv {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    read_rsna_csv_from(std::io::BufReader::new(file), path)
+}
+
+/// [`read_rsna_csv`] from any reader; `path` only names the source in errors.
+pub fn read_rsna_csv_from(
+    source: impl std::io::Read,
+    path: &Path,
+) -> Result<RsnaTable, PreprocessError> {
     let err = |reason: String| PreprocessError::Csv {
         path: path.into(),
         reason,
     };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| err(e.to_string()))?;
+        .from_reader(source);
     let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
     for required in ["patient_id", "image_id"] {
         if !headers.iter().any(|h| h == required) {
@@ -68,13 +131,115 @@ pub fn read_rsna_csv(path: &Path) -> Result<Vec<RsnaRow>, PreprocessError> {
             )));
         }
     }
-    let mut rows = Vec::new();
+    let mut table = RsnaTable::default();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, rec) in reader.deserialize::<RsnaRow>().enumerate() {
-        let row = rec.map_err(|e| err(format!("row {}: {e}", i + 2)))?;
-        if row.patient_id.is_empty() || row.image_id.is_empty() {
-            return Err(err(format!("row {}: empty patient_id or image_id", i + 2)));
+        let line = i + 2;
+        let row_err = |reason: String| err(format!("row {line}: {reason}"));
+        let mut row = rec.map_err(|e| row_err(e.to_string()))?;
+        check_path_id("patient_id", &row.patient_id).map_err(row_err)?;
+        check_path_id("image_id", &row.image_id).map_err(row_err)?;
+        parse_label(&row.cancer).map_err(row_err)?;
+        row.laterality = match row.laterality.to_ascii_uppercase().as_str() {
+            "" => String::new(),
+            "L" => "L".into(),
+            "R" => "R".into(),
+            other => {
+                return Err(row_err(format!(
+                    "laterality {other:?} is neither L nor R (nor empty)"
+                )));
+            }
+        };
+        if !row.view.is_empty() && !KNOWN_VIEWS.contains(&row.view.to_ascii_uppercase().as_str()) {
+            table.warnings.push(format!(
+                "{}: row {line}: unknown view {:?} (known: {}); kept as is",
+                path.display(),
+                row.view,
+                KNOWN_VIEWS.join(", ")
+            ));
         }
-        rows.push(row);
+        if let Some(first) = seen.insert(row.image_id.clone(), line) {
+            return Err(row_err(format!(
+                "image_id {} already on row {first}",
+                row.image_id
+            )));
+        }
+        table.rows.push(row);
     }
-    Ok(rows)
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "site_id,patient_id,image_id,laterality,view,age,cancer\n";
+
+    fn read(body: &str) -> Result<RsnaTable, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "mammo-rsna-{}-{:x}",
+            std::process::id(),
+            (body.len() as u64 * 2654435761) ^ body.bytes().map(u64::from).sum::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("train.csv");
+        std::fs::write(&p, format!("{HEADER}{body}")).unwrap();
+        let r = read_rsna_csv(&p).map_err(|e| e.to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+        r
+    }
+
+    #[test]
+    fn ids_that_leave_their_root_are_refused_naming_the_row() {
+        for bad in [
+            "../../escape",
+            "..",
+            ".",
+            "a/b",
+            "a\\b",
+            "/abs",
+            "c:x",
+            "a\u{0}b",
+            "",
+        ] {
+            let body = format!("1,10,11,L,CC,50,0\n1,{bad},12,L,CC,50,0\n");
+            let e = read(&body).expect_err(bad);
+            assert!(
+                e.contains("row 3") && e.contains("patient_id"),
+                "{bad:?}: {e}"
+            );
+            assert!(!e.contains('\u{0}'), "NUL in the message: {e:?}");
+            let body = format!("1,10,{bad},L,CC,50,0\n");
+            let e = read(&body).expect_err(bad);
+            assert!(
+                e.contains("row 2") && e.contains("image_id"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_take_rsna_spellings_and_nothing_else() {
+        let t = read("1,10,1,L,CC,50,1\n1,10,2,L,CC,50,0.0\n1,10,3,L,CC,50,True\n1,10,4,L,CC,50,false\n1,10,5,L,CC,50,\n").unwrap();
+        let labels: Vec<_> = t.rows.iter().map(RsnaRow::label).collect();
+        assert_eq!(labels, [Some(1), Some(0), Some(1), Some(0), None]);
+        for bad in ["yes", "2", "0.5", "-1", "nan"] {
+            let e = read(&format!("1,10,1,L,CC,50,{bad}\n")).expect_err(bad);
+            assert!(e.contains("row 2") && e.contains("cancer"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn laterality_views_and_duplicates() {
+        let e = read("1,10,1,X,CC,50,0\n").unwrap_err();
+        assert!(e.contains("row 2") && e.contains("laterality"), "{e}");
+        let t = read("1,10,1,l,CC,50,0\n1,10,2,,CC,50,0\n").unwrap();
+        assert_eq!(t.rows[0].laterality, "L");
+        assert!(t.warnings.is_empty());
+        let e = read("1,10,1,L,CC,50,0\n1,11,1,R,CC,50,0\n").unwrap_err();
+        assert!(e.contains("row 3") && e.contains("already on row 2"), "{e}");
+        let t = read("1,10,1,L,ZZ,50,0\n").unwrap();
+        assert_eq!(t.warnings.len(), 1);
+        assert!(t.warnings[0].contains("row 2") && t.warnings[0].contains("ZZ"));
+    }
 }

@@ -9,6 +9,9 @@ use thiserror::Error;
 pub enum TrainError {
     #[error("invalid training config: {0}")]
     Config(String),
+    /// Another process is writing the run folder.
+    #[error(transparent)]
+    Locked(#[from] mammo_image::LockError),
     #[error("{path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
     #[error("{path}: cannot read image: {reason}")]
