@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
 
@@ -17,6 +17,16 @@ mod cmd;
     propagate_version = true
 )]
 struct Cli {
+    /// Largest DICOM frame accepted, in values (Rows x Columns x Samples per Pixel); files
+    /// whose header claims more are refused before anything is allocated for them.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = mammo_dicom::DEFAULT_MAX_FRAME_PIXELS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_pixels: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,8 +66,36 @@ pub enum Outcome {
     PartialFailure,
 }
 
+/// Every option that takes a value accepts one that starts with '-' and a digit, so that
+/// `--lr -1` is refused for its value, not as an unknown flag `-1`.
+fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(allow_negative_numbers)
+}
+
+/// Writing into a closed pipe (`mammo predict ... | head -1`) ends the process quietly with
+/// the usual signal status, as other command-line tools do, instead of a panic in `println!`.
+fn die_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    die_quietly_on_broken_pipe();
+    let parsed = allow_negative_numbers(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -68,6 +106,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    mammo_dicom::set_max_frame_pixels(cli.max_pixels);
     let result = match cli.command {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Gan(c) => cmd::gan::run(c),
@@ -84,12 +123,12 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::PartialFailure) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", cmd::printable(&e.to_string()));
             if e.downcast_ref::<cmd::UsageError>().is_some() {
                 return ExitCode::from(2);
             }
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", cmd::printable(&cause.to_string()));
             }
             ExitCode::from(1)
         }

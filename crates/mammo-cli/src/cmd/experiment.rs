@@ -4,7 +4,7 @@ use mammo_models::DeviceSpec;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use mammo_experiment::{ExperimentConfig, ExperimentOptions, Stage, run_experiment};
 
 use crate::Outcome;
@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// Override experiment.resolutions (comma-separated square sizes).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::cmd::pixels)]
     pub resolutions: Vec<u32>,
     /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
     /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
@@ -41,7 +41,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<Outcome> {
-    let mut config = ExperimentConfig::from_toml_file(&a.config)?;
+    let mut config =
+        ExperimentConfig::from_toml_file(&a.config).map_err(super::usage(a.config.display()))?;
     if !a.stages.is_empty() {
         config.experiment.stages = a.stages;
     }
@@ -52,7 +53,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         config.experiment.resolutions = a.resolutions;
     }
     if let Err(e) = config.validate() {
-        bail!("{}: {e}", a.config.display());
+        return Err(super::UsageError(format!("{}: {e}", a.config.display())).into());
     }
     let device = super::open_device(a.device.unwrap_or(config.experiment.device), a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();

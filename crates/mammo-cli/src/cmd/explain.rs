@@ -50,7 +50,7 @@ pub struct Args {
     #[arg(long = "box", default_value = "centered", value_parser = ["centered", "threshold"])]
     pub box_kind: String,
     /// Side of the centered box in pixels (default: a fifth of the image width).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub box_size: Option<usize>,
     /// Fraction of the maximum for --box threshold.
     #[arg(long, default_value_t = 0.5)]
@@ -110,7 +110,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     let model = run.load_fold_model(args.fold, select, &device)?;
     let explainer = Explainer::new(model, run.model.clone(), &device);
-    let layer = explainer.layer_index(args.layer.as_deref())?;
+    let layer = explainer
+        .layer_index(args.layer.as_deref())
+        .map_err(super::usage("--layer"))?;
     let layer_name = explainer.feature_layers()[layer].clone();
     let [h, w] = run.info.input_size;
 
@@ -130,7 +132,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         None => {
             if args.images.is_empty() {
-                bail!("give images to explain, or --manifest");
+                return Err(
+                    super::UsageError("give images to explain, or --manifest".into()).into(),
+                );
             }
             args.images
                 .iter()
@@ -152,6 +156,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out)?;
+    let _lock = mammo_image::OutputLock::acquire(&args.out, "mammo explain")?;
+    mammo_image::sweep_temp_files(&args.out)?;
 
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let pb = if progress {

@@ -4,7 +4,7 @@ use mammo_models::DeviceSpec;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use mammo_gan::data::{ImageSource, list_images, load_set};
 use mammo_gan::{FeatureNet, GanConfig, GanTrainOptions, GenerateOptions, generate, train_gan};
 
@@ -37,7 +37,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Output resolution of this stage: generator.stem_res (16) without --stem.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = crate::cmd::at_least::<4>)]
     pub res: usize,
     /// A finished run to grow: its generator becomes the frozen stem of this stage.
     #[arg(long)]
@@ -47,9 +47,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<String>,
     /// Thousands of real images to show in this stage (overrides the config).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::positive)]
     pub kimg: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub batch_size: Option<usize>,
     #[arg(long)]
     pub seed: Option<u64>,
@@ -66,17 +66,17 @@ pub struct TrainArgs {
     #[arg(long)]
     pub fid_weights: Option<PathBuf>,
     /// Evaluate FID/KID every this many kimg (0: at the end only).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::non_negative)]
     pub metric_kimg: Option<f64>,
     /// Checkpoint and sample grid every this many kimg.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::non_negative)]
     pub snap_kimg: Option<f64>,
     /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
     /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
     /// Stop after this many kimg in this call (the run stays resumable).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::positive)]
     pub stop_after_kimg: Option<f64>,
     #[arg(long)]
     pub quiet: bool,
@@ -87,12 +87,12 @@ pub struct GenerateArgs {
     /// A finished `mammo gan train` run.
     #[arg(long)]
     pub run: PathBuf,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cmd::at_least::<1>)]
     pub n: usize,
     #[arg(long)]
     pub out: PathBuf,
     /// Truncation psi (1: none; smaller trades variety for typicality).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::cmd::non_negative)]
     pub truncation: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -128,11 +128,11 @@ pub struct FidArgs {
     pub weights: Option<PathBuf>,
     /// Images are loaded at this square size (the feature network then resizes them to its
     /// own input size: 299 for Inception).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::cmd::at_least::<4>)]
     pub res: usize,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::cmd::at_least::<1>)]
     pub kid_subsets: usize,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cmd::at_least::<2>)]
     pub kid_subset_size: usize,
     /// Write the result as JSON here too.
     #[arg(long)]
@@ -153,7 +153,9 @@ pub fn run(cmd: Gan) -> Result<Outcome> {
 
 fn train(a: TrainArgs) -> Result<Outcome> {
     let mut cfg = match (&a.config, &a.stem) {
-        (Some(spec), _) => GanConfig::load(spec)?,
+        (Some(spec), _) => {
+            GanConfig::load(spec).map_err(super::usage(format_args!("--config {spec}")))?
+        }
         (None, Some(stem)) => {
             let p = stem.join("gan_config.json");
             serde_json::from_str(
@@ -184,7 +186,8 @@ fn train(a: TrainArgs) -> Result<Outcome> {
     if let Some(v) = a.snap_kimg {
         cfg.training.snap_kimg = v;
     }
-    cfg.validate()?;
+    cfg.validate()
+        .map_err(super::usage("the GAN settings with the flags given"))?;
     let source = match (&a.manifest, &a.images) {
         (Some(m), _) => ImageSource::Manifest {
             path: m.clone(),
@@ -192,12 +195,14 @@ fn train(a: TrainArgs) -> Result<Outcome> {
                 "all" => None,
                 l => Some(
                     l.parse()
-                        .with_context(|| format!("--label {l}: 0, 1 or all"))?,
+                        .map_err(|_| super::UsageError(format!("--label {l}: 0, 1 or all")))?,
                 ),
             },
         },
         (None, Some(d)) => ImageSource::Folder(d.clone()),
-        (None, None) => bail!("give --manifest or --images"),
+        (None, None) => {
+            return Err(super::UsageError("give --manifest or --images".into()).into());
+        }
     };
     let metric_features = match (&a.fid_features, &a.fid_weights) {
         (None, None) => None,

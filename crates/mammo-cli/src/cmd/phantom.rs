@@ -12,13 +12,13 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Number of patients (each has L/R x CC/MLO, occasionally an extra view).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = crate::cmd::at_least::<1>)]
     pub patients: usize,
     /// Seed; the same seed and settings give byte-identical files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Probability that a patient has cancer (in one breast). Default: RSNA's 486/11913.
-    #[arg(long, default_value_t = RSNA_PREVALENCE)]
+    #[arg(long, default_value_t = RSNA_PREVALENCE, value_parser = crate::cmd::fraction)]
     pub prevalence: f64,
     /// Image size: `full` (real machine matrices, up to 2560x3328), `small` (about a fifth,
     /// quick on a laptop) or WIDTHxHEIGHT for every image.
@@ -46,6 +46,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         jobs: a.jobs,
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
+    cfg.validate().map_err(super::usage("phantom settings"))?;
     let s = generate(&cfg)?;
     eprintln!(
         "wrote {} images of {} patients ({} cancer images, {} cancer patients, {} lesion rows) to {}",

@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e}");
+                eprintln!("error: {}", super::printable(&e.to_string()));
             }
         }
     }

@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use mammo_dicom::VoiChoice;
 use mammo_image::Filter;
 use mammo_preprocess::{BatchOptions, FlipTo, OutputSize, PipelineConfig, run_batch};
@@ -20,13 +20,13 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Square output size in pixels; repeat for several (e.g. --size 512 --size 256).
-    #[arg(long = "size")]
+    #[arg(long = "size", value_parser = crate::cmd::pixels)]
     pub sizes: Vec<u32>,
     /// Output height (with --width) for a non-square size.
-    #[arg(long, requires = "width")]
+    #[arg(long, requires = "width", value_parser = crate::cmd::pixels)]
     pub height: Option<u32>,
     /// Output width (with --height).
-    #[arg(long, requires = "height")]
+    #[arg(long, requires = "height", value_parser = crate::cmd::pixels)]
     pub width: Option<u32>,
     /// Crop to the breast (removes background, labels and markers).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
@@ -74,7 +74,10 @@ impl Args {
             });
         }
         if sizes.is_empty() {
-            bail!("give at least one --size (or --height with --width)");
+            return Err(super::UsageError(
+                "give at least one --size (or --height with --width)".into(),
+            )
+            .into());
         }
         sizes.dedup();
         Ok(PipelineConfig {
@@ -93,6 +96,8 @@ impl Args {
 
 pub fn run(a: Args) -> Result<Outcome> {
     let cfg = a.pipeline()?;
+    cfg.validate()
+        .map_err(|e| super::UsageError(format!("preprocessing settings: {e}")))?;
     let opts = BatchOptions {
         csv: a.csv.clone(),
         images: a.images.clone(),
@@ -101,6 +106,22 @@ pub fn run(a: Args) -> Result<Outcome> {
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     let report = run_batch(&opts, &cfg)?;
+    for w in report.warnings.iter().take(20) {
+        eprintln!("warning: {}", super::printable(w));
+    }
+    if report.warnings.len() > 20 {
+        eprintln!(
+            "warning: ... and {} more (all in {})",
+            report.warnings.len() - 20,
+            a.out.join("summary.json").display()
+        );
+    }
+    if report.refreshed > 0 {
+        eprintln!(
+            "{} finished images had changed train.csv rows: manifest rows rewritten, PNGs kept",
+            report.refreshed
+        );
+    }
     eprintln!(
         "preprocessed {} images in {:.1}s ({} new, {} already done, {} failed); manifests: {}",
         report.total,
@@ -122,7 +143,7 @@ pub fn run(a: Args) -> Result<Outcome> {
             a.out.join("failures.csv").display()
         );
         for f in report.failures.iter().take(20) {
-            eprintln!("  {}: {}", f.file, f.reason);
+            eprintln!("  {}: {}", f.file, super::printable(&f.reason));
         }
         if report.failed > 20 {
             eprintln!("  ... and {} more", report.failed - 20);

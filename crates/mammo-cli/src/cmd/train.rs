@@ -29,7 +29,7 @@ pub struct Args {
     /// timm `.safetensors` checkpoint to start from (e.g. ImageNet weights).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<2>)]
     pub folds: Option<usize>,
     /// Train only this fold (repeatable); run the others later into the same --out.
     #[arg(long = "fold")]
@@ -37,16 +37,16 @@ pub struct Args {
     /// `patient` (stratified, grouped by patient) or `image` (stratified per image).
     #[arg(long, value_parser = ["patient", "image"])]
     pub split: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub epochs: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub batch_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::positive)]
     pub lr: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Times each positive training image is seen per epoch (1 = no oversampling).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub oversample: Option<usize>,
     /// Which checkpoint gives the reported metrics: `last` (unbiased) or `best` (best validation AUC).
     #[arg(long, value_parser = ["last", "best"])]
@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
     /// Stop after this many epochs in this call (the run stays resumable).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub stop_after_epochs: Option<usize>,
     /// No progress bars.
     #[arg(long)]
@@ -66,8 +66,11 @@ pub struct Args {
 impl Args {
     pub fn config(&self) -> Result<TrainConfig> {
         let mut c = match &self.config {
-            Some(path) => TrainConfig::from_toml_file(path)?,
-            None => TrainConfig::preset(&self.preset)?,
+            Some(path) => {
+                TrainConfig::from_toml_file(path).map_err(super::usage(path.display()))?
+            }
+            None => TrainConfig::preset(&self.preset)
+                .map_err(super::usage(format_args!("--preset {}", self.preset)))?,
         };
         if let Some(v) = &self.model {
             c.model = v.clone();
@@ -111,7 +114,11 @@ impl Args {
                 Select::Last
             };
         }
-        c.validate()?;
+        let source = match &self.config {
+            Some(p) => format!("{} with the flags given", p.display()),
+            None => format!("--preset {} with the flags given", self.preset),
+        };
+        c.validate().map_err(super::usage(source))?;
         Ok(c)
     }
 }
