@@ -339,8 +339,9 @@ fn base_row(row: &RsnaRow) -> ManifestRow {
     }
 }
 
-/// Checks that `file` is a regular file that resolves (symbolic links followed) inside
-/// `root`, which must be canonical. A FIFO, device or socket would block or never end.
+/// Checks that `file` resolves (symbolic links followed) inside `root`, which must be
+/// canonical. That it is a regular file, not a FIFO that would block, is
+/// [`mammo_dicom::DicomImage::open`]'s check.
 fn check_input(file: &Path, root: &Path) -> Result<(), String> {
     let real = std::fs::canonicalize(file).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("{}: no such file", file.display()),
@@ -354,37 +355,7 @@ fn check_input(file: &Path, root: &Path) -> Result<(), String> {
             root.display()
         ));
     }
-    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", file.display()))?;
-    if !meta.is_file() {
-        return Err(format!(
-            "{}: not a regular file ({})",
-            file.display(),
-            file_kind(&meta.file_type())
-        ));
-    }
     Ok(())
-}
-
-/// A word for a file type that is not a regular file.
-pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() || t.is_char_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() {
-        "a folder"
-    } else {
-        "not a plain file"
-    }
 }
 
 fn process_one(
