@@ -132,21 +132,13 @@ impl Drop for OutputLock {
 fn process_alive(pid: u32, recorded_start: Option<u64>) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some((state, start)) = proc_stat(pid) else {
             return false;
         };
-        // Fields after the command name (which may hold spaces), from field 3 (state) on.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return true;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.first().is_some_and(|s| s.starts_with(['Z', 'X'])) {
+        if state.is_some_and(|c| c == 'Z' || c == 'X') {
             return false;
         }
-        match (
-            recorded_start,
-            fields.get(19).and_then(|s| s.parse::<u64>().ok()),
-        ) {
+        match (recorded_start, start) {
             (Some(recorded), Some(now)) => recorded == now,
             _ => true,
         }
@@ -162,15 +154,27 @@ fn process_alive(pid: u32, recorded_start: Option<u64>) -> bool {
 fn process_start(pid: u32) -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (_, rest) = stat.rsplit_once(')')?;
-        rest.split_whitespace().nth(19)?.parse().ok()
+        proc_stat(pid)?.1
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = pid;
         None
     }
+}
+
+/// State letter (field 3) and start time (field 22) of /proc/<pid>/stat; `None` when there
+/// is no such process. Fields are counted after the command name, which may hold spaces.
+#[cfg(target_os = "linux")]
+fn proc_stat(pid: u32) -> Option<(Option<char>, Option<u64>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return Some((None, None));
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first().and_then(|s| s.chars().next());
+    let start = fields.get(19).and_then(|s| s.parse().ok());
+    Some((state, start))
 }
 
 /// Whether a file or folder name is one of mammo's temporaries: `name.tmp` or

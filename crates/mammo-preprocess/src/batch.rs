@@ -110,11 +110,12 @@ fn reuse(entry: &JournalEntry, row: &RsnaRow) -> Reuse {
     }
     // The columns `base_row` copies from the CSV; the rest describe the pixels. Laterality
     // is equal here, and the old row's may have been read from the DICOM.
+    let new = base_row(row);
     let rows = entry
         .rows
         .iter()
         .map(|old| {
-            let new = base_row(row);
+            let new = new.clone();
             ManifestRow {
                 view: new.view,
                 label: new.label,
