@@ -484,6 +484,27 @@ fn kill_then_finish(args: &[&str], delays: &[Duration]) -> std::process::Output 
     mammo(args)
 }
 
+/// Runs `args(reference)` to the end, then `args(killed)` killed (SIGKILL) three times at
+/// seeded moments within the reference run's duration, each restart resuming, and finished.
+fn reference_then_killed<const N: usize>(
+    args: impl Fn(&Path) -> [String; N],
+    reference: &Path,
+    killed: &Path,
+    seed: u64,
+) {
+    let a = args(reference);
+    let started = Instant::now();
+    let o = mammo(&a.each_ref().map(String::as_str));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed();
+    let b = args(killed);
+    let o = kill_then_finish(
+        &b.each_ref().map(String::as_str),
+        &delays(seed, 3, took / 10, took * 9 / 10),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// Seeded delays in `lo..hi` (xorshift: the test is the same on every run).
 fn delays(seed: u64, n: usize, lo: Duration, hi: Duration) -> Vec<Duration> {
     let mut x = seed;
@@ -565,15 +586,7 @@ fn killed_preprocess_and_train_resume_to_identical_outputs() {
         .map(String::from)
     };
     let (ref_out, killed_out) = (dir.join("prep-ref"), dir.join("prep-killed"));
-    let a = prep(&ref_out);
-    let started = Instant::now();
-    let o = mammo(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let took = started.elapsed();
-    let b = prep(&killed_out);
-    let b: Vec<&str> = b.iter().map(String::as_str).collect();
-    let o = kill_then_finish(&b, &delays(0x5eed, 3, took / 10, took * 9 / 10));
-    assert!(o.status.success(), "{}", stderr(&o));
+    reference_then_killed(prep, &ref_out, &killed_out, 0x5eed);
     let strip = |mut t: std::collections::BTreeMap<String, Vec<u8>>| {
         // Timings and the journal (its order follows the threads) may differ.
         t.retain(|k, _| k != "summary.json" && k != "journal.jsonl" && k != "preprocess.json");
@@ -585,13 +598,6 @@ fn killed_preprocess_and_train_resume_to_identical_outputs() {
         "preprocess outputs differ"
     );
     no_leftovers(&killed_out);
-    if std::env::var_os("MAMMO_TEST_KILL_TRAIN").is_none() {
-        // Known defect (issue 15 note): after SIGKILLs during fold 1 of this run, the
-        // resumed run's fold-1 predictions differ from an uninterrupted run's (fold 0
-        // matches). Run with MAMMO_TEST_KILL_TRAIN=1 to check training too.
-        std::fs::remove_dir_all(&dir).ok();
-        return;
-    }
 
     // Train: the same, killed during training.
     let manifest = ref_out.join("32/manifest.csv");
@@ -613,15 +619,7 @@ fn killed_preprocess_and_train_resume_to_identical_outputs() {
         .map(String::from)
     };
     let (ref_run, killed_run) = (dir.join("run-ref"), dir.join("run-killed"));
-    let a = train(&ref_run);
-    let started = Instant::now();
-    let o = mammo(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let took = started.elapsed();
-    let b = train(&killed_run);
-    let b: Vec<&str> = b.iter().map(String::as_str).collect();
-    let o = kill_then_finish(&b, &delays(0x7a1e, 3, took / 10, took * 9 / 10));
-    assert!(o.status.success(), "{}", stderr(&o));
+    reference_then_killed(train, &ref_run, &killed_run, 0x7a1e);
     for f in [
         "oof_predictions.csv",
         "fold-0/last.safetensors",

@@ -71,8 +71,27 @@ pub fn load_timm_safetensors<M: Module>(
     spec: &ModelSpec,
     path: &Path,
 ) -> Result<LoadReport> {
+    load_from_store(model, spec, SafetensorsStore::from_file(path), path)
+}
+
+/// [`load_timm_safetensors`] on a file's bytes already in memory (an upload, a fuzz input);
+/// `name` stands for the file in errors.
+pub fn load_timm_safetensors_bytes<M: Module>(
+    model: &mut M,
+    spec: &ModelSpec,
+    bytes: Vec<u8>,
+    name: &Path,
+) -> Result<LoadReport> {
+    load_from_store(model, spec, SafetensorsStore::from_bytes(Some(bytes)), name)
+}
+
+fn load_from_store<M: Module>(
+    model: &mut M,
+    spec: &ModelSpec,
+    mut store: SafetensorsStore,
+    path: &Path,
+) -> Result<LoadReport> {
     let expected = timm_keys(model);
-    let mut store = SafetensorsStore::from_file(path);
     let mut file: BTreeMap<String, PackTensor> = store
         .get_all_tensors()
         .map_err(|e| store_err("read", path, e))?
@@ -142,25 +161,62 @@ pub fn load_timm_safetensors<M: Module>(
 /// `timm.create_model(..., num_classes=cfg.num_classes, in_chans=cfg.in_chans)` followed by
 /// `load_state_dict`), with `cfg` as JSON in the metadata. Atomic: the file appears complete
 /// or not at all.
+///
+/// The same model and config give the same bytes in every process: the header is written
+/// with sorted keys (the writer's own metadata map iterates in a per-process random order).
 pub fn save_safetensors<M: Module>(model: &M, cfg: &ModelConfig, path: &Path) -> Result<()> {
-    let mut store = SafetensorsStore::from_file(path)
+    let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
-        .overwrite(true)
         .metadata("format", "pt")
         .metadata(CONFIG_METADATA_KEY, cfg.to_json());
     model
         .save_into(&mut store)
-        .map_err(|e| store_err("write", path, e))
+        .map_err(|e| store_err("write", path, e))?;
+    let bytes = store.get_bytes().map_err(|e| store_err("write", path, e))?;
+    let bytes = canonical_header(bytes).map_err(|e| store_err("write", path, e))?;
+    mammo_image::write_atomic(path, &bytes).map_err(|e| store_err("write", path, e))
+}
+
+/// A safetensors file with its JSON header re-serialised with sorted keys (tensor entries and
+/// `__metadata__` alike) and padded with spaces to a multiple of 8 bytes; the tensor bytes
+/// are unchanged (their offsets count from the end of the header).
+fn canonical_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    type Header = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the writer produced no header")?;
+    let len = u64::from_le_bytes(len_bytes) as usize;
+    let end = 8usize
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or("the writer's header length exceeds its output")?;
+    let header: Header = serde_json::from_slice(&bytes[8..end]).map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - end);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[end..]);
+    Ok(out)
 }
 
 /// The [`ModelConfig`] a mammo-written safetensors file carries in its metadata
 /// (`mammo.model_config`), or `None` for a file without one (a plain timm checkpoint). Reads
 /// only the header.
 pub fn read_model_config(path: &Path) -> Result<Option<ModelConfig>> {
+    let f = std::fs::File::open(path).map_err(|e| store_err("read the header of", path, e))?;
+    read_model_config_from(f, path)
+}
+
+/// [`read_model_config`] on any reader; `path` names it in errors.
+pub fn read_model_config_from(
+    mut f: impl std::io::Read,
+    path: &Path,
+) -> Result<Option<ModelConfig>> {
     use std::io::Read;
     let err = |m: String| store_err("read the header of", path, m);
-    let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).map_err(|e| err(e.to_string()))?;
     let len = u64::from_le_bytes(len);
@@ -169,8 +225,18 @@ pub fn read_model_config(path: &Path) -> Result<Option<ModelConfig>> {
             "header length {len} is implausible; not a safetensors file"
         )));
     }
-    let mut header = vec![0u8; len as usize];
-    f.read_exact(&mut header).map_err(|e| err(e.to_string()))?;
+    // Read what is there, at most `len`: a short file claiming a long header allocates
+    // only what it holds.
+    let mut header = Vec::new();
+    f.take(len)
+        .read_to_end(&mut header)
+        .map_err(|e| err(e.to_string()))?;
+    if header.len() as u64 != len {
+        return Err(err(format!(
+            "the header claims {len} bytes, the file holds {} after the length",
+            header.len()
+        )));
+    }
     let header: serde_json::Value =
         serde_json::from_slice(&header).map_err(|e| err(e.to_string()))?;
     match header

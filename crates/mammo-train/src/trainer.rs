@@ -433,10 +433,13 @@ fn train_fold(
         st.history.push(record.clone());
         st.epochs_done = epoch + 1;
         st.steps_done = (epoch + 1) * steps_per_epoch;
-        save_checkpoint(&dir, &model, &optim, &st)?;
+        // The epoch's outputs first, the checkpoint that marks it done last: a kill in between
+        // makes the resumed run redo the epoch and rewrite the same bytes, where the other
+        // order would leave a finished epoch with the previous epoch's outputs.
         export(&valid, model_cfg, &dir.join("last.safetensors"))?;
         write_csv(&dir.join("predictions_last.csv"), &rows)?;
         write_csv(&dir.join("history.csv"), &st.history)?;
+        save_checkpoint(&dir, &model, &optim, &st)?;
         if opts.log {
             eprintln!(
                 "fold {}/{} epoch {}/{}: train loss {:.4}, val loss {:.4}, AUC {}, F1 {:.3}, pF1 {:.3} ({:.0} s){}",
