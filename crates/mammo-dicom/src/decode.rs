@@ -131,19 +131,7 @@ pub(crate) fn check_pixel_data(obj: &DefaultDicomObject, meta: &ImageMeta) -> Re
                     "encapsulated Pixel Data has no fragments (no compressed frame)".into(),
                 );
             }
-            let table = seq.offset_table();
-            if meta.frames > 1
-                && fragments.len() != meta.frames as usize
-                && table.len() != meta.frames as usize
-            {
-                return Err(format!(
-                    "{} frames in {} fragments and no usable Basic Offset Table ({} entries)",
-                    meta.frames,
-                    fragments.len(),
-                    table.len()
-                ));
-            }
-            Ok(())
+            frames_separable(meta.frames, fragments.len(), seq.offset_table().len())
         }
         (TransferSyntaxKind::Jpeg2000 | TransferSyntaxKind::Encapsulated, Value::Primitive(_)) => {
             Err(format!(
@@ -153,6 +141,18 @@ pub(crate) fn check_pixel_data(obj: &DefaultDicomObject, meta: &ImageMeta) -> Re
         }
         (_, Value::Sequence(_)) => Err("Pixel Data is a sequence of items, not pixels".into()),
     }
+}
+
+/// Whether `frames` frames can be told apart in `fragments` fragments with a Basic Offset
+/// Table of `table` entries (PS3.5 A.4): one frame, one fragment per frame, or a full table.
+fn frames_separable(frames: u32, fragments: usize, table: usize) -> Result<(), String> {
+    if frames > 1 && fragments != frames as usize && table != frames as usize {
+        return Err(format!(
+            "{frames} frames in {fragments} fragments and no usable Basic Offset Table \
+             ({table} entries)"
+        ));
+    }
+    Ok(())
 }
 
 /// The encapsulated bytes of one frame (PS3.5 A.4): with one frame, all fragments joined;
@@ -175,14 +175,7 @@ fn frame_bytes(obj: &DefaultDicomObject, meta: &ImageMeta, frame: u32) -> Result
         return Ok(fragments[frame as usize].clone());
     }
     let table = seq.offset_table();
-    if table.len() != meta.frames as usize {
-        return Err(format!(
-            "{} frames in {} fragments and no usable Basic Offset Table ({} entries)",
-            meta.frames,
-            fragments.len(),
-            table.len()
-        ));
-    }
+    frames_separable(meta.frames, fragments.len(), table.len())?;
     // Offsets count bytes from the first fragment's item tag; each item adds an 8-byte header.
     let start = table[frame as usize] as usize;
     let end = table

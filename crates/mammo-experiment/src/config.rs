@@ -214,7 +214,12 @@ impl ExperimentConfig {
             path: path.into(),
             reason: e.to_string(),
         })?;
-        let cfg: Self = toml::from_str(&text).map_err(|e| ExperimentError::Config {
+        Self::from_toml_str(&text, path)
+    }
+
+    /// [`ExperimentConfig::from_toml_file`] on text already read; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ExperimentError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ExperimentError::Config {
             path: path.into(),
             reason: e.to_string(),
         })?;

@@ -25,6 +25,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("png", png),
     ("rsna_csv", rsna_csv),
     ("manifest", manifest),
+    ("toml_config", toml_config),
+    ("safetensors", safetensors),
 ];
 
 /// DICOM open, decode (full and reduced resolution) and render (first VOI and min-max).
@@ -71,4 +73,37 @@ pub fn rsna_csv(data: &[u8]) {
 /// manifest.csv reading.
 pub fn manifest(data: &[u8]) {
     let _ = mammo_preprocess::read_manifest_from(data, Path::new("manifest.csv"));
+}
+
+/// The TOML configs a user writes: `mammo experiment --config`, `mammo train --config`
+/// (a `[train]` table or a bare one) and `mammo gan --config`, parsed and validated.
+pub fn toml_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = Path::new("fuzz.toml");
+    let _ = mammo_experiment::ExperimentConfig::from_toml_str(text, path);
+    let _ = mammo_train::TrainConfig::from_toml_str(text, path);
+    let _ = mammo_gan::GanConfig::from_toml_str(text, path);
+}
+
+/// A ResNet18 (1 channel, 1 logit), built once: the model weights files are loaded into.
+fn weights_target() -> &'static mammo_models::Model {
+    static MODEL: std::sync::OnceLock<mammo_models::Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let cfg = mammo_models::ModelConfig::new("resnet18").expect("resnet18 is registered");
+        mammo_models::create_model(&cfg, &burn::tensor::Device::flex())
+            .expect("resnet18 builds on flex")
+    })
+}
+
+/// Weights loading (`--weights`, `--pretrained`): the safetensors header and the model
+/// config in its metadata, then the timm-key matching, dtype conversion and first-conv
+/// adaptation into a ResNet18.
+pub fn safetensors(data: &[u8]) {
+    let name = Path::new("fuzz.safetensors");
+    let _ = mammo_models::read_model_config_from(data, name);
+    let mut model = weights_target().clone();
+    let spec = mammo_models::spec("resnet18").expect("resnet18 is registered");
+    let _ = mammo_models::load_timm_safetensors_bytes(&mut model, spec, data.to_vec(), name);
 }

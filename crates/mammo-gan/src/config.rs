@@ -231,7 +231,12 @@ impl GanConfig {
         }
         let path = Path::new(spec);
         let text = std::fs::read_to_string(path).map_err(|e| GanError::io("read", path, e))?;
-        let cfg: Self = toml::from_str(&text)
+        Self::from_toml_str(&text, path)
+    }
+
+    /// A TOML file's text (what [`GanConfig::load`] reads); `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self> {
+        let cfg: Self = toml::from_str(text)
             .map_err(|e| GanError::Config(format!("{}: {e}", path.display())))?;
         cfg.validate()?;
         Ok(cfg)

@@ -164,6 +164,11 @@ impl TrainConfig {
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).map_err(|e| crate::error::io_err("read", path, e))?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// [`TrainConfig::from_toml_file`] on text already read; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self> {
         let value: toml::Table = text
             .parse()
             .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
