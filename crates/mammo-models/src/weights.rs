@@ -173,15 +173,15 @@ pub fn save_safetensors<M: Module>(model: &M, cfg: &ModelConfig, path: &Path) ->
     model
         .save_into(&mut store)
         .map_err(|e| store_err("write", path, e))?;
-    let bytes = store.get_bytes().map_err(|e| store_err("write", path, e))?;
-    let bytes = canonical_header(bytes).map_err(|e| store_err("write", path, e))?;
+    let mut bytes = store.get_bytes().map_err(|e| store_err("write", path, e))?;
+    canonicalise_header(&mut bytes).map_err(|e| store_err("write", path, e))?;
     mammo_image::write_atomic(path, &bytes).map_err(|e| store_err("write", path, e))
 }
 
-/// A safetensors file with its JSON header re-serialised with sorted keys (tensor entries and
-/// `__metadata__` alike) and padded with spaces to a multiple of 8 bytes; the tensor bytes
-/// are unchanged (their offsets count from the end of the header).
-fn canonical_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+/// Rewrites, in place, a safetensors file's JSON header with sorted keys (tensor entries and
+/// `__metadata__` alike), padded with spaces to a multiple of 8 bytes; the tensor bytes are
+/// unchanged (their offsets count from the end of the header).
+fn canonicalise_header(bytes: &mut Vec<u8>) -> std::result::Result<(), String> {
     type Header = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
     let len_bytes: [u8; 8] = bytes
         .get(..8)
@@ -195,11 +195,12 @@ fn canonical_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     let header: Header = serde_json::from_slice(&bytes[8..end]).map_err(|e| e.to_string())?;
     let mut text = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
     text.resize(text.len().next_multiple_of(8), b' ');
-    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - end);
-    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
-    out.extend_from_slice(&text);
-    out.extend_from_slice(&bytes[end..]);
-    Ok(out)
+    let mut prefix = (text.len() as u64).to_le_bytes().to_vec();
+    prefix.append(&mut text);
+    // In the same buffer: when the header's length is unchanged the tensor bytes are not
+    // even moved, and the file is never copied whole.
+    bytes.splice(..end, prefix);
+    Ok(())
 }
 
 /// The [`ModelConfig`] a mammo-written safetensors file carries in its metadata

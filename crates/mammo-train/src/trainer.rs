@@ -427,7 +427,7 @@ fn train_fold(
         if improved {
             st.best_epoch = epoch + 1;
             st.best_auc = record.val_auc;
-            export(&valid, model_cfg, &dir.join("best.safetensors"))?;
+            save_safetensors(&valid, model_cfg, &dir.join("best.safetensors"))?;
             write_csv(&dir.join("predictions_best.csv"), &rows)?;
         }
         st.history.push(record.clone());
@@ -436,7 +436,7 @@ fn train_fold(
         // The epoch's outputs first, the checkpoint that marks it done last: a kill in between
         // makes the resumed run redo the epoch and rewrite the same bytes, where the other
         // order would leave a finished epoch with the previous epoch's outputs.
-        export(&valid, model_cfg, &dir.join("last.safetensors"))?;
+        save_safetensors(&valid, model_cfg, &dir.join("last.safetensors"))?;
         write_csv(&dir.join("predictions_last.csv"), &rows)?;
         write_csv(&dir.join("history.csv"), &st.history)?;
         save_checkpoint(&dir, &model, &optim, &st)?;
@@ -462,13 +462,6 @@ fn train_fold(
         }
     }
     Ok(ran)
-}
-
-/// timm-format weights, written atomically.
-fn export(model: &Model, cfg: &ModelConfig, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    save_safetensors(model, cfg, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))
 }
 
 /// Writes model, optimiser and state into `checkpoint.tmp/`, then swaps it in with renames.
