@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use burn::tensor::Device;
 use mammo_phantom::PhantomConfig;
-use mammo_preprocess::{BatchOptions, FlipTo, OutputSize, PipelineConfig, run_batch};
+use mammo_preprocess::{BatchOptions, OutputSize, PipelineConfig, run_batch};
 use mammo_train::{TrainOptions, train};
 
 use crate::config::{ExperimentConfig, Stage};
@@ -153,26 +153,11 @@ impl Steps {
 
 /// The preprocessing of a stage (Algorithm 1: original = render + resize; processed = crop +
 /// windowing + normalisation).
-fn pipeline_for(stage: Stage, resolutions: &[u32]) -> Result<PipelineConfig, ExperimentError> {
-    let processed = stage != Stage::Original;
-    let voi = if processed { "first" } else { "none" };
-    Ok(PipelineConfig {
-        sizes: resolutions
-            .iter()
-            .map(|&r| OutputSize {
-                height: r,
-                width: r,
-            })
-            .collect(),
-        crop: processed,
-        voi: voi.parse().map_err(ExperimentError::Invalid)?,
-        flip_to: if processed {
-            FlipTo::Left
-        } else {
-            FlipTo::None
-        },
-        ..PipelineConfig::default()
-    })
+fn pipeline_for(stage: Stage, resolutions: &[u32]) -> PipelineConfig {
+    match stage {
+        Stage::Original => PipelineConfig::original_stage(resolutions),
+        Stage::Processed | Stage::Augmented => PipelineConfig::processed_stage(resolutions),
+    }
 }
 
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, ExperimentError> {
@@ -278,7 +263,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let mut manifests = Vec::new();
     let mut failed_images = 0;
     for &stage in &prep_stages {
-        let pipeline = pipeline_for(stage, &e.resolutions)?;
+        let pipeline = pipeline_for(stage, &e.resolutions);
         let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images});
         let (dir, done) = steps.begin("preprocess", stage.name(), &key)?;
         if !done {
@@ -468,6 +453,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         results: &results,
         gans: &gan_folds,
         seconds: started.elapsed().as_secs_f64(),
+        phantom: opts.data.is_none(),
     })?;
     Ok(ExperimentSummary {
         report,
@@ -481,6 +467,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mammo_preprocess::FlipTo;
 
     #[test]
     fn the_overall_line_shows_the_steps_done() {
@@ -504,10 +491,10 @@ mod tests {
 
     #[test]
     fn stages_preprocess_as_algorithm_1() {
-        let o = pipeline_for(Stage::Original, &[256, 512]).unwrap();
+        let o = pipeline_for(Stage::Original, &[256, 512]);
         assert!(!o.crop);
         assert_eq!(o.flip_to, FlipTo::None);
-        let p = pipeline_for(Stage::Processed, &[256]).unwrap();
+        let p = pipeline_for(Stage::Processed, &[256]);
         assert!(p.crop);
         assert_eq!(p.flip_to, FlipTo::Left);
         assert_eq!(o.sizes.len(), 2);

@@ -1,6 +1,12 @@
 //! Lesion models, drawn as added attenuation (so they are brighter than their surroundings
 //! in a MONOCHROME2 presentation):
 //!
+//! A mass is tissue a little denser than fibroglandular tissue ([`MASS_MU`]) that displaces
+//! what was there: it adds its full contrast over fat and only a fraction of it over dense
+//! tissue, so it is never much brighter than the breast's own dense parts (as in real
+//! mammograms, where dense tissue masks masses) and no global statistic of the image gives it
+//! away. Calcifications are calcium, far denser than any tissue: they simply add.
+//!
 //! * `mass_round`: circumscribed, a projected sphere with a sharp margin;
 //! * `mass_irregular`: radius modulated by harmonics 2-7, blurred (indistinct) margin;
 //! * `mass_spiculated`: an irregular core with thin tapering lines radiating outward;
@@ -11,7 +17,18 @@
 
 use std::f64::consts::TAU;
 
+use crate::render::GLAND_EXTRA;
 use crate::rng::Rng;
+
+/// Attenuation per unit thickness of a mass (fat = 1, fibroglandular tissue 1 +
+/// [`GLAND_EXTRA`]): invasive carcinoma attenuates a little more than fibroglandular tissue.
+pub const MASS_MU: f64 = 1.0 + GLAND_EXTRA * 1.1;
+
+/// The share of a mass's contrast (its added attenuation over fat) that shows over tissue
+/// of attenuation `mu` per unit thickness: 1 over fat, about 0.1 over fully dense tissue.
+fn mass_visibility(mu: f32) -> f64 {
+    ((MASS_MU - mu as f64) / (MASS_MU - 1.0)).clamp(0.0, 1.0)
+}
 
 /// The lesion types written to lesions.csv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,14 +241,21 @@ impl Lesion {
         v
     }
 
-    /// Adds the lesion's attenuation to `buf` (row-major `width` x `height`).
-    pub fn render(&self, buf: &mut [f32], width: usize, height: usize) {
+    /// Adds the lesion's attenuation to `buf` (row-major `width` x `height`); `mu` is the
+    /// attenuation per unit thickness of the tissue under each pixel, which a mass displaces.
+    pub fn render(&self, buf: &mut [f32], mu: &[f32], width: usize, height: usize) {
         let b = self.bbox();
         let (xa, xb) = (b.x0.max(0) as usize, (b.x1.max(0) as usize).min(width));
         let (ya, yb) = (b.y0.max(0) as usize, (b.y1.max(0) as usize).min(height));
+        let mass = self.kind != LesionType::CalcificationCluster;
         for y in ya..yb {
             for x in xa..xb {
-                buf[y * width + x] += self.value_at(x as f64 + 0.5, y as f64 + 0.5) as f32;
+                let i = y * width + x;
+                let mut v = self.value_at(x as f64 + 0.5, y as f64 + 0.5);
+                if mass {
+                    v *= mass_visibility(mu[i]);
+                }
+                buf[i] += v as f32;
             }
         }
     }
@@ -272,6 +296,32 @@ fn spicule_value(sp: &Spicule, dx: f64, dy: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Peak added attenuation of `kind` rendered over uniform tissue of attenuation `mu`.
+    fn peak_over(kind: LesionType, mu: f32) -> f32 {
+        let mut rng = Rng::from_keys(4, &[kind as u64]);
+        let lesion = Lesion::sample(&mut rng, kind, 40.0, 40.0, 12.0, 0.5);
+        let mut buf = vec![0f32; 80 * 80];
+        lesion.render(&mut buf, &vec![mu; 80 * 80], 80, 80);
+        buf.iter().copied().fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn masses_hide_in_dense_tissue_calcifications_do_not() {
+        let dense = (1.0 + GLAND_EXTRA) as f32;
+        for kind in [LesionType::MassRound, LesionType::MassSpiculated] {
+            let (fat, gland) = (peak_over(kind, 1.0), peak_over(kind, dense));
+            assert!(fat > 0.4, "{kind:?} over fat {fat}");
+            // (MASS_MU - dense) / (MASS_MU - 1) of it: about a tenth.
+            let share = gland / fat;
+            assert!(
+                (0.05..0.15).contains(&share),
+                "{kind:?} over dense tissue: {share}"
+            );
+        }
+        let calc = LesionType::CalcificationCluster;
+        assert_eq!(peak_over(calc, 1.0), peak_over(calc, dense));
+    }
 
     #[test]
     fn render_stays_inside_bbox() {

@@ -134,18 +134,22 @@ impl Serialize for SizePreset {
     }
 }
 
-/// How visible lesions are.
+/// How visible lesions are. A mass's contrast is its added attenuation over fat (units: the
+/// full compressed thickness of fat is 1); over dense tissue, which it displaces, only about a
+/// tenth of it shows, as dense breasts mask masses in real mammograms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conspicuity {
-    /// Subtle: masses add about 0.12 attenuation units (fat = 1), calcifications 0.3.
+    /// Subtle: masses about 0.12, calcifications 0.3.
     Low,
     /// Masses about 0.22, calcifications 0.6.
     Medium,
     /// Clearly visible: masses about 0.40, calcifications 1.1.
     High,
-    /// Unmissable (masses about 1.0, calcifications 2.5, both 2.5x wider, and every cancer a
-    /// mass): for demos and tests where a model trained from scratch on a few hundred images
-    /// must learn within minutes on a CPU.
+    /// As visible as a mass can be (about 0.55: two thirds of the breast's thickness of
+    /// tissue a little denser than fibroglandular), masses and clusters 2.5x wider, and
+    /// every cancer a mass: for demos and tests where a model trained from scratch on a few
+    /// hundred images must learn within minutes on a CPU. Still no brighter than the breast's
+    /// own dense tissue, so no global statistic of the image gives a cancer away.
     Obvious,
 }
 

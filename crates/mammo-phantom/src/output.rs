@@ -97,8 +97,9 @@ pub const LESION_COLUMNS: [&str; 10] = [
     "contrast",
 ];
 
-/// The generator identity recorded in phantom.json; a change invalidates resumption.
-pub const GENERATOR: &str = concat!("mammo-phantom ", env!("CARGO_PKG_VERSION"));
+/// The generator identity recorded in phantom.json; a change invalidates resumption. The
+/// revision counts changes to what a seed renders (2: masses displace the tissue under them).
+pub const GENERATOR: &str = concat!("mammo-phantom ", env!("CARGO_PKG_VERSION"), " rev 2");
 
 #[derive(Serialize)]
 struct Manifest<'a> {

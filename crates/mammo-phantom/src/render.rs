@@ -19,7 +19,7 @@ const A_AIR: f64 = 0.015;
 /// Attenuation drawn for the marker's letters (saturates near the top of the range).
 const A_MARKER: f64 = 3.0;
 /// Extra attenuation of fully glandular tissue over fat.
-const GLAND_EXTRA: f64 = 0.75;
+pub(crate) const GLAND_EXTRA: f64 = 0.75;
 /// Attenuation of the pectoral muscle at its thickest.
 const MUSCLE_EXTRA: f64 = 0.55;
 /// Attenuation of a silicone implant at its centre.
@@ -87,6 +87,10 @@ pub fn render(plan: &ImagePlan) -> RenderedImage {
     let bias = plan.density.gland_bias();
 
     let mut atten = vec![0.0f32; w * h];
+    // Attenuation per unit thickness of the tissue at each pixel (fat = 1; 0 off the
+    // parenchyma): a mass displaces this tissue, so it shows against fat and hides in
+    // dense tissue.
+    let mut mu = vec![0.0f32; w * h];
     let mut mask = vec![false; w * h];
     for y in 0..h {
         for x in 0..w {
@@ -112,7 +116,9 @@ pub fn render(plan: &ImagePlan) -> RenderedImage {
                 let r = field.sample(2.3 * u + 71.7, 2.3 * v + 5.3) as f64;
                 let strands = (-(r / 0.12).powi(2)).exp() * (0.3 + env);
                 // Unthresholded texture keeps fatty areas mottled (anatomical noise).
-                a += p.thickness * (1.0 + GLAND_EXTRA * gland + 0.05 * strands + 0.03 * f);
+                let tissue = 1.0 + GLAND_EXTRA * gland + 0.05 * strands + 0.03 * f;
+                mu[i] = tissue as f32;
+                a += p.thickness * tissue;
                 // Skin seen tangentially at the edge: a thin brighter rim.
                 a += 0.22 * (-(p.edge_px / geo.skin_px).powi(2)).exp();
             }
@@ -127,7 +133,7 @@ pub fn render(plan: &ImagePlan) -> RenderedImage {
         }
     }
     for lesion in plan.lesions.iter().chain(&plan.benign) {
-        lesion.render(&mut atten, w, h);
+        lesion.render(&mut atten, &mu, w, h);
     }
 
     // Quantum + electronic noise. Smaller matrices bin more detector area per pixel.

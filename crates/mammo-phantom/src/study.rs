@@ -217,7 +217,7 @@ fn plan_patient(cfg: &PhantomConfig, index: u64, patient_id: u64) -> Vec<ImagePl
         Conspicuity::Low => (0.12, 0.30),
         Conspicuity::Medium => (0.22, 0.60),
         Conspicuity::High => (0.40, 1.10),
-        Conspicuity::Obvious => (1.00, 2.50),
+        Conspicuity::Obvious => (0.55, 2.50),
     };
     let breasts: Vec<Breast> = [Laterality::L, Laterality::R]
         .into_iter()

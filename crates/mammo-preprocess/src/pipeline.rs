@@ -99,6 +99,30 @@ impl Default for PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// Algorithm 1's "original" stage: the stored image rendered over its own minimum and
+    /// maximum (no VOI window, no crop, no flip), resized to each of `sizes` (square).
+    pub fn original_stage(sizes: &[u32]) -> Self {
+        Self {
+            sizes: square(sizes),
+            crop: false,
+            voi: VoiChoice::None,
+            flip_to: FlipTo::None,
+            ..Self::default()
+        }
+    }
+
+    /// Algorithm 1's "processed" stage: cropped to the breast, the data set's first VOI
+    /// window, every breast turned to face the same side, resized to each of `sizes`.
+    pub fn processed_stage(sizes: &[u32]) -> Self {
+        Self {
+            sizes: square(sizes),
+            crop: true,
+            voi: VoiChoice::First,
+            flip_to: FlipTo::Left,
+            ..Self::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.sizes.is_empty() {
             return Err("no output size".into());
@@ -121,6 +145,16 @@ impl PipelineConfig {
         }
         Ok(())
     }
+}
+
+fn square(sizes: &[u32]) -> Vec<OutputSize> {
+    sizes
+        .iter()
+        .map(|&r| OutputSize {
+            height: r,
+            width: r,
+        })
+        .collect()
 }
 
 /// One output of one image.
