@@ -402,6 +402,65 @@ fn phantom_set_preprocesses_without_failures() {
         "the DICOM and its preprocessed PNG must give the same prediction: {stdout}"
     );
     assert!(stderr(&o).contains("nope.dcm"), "{}", stderr(&o));
+
+    // Explain: each fold alone, then (no --fold) the folds' mean map.
+    let explain = |fold: Option<&str>| {
+        let ex = dir.join(format!("explain-{}", fold.unwrap_or("all")));
+        let mut args = vec![
+            "explain",
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            ex.to_str().unwrap(),
+            "--method",
+            "gradcam",
+            "--quiet",
+            png.to_str().unwrap(),
+        ];
+        if let Some(k) = fold {
+            args.extend(["--fold", k]);
+        }
+        let o = mammo(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let stem = png.file_stem().unwrap().to_str().unwrap();
+        let npy = std::fs::read(ex.join(format!("{stem}_gradcam_heat.npy"))).unwrap();
+        let header = u16::from_le_bytes([npy[8], npy[9]]) as usize + 10;
+        let map: Vec<f32> = npy[header..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let summary = std::fs::read_to_string(ex.join("summary.json")).unwrap();
+        (map, summary)
+    };
+    let (m0, s0) = explain(Some("0"));
+    let (m1, _) = explain(Some("1"));
+    let (mean, s_all) = explain(None);
+    assert!(s0.contains("\"ensemble\": false"), "{s0}");
+    assert!(s_all.contains("\"ensemble\": true"), "{s_all}");
+    let avg: Vec<f32> = m0.iter().zip(&m1).map(|(a, b)| (a + b) / 2.0).collect();
+    let (lo, hi) = avg
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    assert_eq!(mean.len(), 64 * 64);
+    for (e, a) in mean.iter().zip(&avg) {
+        let want = (a - lo) / (1e-7 + hi - lo);
+        assert!(
+            (e - want).abs() < 1e-5,
+            "ensemble map {e} vs mean of folds {want}"
+        );
+    }
+    let o = mammo(&[
+        "explain",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        dir.join("explain-bad").to_str().unwrap(),
+        "--fold",
+        "2",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--fold 2"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -486,6 +545,13 @@ figures = 2
             && md.contains("| Processed dataset | resnet18 |"),
         "{md}"
     );
+    // The findings say, in words, how the stages compare and what phantom data can show.
+    assert!(
+        md.contains("resnet18 at 32 px: AUC original ")
+            && (md.contains("paper's ordering") || md.contains("beyond chance"))
+            && md.contains("cannot show clinical performance"),
+        "{md}"
+    );
 
     // A changed setting reruns only what it reaches: the training, explanations and report.
     let changed = std::fs::read_to_string(&config)
@@ -500,6 +566,9 @@ figures = 2
     let images = html.matches("<img ").count();
     // Per run: AUC, loss, ROC and confusion plots plus 2 triptychs.
     assert_eq!(images, 2 * 6, "{html}");
+    // With lesion boxes, every method is scored at every feature layer.
+    assert_eq!(html.matches("<table class=\"grid\">").count(), 2, "{html}");
+    assert!(html.contains("<td>layer3</td>"), "{html}");
     let Some(b) = browser() else {
         panic!(
             "no headless browser: install Debian's `chromium` (what .ci/run does) to render report.html"

@@ -80,3 +80,73 @@ pub fn explain(
         })
         .collect()
 }
+
+/// The mean explanation of several models of one image (the folds of a cross-validated
+/// run): per method, the mean of the members' `[0, 1]` heat maps rescaled to `[0, 1]`, its
+/// peak, and the mean raw map. `members[k]` is model k's [`explain`] output for the same
+/// methods, in the same order, on an image `width` pixels wide. One member comes back as is.
+///
+/// # Panics
+/// When `members` is empty or the members disagree on methods or sizes.
+pub fn mean_explanation(members: Vec<Vec<Explanation>>, width: usize) -> Vec<Explanation> {
+    assert!(!members.is_empty(), "at least one member");
+    if members.len() == 1 {
+        return members.into_iter().next().expect("one member");
+    }
+    let n = members.len() as f32;
+    (0..members[0].len())
+        .map(|i| {
+            let e0 = &members[0][i];
+            let mut heat = vec![0f32; e0.heat.len()];
+            let mut raw = vec![0f32; e0.raw.len()];
+            for m in &members {
+                let e = &m[i];
+                assert!(
+                    e.method == e0.method
+                        && e.heat.len() == heat.len()
+                        && e.raw_size == e0.raw_size,
+                    "ensemble members explain differently"
+                );
+                heat.iter_mut().zip(&e.heat).for_each(|(a, b)| *a += b / n);
+                raw.iter_mut().zip(&e.raw).for_each(|(a, b)| *a += b / n);
+            }
+            let heat = min_max(&heat);
+            Explanation {
+                method: e0.method,
+                raw,
+                raw_size: e0.raw_size,
+                peak: peak(&heat, width),
+                heat,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(heat: Vec<f32>) -> Vec<Explanation> {
+        vec![Explanation {
+            method: Method::GradCam,
+            raw: heat.clone(),
+            raw_size: [2, 2],
+            heat,
+            peak: (0, 0),
+        }]
+    }
+
+    #[test]
+    fn the_mean_map_peaks_where_the_members_agree() {
+        // Two folds each put their own spurious maximum elsewhere but agree on (1, 1).
+        let a = member(vec![1.0, 0.0, 0.0, 0.9]);
+        let b = member(vec![0.0, 1.0, 0.0, 0.9]);
+        let m = mean_explanation(vec![a, b], 2);
+        assert_eq!(m[0].peak, (1, 1));
+        assert!((m[0].heat[3] - 1.0).abs() < 1e-5);
+        assert_eq!(m[0].heat[2], 0.0);
+        assert!((m[0].raw[0] - 0.5).abs() < 1e-6);
+        let one = mean_explanation(vec![member(vec![0.2, 0.4, 0.1, 0.0])], 2);
+        assert_eq!(one[0].heat, vec![0.2, 0.4, 0.1, 0.0]);
+    }
+}

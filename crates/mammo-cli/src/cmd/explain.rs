@@ -7,8 +7,8 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
 use mammo_explain::{
-    BBox, Explainer, Localisation, Method, centered_box, explain, localise, summarise,
-    threshold_box,
+    BBox, Explainer, Localisation, Method, centered_box, explain, localise, mean_explanation,
+    summarise, threshold_box,
 };
 use mammo_preprocess::ManifestRow;
 use mammo_train::data::normalise_into;
@@ -22,10 +22,12 @@ pub struct Args {
     /// Run folder written by `mammo train`.
     #[arg(long)]
     pub run: PathBuf,
-    /// Which fold's model explains.
-    #[arg(long, default_value_t = 0)]
-    pub fold: usize,
-    /// That fold's `last` or `best` weights.
+    /// Explain with this fold's model only. Without it every fold's model explains each
+    /// image and the maps are their mean (rescaled to 0..1; the probability is the folds'
+    /// mean): the cross-validated ensemble, which no single fold's quirks dominate.
+    #[arg(long)]
+    pub fold: Option<usize>,
+    /// The folds' `last` or `best` weights.
     #[arg(long, default_value = "last", value_parser = ["last", "best"])]
     pub select: String,
     /// Images: PNGs at the run's size or DICOM files.
@@ -100,20 +102,35 @@ pub fn run(args: Args) -> Result<Outcome> {
     } else {
         Select::Last
     };
-    let weights = run.weights_path(args.fold, select);
-    if !weights.exists() {
-        bail!(
-            "{}: no such weights (folds 0..{} of this run; train first)",
-            weights.display(),
-            run.config.folds
-        );
+    let folds: Vec<usize> = match args.fold {
+        Some(k) if k >= run.config.folds => {
+            return Err(super::UsageError(format!(
+                "--fold {k}: this run has folds 0..{}",
+                run.config.folds
+            ))
+            .into());
+        }
+        Some(k) => vec![k],
+        None => (0..run.config.folds).collect(),
+    };
+    let mut weights = Vec::new();
+    let mut explainers = Vec::new();
+    for &k in &folds {
+        let path = run.weights_path(k, select);
+        if !path.exists() {
+            bail!(
+                "{}: no such weights (fold {k} of this run is not trained; train it, or pick a trained one with --fold)",
+                path.display()
+            );
+        }
+        let model = run.load_fold_model(k, select, &device)?;
+        explainers.push(Explainer::new(model, run.model.clone(), &device));
+        weights.push(path);
     }
-    let model = run.load_fold_model(args.fold, select, &device)?;
-    let explainer = Explainer::new(model, run.model.clone(), &device);
-    let layer = explainer
+    let layer = explainers[0]
         .layer_index(args.layer.as_deref())
         .map_err(super::usage("--layer"))?;
-    let layer_name = explainer.feature_layers()[layer].clone();
+    let layer_name = explainers[0].feature_layers()[layer].clone();
     let [h, w] = run.info.input_size;
 
     let inputs: Vec<Input> = match &args.manifest {
@@ -185,8 +202,13 @@ pub fn run(args: Args) -> Result<Outcome> {
         };
         let mut x = vec![0f32; run.model.in_chans * h * w];
         normalise_into(&pixels, h, w, false, &run.model, &mut x);
-        let g = explainer.layer_gradients(x, h, w, layer)?;
-        let probability = mammo_train::report::sigmoid(g.logit as f64);
+        let mut members = Vec::with_capacity(explainers.len());
+        let mut probability = 0.0;
+        for explainer in &explainers {
+            let g = explainer.layer_gradients(x.clone(), h, w, layer)?;
+            probability += mammo_train::report::sigmoid(g.logit as f64) / explainers.len() as f64;
+            members.push(explain(&g, &args.methods, h, w));
+        }
         let lesions: Vec<BBox> = match (&truth, &input.row) {
             (Some(t), Some(row)) => t
                 .get(&input.name)
@@ -198,7 +220,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        for e in explain(&g, &args.methods, h, w) {
+        for e in mean_explanation(members, w) {
             let b = if args.box_kind == "threshold" {
                 threshold_box(&e.heat, w, h, args.threshold).unwrap_or(BBox {
                     x0: 0.0,
@@ -269,7 +291,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             summary.insert(m.name().into(), serde_json::to_value(s)?);
         }
     }
-    let meta = serde_json::json!({"run": args.run, "fold": args.fold, "weights": weights, "layer": layer_name, "box": args.box_kind, "box_size": box_size, "threshold": args.threshold, "localisation": summary});
+    let meta = serde_json::json!({"run": args.run, "folds": folds, "ensemble": folds.len() > 1, "weights": weights, "layer": layer_name, "box": args.box_kind, "box_size": box_size, "threshold": args.threshold, "localisation": summary});
     mammo_image::write_atomic(
         &args.out.join("summary.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
