@@ -142,6 +142,10 @@ pub struct ExplainSection {
     pub images: usize,
     /// Triptychs shown in the report per run.
     pub figures: usize,
+    /// Feature layer of the maps (e.g. `layer3`); unset: with lesion boxes, the layer where
+    /// `method` points best on the explained images (the report says so), else the last.
+    /// Every method at every layer is scored either way.
+    pub layer: Option<String>,
 }
 
 impl Default for ExplainSection {
@@ -151,6 +155,7 @@ impl Default for ExplainSection {
             box_fraction: 0.2,
             images: 40,
             figures: 3,
+            layer: None,
         }
     }
 }

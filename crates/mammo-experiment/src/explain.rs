@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use burn::tensor::Device;
 use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
 use mammo_explain::{
-    BBox, Explainer, LocalisationSummary, Method, centered_box, explain, localise, summarise,
+    BBox, Explainer, Localisation, LocalisationSummary, METHODS, Method, centered_box, explain,
+    localise, summarise,
 };
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, load_input};
@@ -18,11 +19,27 @@ use mammo_train::{Run, load_input};
 use crate::config::ExplainSection;
 use crate::{ExperimentError, io_err};
 
+/// Localisation of one method at one feature layer, over the step's images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerScore {
+    pub method: String,
+    pub layer: String,
+    pub localisation: LocalisationSummary,
+}
+
 /// `summary.json` of an explain step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExplainStep {
     pub method: String,
+    /// The layer of `localisation` and the triptychs.
     pub layer: String,
+    /// Whether `layer` was picked as the one where `method` points best on these same
+    /// images (optimistic by construction; the grid shows every layer).
+    #[serde(default)]
+    pub layer_chosen: bool,
+    /// Every method at every feature layer, when the data has lesion boxes.
+    #[serde(default)]
+    pub grid: Vec<LayerScore>,
     pub box_size: usize,
     pub images: usize,
     /// Against `lesions.csv`, when there is one.
@@ -115,10 +132,20 @@ pub fn explain_run(
 
     let folds = run.config.folds;
     let per_fold = section.images.div_ceil(folds.max(1));
-    let mut scores = Vec::new();
-    let mut triptychs = Vec::new();
-    let mut explained = 0;
-    let mut layer_name = String::new();
+    // Per image: the configured method's map at every layer (for the triptychs); per
+    // (layer, method): the localisation scores.
+    struct Explained {
+        fold: usize,
+        image_id: String,
+        probability: f64,
+        pixels: Vec<f32>,
+        lesions: Vec<BBox>,
+        heat_per_layer: Vec<Vec<f32>>,
+    }
+    let mut images: Vec<Explained> = Vec::new();
+    let mut layers: Vec<String> = Vec::new();
+    let mut default_layer = 0;
+    let mut scores: HashMap<(usize, Method), Vec<Localisation>> = HashMap::new();
     for fold in 0..folds {
         let positives: Vec<&mammo_train::run::FoldRow> = run
             .folds
@@ -133,10 +160,15 @@ pub fn explain_run(
             .load_fold_model(fold, run.config.select, device)
             .map_err(|e| step_err(run_dir, e))?;
         let explainer = Explainer::new(model, run.model.clone(), device);
-        let layer = explainer
-            .layer_index(None)
-            .map_err(|e| step_err(run_dir, e))?;
-        layer_name = explainer.feature_layers()[layer].clone();
+        layers = explainer.feature_layers();
+        default_layer = match &section.layer {
+            Some(name) => explainer
+                .layer_index(Some(name))
+                .map_err(|e| ExperimentError::Invalid(format!("explain.layer: {e}")))?,
+            None => explainer
+                .layer_index(None)
+                .map_err(|e| step_err(run_dir, e))?,
+        };
         for fr in positives {
             let Some(row) = rows.get(&fr.image_id) else {
                 continue;
@@ -145,11 +177,6 @@ pub fn explain_run(
                 load_input(&run, &base.join(&row.path)).map_err(|e| step_err(run_dir, e))?;
             let mut x = vec![0f32; run.model.in_chans * h * w];
             normalise_into(&pixels, h, w, false, &run.model, &mut x);
-            let g = explainer
-                .layer_gradients(x, h, w, layer)
-                .map_err(|e| step_err(run_dir, e))?;
-            let e = explain(&g, &[method], h, w).remove(0);
-            let b = centered_box(&e.heat, w, h, box_size, box_size);
             let lesion_boxes: Vec<BBox> = truth
                 .as_ref()
                 .and_then(|t| t.get(&fr.image_id))
@@ -159,38 +186,102 @@ pub fn explain_run(
                         .collect()
                 })
                 .unwrap_or_default();
-            if !lesion_boxes.is_empty() {
-                scores.push(localise(e.peak, &b, &lesion_boxes));
-            }
-            explained += 1;
-            if triptychs.len() < section.figures {
-                let original = grey_rgb(&pixels, w, h);
-                let heat = overlay(&pixels, &e.heat, w, h, 0.4);
-                let mut boxed = original.clone();
-                let thick = (w / 128).max(1);
-                for t in &lesion_boxes {
-                    draw_box(&mut boxed, t, [230, 40, 40], thick);
+            // Every layer when there is ground truth to score against; else only the one.
+            let layer_set: Vec<usize> = if lesion_boxes.is_empty() {
+                vec![default_layer]
+            } else {
+                (0..layers.len()).collect()
+            };
+            let mut heat_per_layer = vec![Vec::new(); layers.len()];
+            let mut probability = 0.0;
+            for layer in layer_set {
+                let g = explainer
+                    .layer_gradients(x.clone(), h, w, layer)
+                    .map_err(|e| step_err(run_dir, e))?;
+                probability = mammo_train::report::sigmoid(f64::from(g.logit));
+                for e in explain(&g, &METHODS, h, w) {
+                    if !lesion_boxes.is_empty() {
+                        let b = centered_box(&e.heat, w, h, box_size, box_size);
+                        scores.entry((layer, e.method)).or_default().push(localise(
+                            e.peak,
+                            &b,
+                            &lesion_boxes,
+                        ));
+                    }
+                    if e.method == method {
+                        heat_per_layer[layer] = e.heat;
+                    }
                 }
-                draw_box(&mut boxed, &b, [40, 220, 40], thick);
-                let p = mammo_train::report::sigmoid(f64::from(g.logit));
-                let name = format!(
-                    "fold{fold}_{}_p{:03}.png",
-                    fr.image_id,
-                    (p * 100.0).round() as u32
-                );
-                let path = out.join(&name);
-                write_rgb_png(&path, &side_by_side(&[original, heat, boxed]))
-                    .map_err(|e| io_err("write", &path, e))?;
-                triptychs.push(name);
+            }
+            images.push(Explained {
+                fold,
+                image_id: fr.image_id.clone(),
+                probability,
+                pixels,
+                lesions: lesion_boxes,
+                heat_per_layer,
+            });
+        }
+    }
+    let mut grid = Vec::new();
+    for (layer, name) in layers.iter().enumerate() {
+        for m in METHODS {
+            if let Some(s) = scores.get(&(layer, m)) {
+                grid.push(LayerScore {
+                    method: m.name().into(),
+                    layer: name.clone(),
+                    localisation: summarise(s),
+                });
             }
         }
     }
+    // The configured layer, or the one where the method points best (ties: the deeper).
+    let chosen = match &section.layer {
+        Some(_) => default_layer,
+        None => (0..layers.len())
+            .filter_map(|l| scores.get(&(l, method)).map(|s| (l, summarise(s))))
+            .max_by(|a, b| {
+                (a.1.pointing_game, a.1.mean_iou, a.0)
+                    .partial_cmp(&(b.1.pointing_game, b.1.mean_iou, b.0))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .map_or(default_layer, |(l, _)| l),
+    };
+    let localisation = scores.get(&(chosen, method)).map(|s| summarise(s));
+    let mut triptychs = Vec::new();
+    for im in images.iter().take(section.figures) {
+        let heat_map = &im.heat_per_layer[chosen];
+        if heat_map.is_empty() {
+            continue;
+        }
+        let b = centered_box(heat_map, w, h, box_size, box_size);
+        let original = grey_rgb(&im.pixels, w, h);
+        let heat = overlay(&im.pixels, heat_map, w, h, 0.4);
+        let mut boxed = original.clone();
+        let thick = (w / 128).max(1);
+        for t in &im.lesions {
+            draw_box(&mut boxed, t, [230, 40, 40], thick);
+        }
+        draw_box(&mut boxed, &b, [40, 220, 40], thick);
+        let name = format!(
+            "fold{}_{}_p{:03}.png",
+            im.fold,
+            im.image_id,
+            (im.probability * 100.0).round() as u32
+        );
+        let path = out.join(&name);
+        write_rgb_png(&path, &side_by_side(&[original, heat, boxed]))
+            .map_err(|e| io_err("write", &path, e))?;
+        triptychs.push(name);
+    }
     let step = ExplainStep {
         method: method.name().into(),
-        layer: layer_name,
+        layer: layers.get(chosen).cloned().unwrap_or_default(),
+        layer_chosen: section.layer.is_none() && localisation.is_some(),
+        grid,
         box_size,
-        images: explained,
-        localisation: (!scores.is_empty()).then(|| summarise(&scores)),
+        images: images.len(),
+        localisation,
         triptychs,
         dir: out.to_path_buf(),
     };

@@ -39,6 +39,81 @@ pub struct ReportInput<'a> {
     /// The augmented stage's generators (empty without it).
     pub gans: &'a [crate::gan::GanFold],
     pub seconds: f64,
+    /// The data is the built-in phantom (not `--data`).
+    pub phantom: bool,
+}
+
+/// "What this run shows", in words: per model and resolution, whether the stages' mean AUCs
+/// come in the paper's order (original < processed < augmented) and by more than the folds'
+/// spread, and how well the maps point; then what the data can and cannot show.
+pub fn findings(input: &ReportInput<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut keys: Vec<(u32, &str)> = input
+        .results
+        .iter()
+        .map(|r| (r.resolution, r.model.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for (res, model) in keys {
+        let mut runs: Vec<&RunResult> = input
+            .results
+            .iter()
+            .filter(|r| r.resolution == res && r.model == model)
+            .collect();
+        runs.sort_by_key(|r| r.stage);
+        let aucs: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let a = r.metrics.mean.roc_auc;
+                format!("{} {:.3} ± {:.3}", r.stage.name(), a.mean, a.std)
+            })
+            .collect();
+        let mut text = format!("{model} at {res} px: AUC {}.", aucs.join(", "));
+        // Chance: within the folds' spread (at least 0.05) of 0.5.
+        let at_chance = |r: &&RunResult| {
+            let a = r.metrics.mean.roc_auc;
+            (a.mean - 0.5).abs() <= a.std.max(0.05)
+        };
+        if runs.iter().all(at_chance) {
+            text += " No stage learned beyond chance (every AUC within the folds' spread of 0.5): at this budget the model did not find the lesion, and the stages cannot be compared.";
+        } else if runs.len() > 1 {
+            let ordered = runs
+                .windows(2)
+                .all(|w| w[0].metrics.mean.roc_auc.mean < w[1].metrics.mean.roc_auc.mean);
+            let clear = runs.windows(2).all(|w| {
+                let (a, b) = (w[0].metrics.mean.roc_auc, w[1].metrics.mean.roc_auc);
+                b.mean - a.mean > a.std.max(b.std)
+            });
+            text += if ordered && clear {
+                " The paper's ordering holds, each step by more than the folds' spread."
+            } else if ordered {
+                " The paper's ordering holds, but within the folds' spread: this run cannot tell the stages apart."
+            } else {
+                " This is NOT the paper's ordering (original < processed < augmented)."
+            };
+        }
+        for r in &runs {
+            if let Some(l) = &r.explanation.localisation {
+                text += &format!(
+                    " {}: {} at {} points inside the lesion for {:.0}% of {} positives (mean box IoU {:.2}).",
+                    r.stage.name(),
+                    r.explanation.method,
+                    r.explanation.layer,
+                    100.0 * l.pointing_game,
+                    l.images,
+                    l.mean_iou
+                );
+            }
+        }
+        out.push(text);
+    }
+    out.push(if input.phantom {
+        "The data is mammo's phantom: simulated screening images with a known lesion in every cancer breast, no global image statistic that separates cancer from normal images (a test checks it), and lesions far more conspicuous than real ones. It can show that the pipeline learns and localises a lesion and how the stages compare on such data; it cannot show clinical performance, and its figures are not comparable to the paper's RSNA results.".to_string()
+    } else {
+        "The data was given with --data; the figures are those of this data set and these settings only.".to_string()
+    });
+    out
 }
 
 /// Table 2 columns: (header, value).
@@ -63,6 +138,68 @@ fn cell(v: MeanStd, percent: bool) -> String {
     } else {
         format!("{:.4} ± {:.4}", v.mean, v.std)
     }
+}
+
+/// Pointing game / mean IoU of every method at every feature layer, as an HTML table.
+fn localisation_grid(e: &ExplainStep) -> String {
+    if e.grid.is_empty() {
+        return String::new();
+    }
+    let mut methods: Vec<&str> = Vec::new();
+    let mut layers: Vec<&str> = Vec::new();
+    for c in &e.grid {
+        if !methods.contains(&c.method.as_str()) {
+            methods.push(&c.method);
+        }
+        if !layers.contains(&c.layer.as_str()) {
+            layers.push(&c.layer);
+        }
+    }
+    let mut html = String::from("<table class=\"grid\"><tr><th>layer</th>");
+    for m in &methods {
+        html += &format!("<th>{}</th>", esc(m));
+    }
+    html += "</tr>\n";
+    for l in &layers {
+        html += &format!("<tr><td>{}</td>", esc(l));
+        for m in &methods {
+            let cell = e
+                .grid
+                .iter()
+                .find(|c| c.method == *m && c.layer == *l)
+                .map_or(String::from("n/a"), |c| {
+                    format!(
+                        "{:.2} / {:.2}",
+                        c.localisation.pointing_game, c.localisation.mean_iou
+                    )
+                });
+            let mark = if *m == e.method && *l == e.layer {
+                " class=\"chosen\""
+            } else {
+                ""
+            };
+            html += &format!("<td{mark}>{cell}</td>");
+        }
+        html += "</tr>\n";
+    }
+    html += &format!(
+        "</table>\n<p class=\"note\">Pointing game / mean IoU of the centered box, per method and feature layer, over the same {} images. {}</p>\n",
+        e.images,
+        if e.layer_chosen {
+            format!(
+                "The triptychs and Table 2 use {} at {}, the layer where it points best on these images: a choice made on the evaluation images themselves, so optimistic.",
+                esc(&e.method),
+                esc(&e.layer)
+            )
+        } else {
+            format!(
+                "The triptychs and Table 2 use {} at {}.",
+                esc(&e.method),
+                esc(&e.layer)
+            )
+        }
+    );
+    html
 }
 
 fn localisation(r: &RunResult) -> (String, String) {
@@ -167,7 +304,7 @@ fn write(path: &Path, text: &str) -> Result<(), ExperimentError> {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}\
 td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}td:first-child,td:nth-child(2){text-align:left}\
 figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{max-width:420px;border:1px solid #ddd}\
-.trip img{max-width:600px;image-rendering:pixelated}pre{background:#f4f4f4;padding:1em;overflow:auto}";
+.trip img{max-width:600px;image-rendering:pixelated}td.chosen{font-weight:bold;background:#e8f4e8}pre{background:#f4f4f4;padding:1em;overflow:auto}";
 
 /// After loading, the page records on `<body>` how many of its images a browser decoded
 /// (`data-images-loaded` of `data-images`): what the headless-browser test reads.
@@ -199,7 +336,15 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         mins = input.seconds / 60.0,
         ver = env!("CARGO_PKG_VERSION"),
     );
+    html += "<h2>What this run shows</h2>\n";
+    let findings = findings(input);
+    for f in &findings {
+        html += &format!("<p class=\"finding\">{}</p>\n", esc(f));
+    }
     let mut md = format!("# mammo experiment: {}\n\n", input.name);
+    for f in &findings {
+        md += &format!("{f}\n\n");
+    }
     for &res in &resolutions {
         let rows: Vec<&RunResult> = input
             .results
@@ -314,6 +459,7 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
             esc(&e.layer),
             e.box_size
         );
+        html += &localisation_grid(e);
         let dir = figures.join(&slug);
         std::fs::create_dir_all(&dir).map_err(|err| io_err("create", &dir, err))?;
         for t in &e.triptychs {
