@@ -223,14 +223,16 @@ pub fn explain_run(
             });
         }
     }
+    let summaries: HashMap<(usize, Method), LocalisationSummary> =
+        scores.iter().map(|(&key, s)| (key, summarise(s))).collect();
     let mut grid = Vec::new();
     for (layer, name) in layers.iter().enumerate() {
         for m in METHODS {
-            if let Some(s) = scores.get(&(layer, m)) {
+            if let Some(s) = summaries.get(&(layer, m)) {
                 grid.push(LayerScore {
                     method: m.name().into(),
                     layer: name.clone(),
-                    localisation: summarise(s),
+                    localisation: *s,
                 });
             }
         }
@@ -239,7 +241,7 @@ pub fn explain_run(
     let chosen = match &section.layer {
         Some(_) => default_layer,
         None => (0..layers.len())
-            .filter_map(|l| scores.get(&(l, method)).map(|s| (l, summarise(s))))
+            .filter_map(|l| summaries.get(&(l, method)).map(|s| (l, s)))
             .max_by(|a, b| {
                 (a.1.pointing_game, a.1.mean_iou, a.0)
                     .partial_cmp(&(b.1.pointing_game, b.1.mean_iou, b.0))
@@ -247,7 +249,7 @@ pub fn explain_run(
             })
             .map_or(default_layer, |(l, _)| l),
     };
-    let localisation = scores.get(&(chosen, method)).map(|s| summarise(s));
+    let localisation = summaries.get(&(chosen, method)).copied();
     let mut triptychs = Vec::new();
     for im in images.iter().take(section.figures) {
         let heat_map = &im.heat_per_layer[chosen];

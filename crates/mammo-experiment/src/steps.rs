@@ -294,10 +294,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
             steps.finish(&dir, &key, t)?;
         }
         for &res in &e.resolutions {
-            let size = OutputSize {
-                height: res,
-                width: res,
-            };
+            let size = OutputSize::square(res);
             manifests.push((stage, res, dir.join(size.label()).join("manifest.csv")));
         }
     }

@@ -16,6 +16,14 @@ pub struct OutputSize {
 }
 
 impl OutputSize {
+    /// A `side` x `side` output.
+    pub fn square(side: u32) -> Self {
+        Self {
+            height: side,
+            width: side,
+        }
+    }
+
     /// Folder name: `512` for square sizes, `512x384` (HxW) otherwise.
     pub fn label(&self) -> String {
         if self.height == self.width {
@@ -103,7 +111,7 @@ impl PipelineConfig {
     /// maximum (no VOI window, no crop, no flip), resized to each of `sizes` (square).
     pub fn original_stage(sizes: &[u32]) -> Self {
         Self {
-            sizes: square(sizes),
+            sizes: sizes.iter().map(|&r| OutputSize::square(r)).collect(),
             crop: false,
             voi: VoiChoice::None,
             flip_to: FlipTo::None,
@@ -115,7 +123,7 @@ impl PipelineConfig {
     /// window, every breast turned to face the same side, resized to each of `sizes`.
     pub fn processed_stage(sizes: &[u32]) -> Self {
         Self {
-            sizes: square(sizes),
+            sizes: sizes.iter().map(|&r| OutputSize::square(r)).collect(),
             crop: true,
             voi: VoiChoice::First,
             flip_to: FlipTo::Left,
@@ -145,16 +153,6 @@ impl PipelineConfig {
         }
         Ok(())
     }
-}
-
-fn square(sizes: &[u32]) -> Vec<OutputSize> {
-    sizes
-        .iter()
-        .map(|&r| OutputSize {
-            height: r,
-            width: r,
-        })
-        .collect()
 }
 
 /// One output of one image.

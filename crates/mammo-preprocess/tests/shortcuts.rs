@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mammo_eval::roc_auc;
 use mammo_phantom::{Conspicuity, PhantomConfig, SizePreset, generate};
 use mammo_preprocess::{PipelineConfig, process_image, read_rsna_csv};
 
@@ -30,25 +31,6 @@ fn dataset(conspicuity: Conspicuity, seed: u64) -> PathBuf {
     })
     .expect("phantom");
     out
-}
-
-/// Mann-Whitney AUC of `score` for label 1 over label 0 (ties count one half).
-fn auc(scores: &[(f64, u8)]) -> f64 {
-    let mut sorted: Vec<(f64, u8)> = scores.to_vec();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut rank_sum, mut i) = (0.0, 0);
-    while i < sorted.len() {
-        let mut j = i;
-        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
-            j += 1;
-        }
-        let mid_rank = (i + j + 1) as f64 / 2.0; // 1-based ranks i+1..=j
-        rank_sum += mid_rank * sorted[i..j].iter().filter(|s| s.1 == 1).count() as f64;
-        i = j;
-    }
-    let pos = sorted.iter().filter(|s| s.1 == 1).count() as f64;
-    let neg = sorted.len() as f64 - pos;
-    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -101,7 +83,8 @@ fn check(root: &Path) {
         ("original", PipelineConfig::original_stage(&[64])),
         ("processed", PipelineConfig::processed_stage(&[64])),
     ] {
-        let mut per_stat: Vec<Vec<(f64, u8)>> = vec![Vec::new(); STATS.len()];
+        let mut labels: Vec<u8> = Vec::new();
+        let mut per_stat: Vec<Vec<f64>> = vec![Vec::new(); STATS.len()];
         for row in &table.rows {
             let path = root
                 .join("train_images")
@@ -110,18 +93,15 @@ fn check(root: &Path) {
             let p = process_image(&path, &cfg, Some(&row.laterality)).expect("process");
             let crop = (p.crop.width() as f64 * p.crop.height() as f64)
                 / (p.source_width as f64 * p.source_height as f64);
-            let label = row.label().expect("labelled");
+            labels.push(row.label().expect("labelled"));
             for (k, s) in stats(&p.outputs[0].pixels, crop).into_iter().enumerate() {
-                per_stat[k].push((s, label));
+                per_stat[k].push(s);
             }
         }
-        let positives = per_stat[0].iter().filter(|s| s.1 == 1).count();
-        eprintln!(
-            "{stage}: {} images, {positives} with cancer",
-            per_stat[0].len()
-        );
+        let positives = labels.iter().filter(|&&l| l == 1).count();
+        eprintln!("{stage}: {} images, {positives} with cancer", labels.len());
         for (name, scores) in STATS.iter().zip(&per_stat) {
-            let a = auc(scores);
+            let a = roc_auc(&labels, scores).expect("both classes");
             eprintln!("  {name:>12}: AUC {a:.3}");
             if (a - 0.5).abs() > CHANCE_BAND {
                 failures.push(format!("{stage} {name}: AUC {a:.3}"));
@@ -133,16 +113,6 @@ fn check(root: &Path) {
         "global statistics separate cancer from normal images (chance is 0.5 +- {CHANCE_BAND}): {}",
         failures.join(", ")
     );
-}
-
-#[test]
-fn auc_is_mann_whitney() {
-    let s = |v: &[(f64, u8)]| auc(v);
-    assert_eq!(s(&[(0.1, 0), (0.9, 1)]), 1.0);
-    assert_eq!(s(&[(0.9, 0), (0.1, 1)]), 0.0);
-    assert_eq!(s(&[(0.5, 0), (0.5, 1)]), 0.5);
-    // One of the two positives beats both negatives, the other beats one: (2 + 1) / 4.
-    assert_eq!(s(&[(0.2, 0), (0.6, 0), (0.4, 1), (0.8, 1)]), 0.75);
 }
 
 #[test]

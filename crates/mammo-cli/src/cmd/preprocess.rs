@@ -59,14 +59,8 @@ pub struct Args {
 
 impl Args {
     pub fn pipeline(&self) -> Result<PipelineConfig> {
-        let mut sizes: Vec<OutputSize> = self
-            .sizes
-            .iter()
-            .map(|&s| OutputSize {
-                height: s,
-                width: s,
-            })
-            .collect();
+        let mut sizes: Vec<OutputSize> =
+            self.sizes.iter().map(|&s| OutputSize::square(s)).collect();
         if let (Some(h), Some(w)) = (self.height, self.width) {
             sizes.push(OutputSize {
                 height: h,
