@@ -54,6 +54,12 @@ pub fn max_frame_pixels() -> u64 {
     MAX_FRAME_PIXELS.load(Ordering::Relaxed)
 }
 
+/// The most a deflated data set may inflate to: a frame at the pixel limit with 32-bit
+/// samples, plus 64 MiB for everything else in the data set.
+fn max_inflated_bytes(max_frame_pixels: u64) -> u64 {
+    max_frame_pixels.saturating_mul(4).saturating_add(64 << 20)
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, DicomError>;
 
@@ -130,9 +136,11 @@ impl DicomImage {
         let path = path.as_ref().to_path_buf();
         // Value lengths beyond the end of the stream are refused before the parser would
         // allocate them.
-        prescan::check_lengths(bytes).map_err(|reason| DicomError::Read {
-            path: path.clone(),
-            reason,
+        prescan::check_lengths(bytes, max_inflated_bytes(max_frame_pixels)).map_err(|reason| {
+            DicomError::Read {
+                path: path.clone(),
+                reason,
+            }
         })?;
         let object = OpenFileOptions::new()
             .read_preamble(dicom_object::file::ReadPreamble::Auto)

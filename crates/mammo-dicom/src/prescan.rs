@@ -10,7 +10,13 @@
 //!
 //! It is deliberately tolerant: anything it cannot follow (a truncated header, a missing
 //! delimiter) ends the walk without an error and is left to the parser, which reports it.
-//! Deflated data sets cannot be walked without inflating them and are not checked.
+//!
+//! A deflated data set (Deflated Explicit VR Little Endian) is first inflated into a counter
+//! that keeps nothing: one that would inflate beyond a limit (a decompression bomb: a few
+//! hundred kilobytes can inflate to gigabytes, which the parser would hold in memory) is
+//! refused; otherwise it is inflated again into memory and walked like any other.
+
+use std::io::Read;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
@@ -241,8 +247,9 @@ impl Cursor<'_> {
 }
 
 /// Walks a Part 10 stream (preamble optional) and refuses a value length larger than the
-/// rest of the stream, or nesting deeper than 64 levels.
-pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
+/// rest of the stream, nesting deeper than 64 levels, or a deflated data set that inflates
+/// to more than `max_inflated` bytes.
+pub(crate) fn check_lengths(bytes: &[u8], max_inflated: u64) -> Result<(), String> {
     let start = if bytes.get(128..132) == Some(b"DICM") {
         132
     } else if bytes.get(..4) == Some(b"DICM") {
@@ -255,13 +262,13 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<(), String> {
         pos: start,
         enc: Encoding::ExplicitLe,
     };
-    match walk(&mut c) {
+    match walk(&mut c, max_inflated) {
         Ok(()) | Err(Stop::Lost) => Ok(()),
         Err(Stop::Refuse(reason)) => Err(reason),
     }
 }
 
-fn walk(c: &mut Cursor<'_>) -> Walk<()> {
+fn walk(c: &mut Cursor<'_>, max_inflated: u64) -> Walk<()> {
     // File meta group: explicit VR little endian, group 0002.
     let mut syntax = String::new();
     loop {
@@ -285,22 +292,70 @@ fn walk(c: &mut Cursor<'_>) -> Walk<()> {
     c.enc = match syntax.as_str() {
         "1.2.840.10008.1.2" => Encoding::ImplicitLe,
         "1.2.840.10008.1.2.2" => Encoding::ExplicitBe,
-        // Deflated: the data set is compressed and cannot be walked here.
-        "1.2.840.10008.1.2.1.99" => return Ok(()),
+        "1.2.840.10008.1.2.1.99" => {
+            let inflated = inflate(&c.bytes[c.pos..], max_inflated)?;
+            let mut d = Cursor {
+                bytes: &inflated,
+                pos: 0,
+                enc: Encoding::ExplicitLe,
+            };
+            return d.dataset(None, 0);
+        }
         _ => Encoding::ExplicitLe,
     };
     c.dataset(None, 0)
+}
+
+/// Inflates a deflated data set (PS3.5 A.5: raw RFC 1951 deflate, no zlib header), refusing
+/// one that inflates to more than `limit` bytes before holding any of it. A stream that is
+/// not valid deflate is left to the parser.
+fn inflate(deflated: &[u8], limit: u64) -> Walk<Vec<u8>> {
+    let counted = std::io::copy(
+        &mut flate2::read::DeflateDecoder::new(deflated).take(limit.saturating_add(1)),
+        &mut std::io::sink(),
+    );
+    let size = match counted {
+        Ok(n) if n > limit => {
+            return Err(Stop::Refuse(format!(
+                "the deflated data set ({} bytes) inflates to more than {limit} bytes, the \
+                 limit for this frame size (a decompression bomb?)",
+                deflated.len()
+            )));
+        }
+        Ok(n) => n,
+        Err(_) => return Err(Stop::Lost),
+    };
+    let mut inflated = Vec::with_capacity(size as usize);
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(size)
+        .read_to_end(&mut inflated)
+        .map_err(|_| Stop::Lost)?;
+    Ok(inflated)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LIMIT: u64 = 1 << 20;
+
     /// An explicit VR little endian stream: meta group with the transfer syntax, then `body`.
     fn stream(body: &[u8]) -> Vec<u8> {
+        stream_with(b"1.2.840.10008.1.2.1\0", body)
+    }
+
+    /// A deflated explicit VR little endian stream whose data set, inflated, is `body`.
+    fn deflated(body: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(body).unwrap();
+        stream_with(b"1.2.840.10008.1.2.1.99", &enc.finish().unwrap())
+    }
+
+    fn stream_with(ts: &[u8], body: &[u8]) -> Vec<u8> {
         let mut v = vec![0u8; 128];
         v.extend_from_slice(b"DICM");
-        let ts = b"1.2.840.10008.1.2.1\0";
         v.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
         v.extend_from_slice(&(ts.len() as u16).to_le_bytes());
         v.extend_from_slice(ts);
@@ -336,19 +391,19 @@ mod tests {
     fn honest_lengths_pass() {
         let mut body = ob((0x0009, 0x0010), 4, b"abcd");
         body.extend(sq_undefined(&[ob((0x0009, 0x0011), 2, b"xy")]));
-        assert_eq!(check_lengths(&stream(&body)), Ok(()));
+        assert_eq!(check_lengths(&stream(&body), LIMIT), Ok(()));
     }
 
     #[test]
     fn a_length_beyond_the_file_is_refused_even_inside_a_sequence() {
         let top = ob((0x0009, 0x0010), 0xFFFF_0000, b"abcd");
-        let err = check_lengths(&stream(&top)).unwrap_err();
+        let err = check_lengths(&stream(&top), LIMIT).unwrap_err();
         assert!(
             err.contains("(0009,0010)") && err.contains("claims 4294901760 bytes"),
             "{err}"
         );
         let nested = sq_undefined(&[ob((0x0009, 0x0011), 0x7FFF_FFFF, b"xy")]);
-        let err = check_lengths(&stream(&nested)).unwrap_err();
+        let err = check_lengths(&stream(&nested), LIMIT).unwrap_err();
         assert!(err.contains("(0009,0011)"), "{err}");
     }
 
@@ -358,19 +413,49 @@ mod tests {
         for _ in 0..100 {
             body = sq_undefined(&[body]);
         }
-        let err = check_lengths(&stream(&body)).unwrap_err();
+        let err = check_lengths(&stream(&body), LIMIT).unwrap_err();
         assert!(err.contains("nested deeper than 64"), "{err}");
     }
 
     #[test]
     fn what_the_walk_cannot_follow_is_left_to_the_parser() {
-        assert_eq!(check_lengths(b"not dicom"), Ok(()));
+        assert_eq!(check_lengths(b"not dicom", LIMIT), Ok(()));
         let mut s = stream(&ob((0x0009, 0x0010), 4, b"abcd"));
         s.truncate(s.len() - 2);
         // The element's length exceeds the rest (a cut file): refused, not lost.
-        assert!(check_lengths(&s).is_err());
+        assert!(check_lengths(&s, LIMIT).is_err());
         let mut s = stream(&[]);
         s.extend_from_slice(&[0x09, 0x00]);
-        assert_eq!(check_lengths(&s), Ok(()));
+        assert_eq!(check_lengths(&s, LIMIT), Ok(()));
+    }
+
+    #[test]
+    fn a_deflated_data_set_is_walked_after_inflating() {
+        let honest = ob((0x0009, 0x0010), 4, b"abcd");
+        assert_eq!(check_lengths(&deflated(&honest), LIMIT), Ok(()));
+        let lying = ob((0x0009, 0x0010), 0x7FFF_0000, b"abcd");
+        let s = deflated(&lying);
+        let err = check_lengths(&s, LIMIT).unwrap_err();
+        assert!(
+            err.contains("(0009,0010)") && err.contains("claims"),
+            "{err}"
+        );
+        // Not valid deflate: the parser judges it.
+        let broken = stream_with(b"1.2.840.10008.1.2.1.99", &[0xFF; 16]);
+        assert_eq!(check_lengths(&broken, LIMIT), Ok(()));
+    }
+
+    #[test]
+    fn a_deflate_bomb_is_refused_before_it_is_held() {
+        // 64 MiB of zeros in an honest element deflates to about 64 KiB.
+        let size = 64u32 << 20;
+        let mut body = ob((0x0009, 0x1010), size, &[]);
+        body.resize(body.len() + size as usize, 0);
+        let s = deflated(&body);
+        assert!(s.len() < 1 << 20, "{}", s.len());
+        let err = check_lengths(&s, LIMIT).unwrap_err();
+        assert!(err.contains("inflates to more than 1048576 bytes"), "{err}");
+        // Under a limit that allows it, it is a valid stream.
+        assert_eq!(check_lengths(&s, 128 << 20), Ok(()));
     }
 }

@@ -156,3 +156,50 @@ fn memory_bombs_found_by_fuzzing_are_refused_up_front() {
     }
     assert!(seen >= 2, "{seen} oom regressions in {}", dir.display());
 }
+
+/// `synth12_deflated.dcm` (dcmconv +td) split into its file meta group and its deflated
+/// data set, inflated.
+fn deflated_fixture() -> (Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    let bytes = std::fs::read(fixture("synth12_deflated.dcm")).unwrap();
+    // The meta group's length is the value of (0002,0000), right after the preamble.
+    let meta_len = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let end = 144 + meta_len;
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[end..])
+        .read_to_end(&mut inflated)
+        .unwrap();
+    (bytes[..end].to_vec(), inflated)
+}
+
+fn deflate(meta: &[u8], data_set: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(meta.to_vec(), flate2::Compression::best());
+    enc.write_all(data_set).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn a_deflate_bomb_is_refused_before_it_is_inflated_into_memory() {
+    let (meta, mut data_set) = deflated_fixture();
+    // The fixture itself reads and decodes.
+    let honest = deflate(&meta, &data_set);
+    let img = DicomImage::from_bytes("honest.dcm", &honest, 1 << 20).unwrap();
+    assert_eq!(img.decode(0, 0).unwrap().width, 240);
+
+    // 256 MiB of zeros in a private element after the pixel data: about 250 KiB deflated.
+    let size = 256u32 << 20;
+    data_set.extend_from_slice(&[0xE1, 0x7F, 0x10, 0x10, b'O', b'B', 0, 0]);
+    data_set.extend_from_slice(&size.to_le_bytes());
+    data_set.resize(data_set.len() + size as usize, 0);
+    let bomb = deflate(&meta, &data_set);
+    drop(data_set);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    // The limit for 2^20-pixel frames is 4 MiB + 64 MiB of inflated data set.
+    let err = DicomImage::from_bytes("bomb.dcm", &bomb, 1 << 20).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("bomb.dcm") && msg.contains("inflates to more than 71303168 bytes"),
+        "{msg}"
+    );
+}
