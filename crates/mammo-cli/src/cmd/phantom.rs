@@ -24,7 +24,8 @@ pub struct Args {
     /// quick on a laptop) or WIDTHxHEIGHT for every image.
     #[arg(long, default_value = "small")]
     pub size: SizePreset,
-    /// How visible lesions are: low, medium or high.
+    /// How visible lesions are: low, medium, high, or obvious (larger masses for from-scratch
+    /// demos on a CPU).
     #[arg(long, default_value = "medium")]
     pub conspicuity: Conspicuity,
     /// Worker threads (0 = all cores).
