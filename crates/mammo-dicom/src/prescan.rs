@@ -307,30 +307,41 @@ fn walk(c: &mut Cursor<'_>, max_inflated: u64) -> Walk<()> {
 }
 
 /// Inflates a deflated data set (PS3.5 A.5: raw RFC 1951 deflate, no zlib header), refusing
-/// one that inflates to more than `limit` bytes before holding any of it. A stream that is
-/// not valid deflate is left to the parser.
+/// one that inflates to more than `limit` bytes before holding any of it. A stream that breaks
+/// off (truncated or corrupt) gives what it inflated up to the break, which is what the parser
+/// will read before it fails: a length in it that claims more than that is refused like any
+/// other.
 fn inflate(deflated: &[u8], limit: u64) -> Walk<Vec<u8>> {
-    let counted = std::io::copy(
-        &mut flate2::read::DeflateDecoder::new(deflated).take(limit.saturating_add(1)),
-        &mut std::io::sink(),
-    );
-    let size = match counted {
-        Ok(n) if n > limit => {
-            return Err(Stop::Refuse(format!(
-                "the deflated data set ({} bytes) inflates to more than {limit} bytes, the \
-                 limit for this frame size (a decompression bomb?)",
-                deflated.len()
-            )));
-        }
-        Ok(n) => n,
-        Err(_) => return Err(Stop::Lost),
-    };
+    let size = inflate_into(deflated, limit, |_| {});
+    if size > limit {
+        return Err(Stop::Refuse(format!(
+            "the deflated data set ({} bytes) inflates to more than {limit} bytes, the limit \
+             for this frame size (a decompression bomb?)",
+            deflated.len()
+        )));
+    }
     let mut inflated = Vec::with_capacity(size as usize);
-    flate2::read::DeflateDecoder::new(deflated)
-        .take(size)
-        .read_to_end(&mut inflated)
-        .map_err(|_| Stop::Lost)?;
+    inflate_into(deflated, size, |chunk| inflated.extend_from_slice(chunk));
     Ok(inflated)
+}
+
+/// Inflates `deflated` chunk by chunk into `sink`, stopping after `limit + 1` bytes, at the end
+/// of the stream, or where it breaks off; returns how many bytes it gave `sink`.
+fn inflate_into(deflated: &[u8], limit: u64, mut sink: impl FnMut(&[u8])) -> u64 {
+    let mut decoder = flate2::read::DeflateDecoder::new(deflated).take(limit.saturating_add(1));
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => {
+                sink(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return total,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -443,6 +454,38 @@ mod tests {
         // Not valid deflate: the parser judges it.
         let broken = stream_with(b"1.2.840.10008.1.2.1.99", &[0xFF; 16]);
         assert_eq!(check_lengths(&broken, LIMIT), Ok(()));
+    }
+
+    #[test]
+    fn a_deflated_stream_that_breaks_off_is_walked_up_to_the_break() {
+        // Found by fuzzing: a cut deflate stream whose inflated start holds an OB claiming
+        // 2.9 GB, which the parser allocated before reading. Incompressible filler keeps the
+        // element's header in the blocks before the cut.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let filler: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let lying = ob((0x0009, 0x0010), 0xAE00_0000, &filler);
+        let mut s = deflated(&lying);
+        s.truncate(s.len() - 100_000);
+        let err = check_lengths(&s, LIMIT).unwrap_err();
+        assert!(
+            err.contains("(0009,0010)") && err.contains("claims"),
+            "{err}"
+        );
+        // An honest element cut the same way is refused too, as in a cut native file.
+        let honest = ob((0x0009, 0x0010), filler.len() as u32, &filler);
+        let mut s = deflated(&honest);
+        s.truncate(s.len() - 100_000);
+        assert!(
+            check_lengths(&s, LIMIT).is_err(),
+            "the cut element claims more than is left"
+        );
     }
 
     #[test]
