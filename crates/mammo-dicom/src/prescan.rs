@@ -16,8 +16,6 @@
 //! hundred kilobytes can inflate to gigabytes, which the parser would hold in memory) is
 //! refused; otherwise it is inflated again into memory and walked like any other.
 
-use std::io::Read;
-
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
@@ -325,21 +323,27 @@ fn inflate(deflated: &[u8], limit: u64) -> Walk<Vec<u8>> {
     Ok(inflated)
 }
 
-/// Inflates `deflated` chunk by chunk into `sink`, stopping after `limit + 1` bytes, at the end
-/// of the stream, or where it breaks off; returns how many bytes it gave `sink`.
+/// Inflates `deflated` chunk by chunk into `sink`, stopping once more than `limit` bytes came
+/// out, at the end of the stream, or where it breaks off; returns how many bytes it gave
+/// `sink`. Where the stream breaks off, the bytes inflated before the break are kept: the
+/// low-level decoder counts them even in the call that fails (`read` would drop that call's
+/// output, and the parser may have read some of it).
 fn inflate_into(deflated: &[u8], limit: u64, mut sink: impl FnMut(&[u8])) -> u64 {
-    let mut decoder = flate2::read::DeflateDecoder::new(deflated).take(limit.saturating_add(1));
+    let mut decoder = flate2::Decompress::new(false);
     let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
     loop {
-        match decoder.read(&mut buf) {
-            Ok(0) => return total,
-            Ok(n) => {
-                sink(&buf[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return total,
+        let (in_before, out_before) = (decoder.total_in(), decoder.total_out());
+        let rest = deflated.get(in_before as usize..).unwrap_or_default();
+        let status = decoder.decompress(rest, &mut buf, flate2::FlushDecompress::None);
+        let n = (decoder.total_out() - out_before) as usize;
+        sink(&buf[..n]);
+        let total = decoder.total_out();
+        let stuck = n == 0 && decoder.total_in() == in_before;
+        match status {
+            _ if total > limit => return total,
+            Ok(flate2::Status::StreamEnd) | Err(_) => return total,
+            Ok(_) if stuck => return total,
+            Ok(_) => {}
         }
     }
 }
