@@ -267,18 +267,31 @@ pub(crate) fn check_lengths(bytes: &[u8], max_inflated: u64) -> Result<(), Strin
 }
 
 fn walk(c: &mut Cursor<'_>, max_inflated: u64) -> Walk<()> {
-    // File meta group: explicit VR little endian, group 0002.
+    // File meta group: explicit VR little endian. Where it opens with its group length, as
+    // the parser requires, it ends where that length says, whatever the groups of the
+    // elements in it (the parser reads them all as meta elements); else at the first element
+    // outside group 0002.
+    let first = c.pos;
     let mut syntax = String::new();
+    let mut group_end: Option<usize> = None;
     loop {
+        if group_end.is_some_and(|end| c.pos >= end) {
+            break;
+        }
         let at = c.pos;
         let Ok(h) = c.header() else {
             return Ok(());
         };
-        if h.tag.group() != 0x0002 {
+        if group_end.is_none() && h.tag.group() != 0x0002 {
             c.pos = at;
             break;
         }
         c.check(&h)?;
+        if h.tag == Tag(0x0002, 0x0000) && h.len == 4 && at == first {
+            let v = &c.bytes[c.pos..c.pos + 4];
+            let len = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+            group_end = Some((c.pos + 4).saturating_add(len as usize));
+        }
         if h.tag == Tag(0x0002, 0x0010) {
             let v = &c.bytes[c.pos..c.pos + h.len as usize];
             syntax = String::from_utf8_lossy(v)
@@ -489,6 +502,37 @@ mod tests {
         assert!(
             check_lengths(&s, LIMIT).is_err(),
             "the cut element claims more than is left"
+        );
+    }
+
+    #[test]
+    fn the_meta_group_ends_where_its_group_length_says() {
+        // Found by fuzzing: an element of another group inside the meta group's length. The
+        // parser reads it as a meta element and the data set from the end of the group; so
+        // must the walk, or it checks the wrong bytes (here: inflates from the wrong place).
+        let lying = ob((0x0009, 0x0010), 0x7FFF_0000, b"abcd");
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, &lying).unwrap();
+        let data = enc.finish().unwrap();
+        let ts = b"1.2.840.10008.1.2.1.99";
+        let mut meta = vec![0x02, 0x00, 0x10, 0x00, b'U', b'I'];
+        meta.extend_from_slice(&(ts.len() as u16).to_le_bytes());
+        meta.extend_from_slice(ts);
+        // (08FF,0013) SH, 4 bytes, counted in the group length.
+        meta.extend_from_slice(&[
+            0xFF, 0x08, 0x13, 0x00, b'S', b'H', 4, 0, b'a', b'b', b'c', b'd',
+        ]);
+        let mut v = vec![0u8; 128];
+        v.extend_from_slice(b"DICM");
+        v.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+        v.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        v.extend_from_slice(&meta);
+        v.extend_from_slice(&data);
+        let err = check_lengths(&v, LIMIT).unwrap_err();
+        assert!(
+            err.contains("(0009,0010)") && err.contains("claims"),
+            "{err}"
         );
     }
 
