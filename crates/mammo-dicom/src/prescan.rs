@@ -287,6 +287,10 @@ fn walk(c: &mut Cursor<'_>, max_inflated: u64) -> Walk<()> {
             break;
         }
         c.check(&h)?;
+        if h.len == UNDEFINED {
+            // The parser refuses an undefined length in the meta group.
+            return Ok(());
+        }
         if h.tag == Tag(0x0002, 0x0000) && h.len == 4 && at == first {
             let v = &c.bytes[c.pos..c.pos + 4];
             let len = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
@@ -534,6 +538,17 @@ mod tests {
             err.contains("(0009,0010)") && err.contains("claims"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_undefined_length_in_the_meta_group_is_left_to_the_parser() {
+        // Found by fuzzing: (0002,0010) with length FFFFFFFF indexed past the end.
+        let mut v = vec![0u8; 128];
+        v.extend_from_slice(b"DICM");
+        v.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'N', 0, 0]);
+        v.extend_from_slice(&UNDEFINED.to_le_bytes());
+        v.extend_from_slice(b"1.2.840.10008.1.2.1\0");
+        assert_eq!(check_lengths(&v, LIMIT), Ok(()));
     }
 
     #[test]
