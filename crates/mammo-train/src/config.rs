@@ -107,6 +107,12 @@ pub struct TrainConfig {
     pub oversample_positives: usize,
     /// Probability of a horizontal flip of each training sample.
     pub hflip: f64,
+    /// Probability of a vertical flip of each training sample (0 in the paper's protocol).
+    pub vflip: f64,
+    /// Largest random translation of each training sample, as a fraction of the image's
+    /// height and width (0 = none, the paper's protocol); the border it uncovers is black,
+    /// like the background around a breast.
+    pub shift: f64,
     pub eval_batch_size: usize,
     pub select: Select,
 }
@@ -142,6 +148,8 @@ impl TrainConfig {
             final_div_factor: 1e5,
             oversample_positives: 5,
             hflip: 0.5,
+            vflip: 0.0,
+            shift: 0.0,
             eval_batch_size: 64,
             select: Select::Last,
         }
@@ -239,6 +247,15 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.hflip) {
             return bad(format!("hflip is a probability, got {}", self.hflip));
+        }
+        if !(0.0..=1.0).contains(&self.vflip) {
+            return bad(format!("vflip is a probability, got {}", self.vflip));
+        }
+        if !(0.0..0.5).contains(&self.shift) {
+            return bad(format!(
+                "shift is a fraction of the image side in [0, 0.5), got {}",
+                self.shift
+            ));
         }
         if !(self.drop_rate.is_finite() && (0.0..1.0).contains(&self.drop_rate)) {
             return bad(format!(

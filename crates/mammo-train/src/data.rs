@@ -166,17 +166,37 @@ pub fn assign_folds(items: &[Item], cfg: &TrainConfig) -> Result<Vec<Option<usiz
     Ok(out)
 }
 
-/// One training sample of an epoch: which item, flipped or not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One training sample of an epoch: which item, and how it is altered.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
     pub item: usize,
-    pub flip: bool,
+    pub aug: Augment,
+}
+
+/// How a training sample is altered: flipped, then translated.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Augment {
+    pub hflip: bool,
+    pub vflip: bool,
+    /// Translation down and right, as fractions of the image's height and width.
+    pub shift: [f32; 2],
+}
+
+impl Augment {
+    /// The identity (validation and inference).
+    pub const NONE: Augment = Augment {
+        hflip: false,
+        vflip: false,
+        shift: [0.0, 0.0],
+    };
 }
 
 /// The training order of `epoch` of `fold`: every training item once (a synthetic item made
 /// for another fold's training is left out), positives
-/// `oversample_positives` times, shuffled; each sample flipped with probability `hflip`.
-/// A pure function of (seed, fold, epoch), so a resumed run sees the same order.
+/// `oversample_positives` times, shuffled; each sample flipped with probabilities `hflip` and
+/// `vflip` and translated by up to `shift`. A pure function of (seed, fold, epoch), so a
+/// resumed run sees the same order. A setting at 0 draws nothing, so adding one leaves the
+/// order and flips of runs without it as they were.
 pub fn epoch_samples(
     items: &[Item],
     folds: &[Option<usize>],
@@ -200,9 +220,23 @@ pub fn epoch_samples(
     rng.shuffle(&mut order);
     order
         .into_iter()
-        .map(|item| Sample {
-            item,
-            flip: cfg.hflip > 0.0 && rng.uniform() < cfg.hflip,
+        .map(|item| {
+            let hflip = cfg.hflip > 0.0 && rng.uniform() < cfg.hflip;
+            let vflip = cfg.vflip > 0.0 && rng.uniform() < cfg.vflip;
+            let mut shift = [0f32; 2];
+            if cfg.shift > 0.0 {
+                for s in &mut shift {
+                    *s = ((2.0 * rng.uniform() - 1.0) * cfg.shift) as f32;
+                }
+            }
+            Sample {
+                item,
+                aug: Augment {
+                    hflip,
+                    vflip,
+                    shift,
+                },
+            }
         })
         .collect()
 }
@@ -239,21 +273,54 @@ pub fn normalise_into(
     model: &ModelConfig,
     out: &mut [f32],
 ) {
+    let aug = Augment {
+        hflip: flip,
+        ..Augment::NONE
+    };
+    augment_into(pixels, h, w, aug, model, out);
+}
+
+/// [`normalise_into`] with `aug` applied: flips, then a translation by `aug.shift` (rounded
+/// to whole pixels) that fills the border it uncovers with black (pixel value 0).
+pub fn augment_into(
+    pixels: &[f32],
+    h: usize,
+    w: usize,
+    aug: Augment,
+    model: &ModelConfig,
+    out: &mut [f32],
+) {
     let plane = h * w;
+    let dy = (aug.shift[0] * h as f32).round() as isize;
+    let dx = (aug.shift[1] * w as f32).round() as isize;
     for c in 0..model.in_chans {
         let (m, s) = (model.mean[c], model.std[c]);
         let dst = &mut out[c * plane..(c + 1) * plane];
         for y in 0..h {
-            let src = &pixels[y * w..(y + 1) * w];
             let row = &mut dst[y * w..(y + 1) * w];
-            if flip {
-                for (d, v) in row.iter_mut().zip(src.iter().rev()) {
-                    *d = (v - m) / s;
-                }
+            let sy = y as isize - dy;
+            if !(0..h as isize).contains(&sy) {
+                row.fill((0.0 - m) / s);
+                continue;
+            }
+            let sy = if aug.vflip {
+                h - 1 - sy as usize
             } else {
-                for (d, v) in row.iter_mut().zip(src) {
-                    *d = (v - m) / s;
-                }
+                sy as usize
+            };
+            let src = &pixels[sy * w..(sy + 1) * w];
+            for (x, d) in row.iter_mut().enumerate() {
+                let sx = x as isize - dx;
+                *d = if (0..w as isize).contains(&sx) {
+                    let sx = if aug.hflip {
+                        w - 1 - sx as usize
+                    } else {
+                        sx as usize
+                    };
+                    (src[sx] - m) / s
+                } else {
+                    (0.0 - m) / s
+                };
             }
         }
     }
@@ -290,7 +357,7 @@ pub fn load_batch(
                     reason: format!("is {iw}x{ih}, the manifest says {w}x{h}"),
                 });
             }
-            normalise_into(&px, h, w, s.flip, model, out);
+            augment_into(&px, h, w, s.aug, model, out);
             Ok(())
         })?;
     Ok(Batch {
@@ -393,15 +460,40 @@ mod tests {
             a.iter().all(|s| folds[s.item] != Some(1)),
             "no validation image in training"
         );
-        let flips = a.iter().filter(|s| s.flip).count() as f64 / a.len() as f64;
+        let flips = a.iter().filter(|s| s.aug.hflip).count() as f64 / a.len() as f64;
         assert!((0.3..0.7).contains(&flips), "flip rate {flips}");
+        assert!(
+            a.iter().all(|s| !s.aug.vflip && s.aug.shift == [0.0; 2]),
+            "vflip and shift are off by default"
+        );
         let none = TrainConfig {
             hflip: 0.0,
             oversample_positives: 1,
-            ..cfg
+            ..cfg.clone()
         };
         let b = epoch_samples(&items, &folds, 1, 0, &none);
-        assert!(b.iter().all(|s| !s.flip) && b.len() == train.len());
+        assert!(b.iter().all(|s| s.aug == Augment::NONE) && b.len() == train.len());
+        // With vflip and shift on, both vary, stay in range and are reproducible.
+        let more = TrainConfig {
+            vflip: 0.5,
+            shift: 0.1,
+            ..cfg
+        };
+        let c = epoch_samples(&items, &folds, 1, 0, &more);
+        let v = c.iter().filter(|s| s.aug.vflip).count() as f64 / c.len() as f64;
+        assert!((0.3..0.7).contains(&v), "vflip rate {v}");
+        assert!(
+            c.iter().all(|s| s.aug.shift.iter().all(|d| d.abs() <= 0.1)),
+            "shift within range"
+        );
+        assert!(
+            c.iter().any(|s| s.aug.shift[0] > 0.05) && c.iter().any(|s| s.aug.shift[1] < -0.05)
+        );
+        assert_eq!(
+            c,
+            epoch_samples(&items, &folds, 1, 0, &more),
+            "deterministic"
+        );
     }
 
     #[test]
@@ -412,5 +504,32 @@ mod tests {
         normalise_into(&px, 2, 2, true, &model, &mut out);
         let n = |v: f32| (v - model.mean[0]) / model.std[0];
         assert_eq!(out, [n(0.5), n(0.0), n(0.25), n(1.0)]);
+    }
+
+    #[test]
+    fn augment_flips_then_shifts_with_a_black_border() {
+        let model = ModelConfig::new("resnet18").unwrap();
+        let n = |v: f32| (v - model.mean[0]) / model.std[0];
+        // 3x3 image, values 1..9 / 10 row-major.
+        let px: Vec<f32> = (1..=9).map(|v| v as f32 / 10.0).collect();
+        let mut out = [0f32; 9];
+        let aug = Augment {
+            hflip: false,
+            vflip: true,
+            shift: [0.0, 1.0 / 3.0],
+        };
+        augment_into(&px, 3, 3, aug, &model, &mut out);
+        // Flipped vertically: rows 7 8 9 / 4 5 6 / 1 2 3; then one pixel right.
+        let want = [0.0, 0.7, 0.8, 0.0, 0.4, 0.5, 0.0, 0.1, 0.2].map(n);
+        assert_eq!(out, want);
+        let aug = Augment {
+            hflip: true,
+            vflip: false,
+            shift: [-1.0 / 3.0, 0.0],
+        };
+        augment_into(&px, 3, 3, aug, &model, &mut out);
+        // Mirrored: 3 2 1 / 6 5 4 / 9 8 7; then one pixel up.
+        let want = [0.6, 0.5, 0.4, 0.9, 0.8, 0.7, 0.0, 0.0, 0.0].map(n);
+        assert_eq!(out, want);
     }
 }

@@ -23,7 +23,7 @@ use mammo_models::{
 
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::data::{
-    Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items,
+    Augment, Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items,
 };
 use crate::error::{Result, TrainError, io_err};
 use crate::prefetch::for_each_prefetched;
@@ -511,7 +511,10 @@ pub fn predict_items(
         |k| {
             let samples: Vec<Sample> = chunks[k]
                 .iter()
-                .map(|&item| Sample { item, flip: false })
+                .map(|&item| Sample {
+                    item,
+                    aug: Augment::NONE,
+                })
                 .collect();
             load_batch(items, &samples, size, model_cfg)
         },
