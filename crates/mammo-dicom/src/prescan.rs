@@ -204,8 +204,29 @@ impl Cursor<'_> {
                 self.items(Some(stop), depth + 1)?;
                 self.pos = stop;
             } else {
-                self.skip(h.len);
+                // Like the parser, which reads binary numbers of a value whole and goes on
+                // after the last one: a 10-byte AT value is two tags and 8 bytes.
+                let width = self.number_width(&h);
+                self.skip(h.len - h.len % width);
             }
+        }
+    }
+
+    /// Bytes per number of a binary numeric VR (1 for every other VR).
+    fn number_width(&self, h: &Header) -> u32 {
+        let vr = match h.vr {
+            Some(vr) => VR::from_binary(vr),
+            None => match StandardDataDictionary.by_tag(h.tag).map(|e| e.vr()) {
+                Some(VirtualVr::Exact(vr)) => Some(vr),
+                Some(VirtualVr::Xs) => Some(VR::US),
+                _ => None,
+            },
+        };
+        match vr {
+            Some(VR::US | VR::SS | VR::OW) => 2,
+            Some(VR::AT | VR::FL | VR::OF | VR::SL | VR::UL | VR::OL) => 4,
+            Some(VR::FD | VR::OD | VR::SV | VR::UV | VR::OV) => 8,
+            _ => 1,
         }
     }
 
@@ -549,6 +570,21 @@ mod tests {
         v.extend_from_slice(&UNDEFINED.to_le_bytes());
         v.extend_from_slice(b"1.2.840.10008.1.2.1\0");
         assert_eq!(check_lengths(&v, LIMIT), Ok(()));
+    }
+
+    #[test]
+    fn a_binary_value_of_a_partial_number_is_skipped_as_the_parser_reads_it() {
+        // Found by fuzzing: a 10-byte AT value, of which the parser reads two tags (8 bytes)
+        // and takes the next header from the last 2, here one claiming 4 GB.
+        let mut body = vec![0x08, 0x00, 0x05, 0x00, b'A', b'T', 10, 0];
+        body.extend_from_slice(b"ISO_IR \xff");
+        body.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, b'O', b'B', 0, 0]);
+        body.extend_from_slice(&[0x07, 0x07, 0xFF, 0xFF]);
+        let err = check_lengths(&stream(&body), LIMIT).unwrap_err();
+        assert!(
+            err.contains("(FFFF,FFFF)") && err.contains("claims"),
+            "{err}"
+        );
     }
 
     #[test]
