@@ -399,11 +399,16 @@ mod tests {
 
     /// A deflated explicit VR little endian stream whose data set, inflated, is `body`.
     fn deflated(body: &[u8]) -> Vec<u8> {
+        stream_with(b"1.2.840.10008.1.2.1.99", &deflate(body))
+    }
+
+    /// `bytes` as raw deflate (no zlib header), as PS3.5 A.5 stores a data set.
+    fn deflate(bytes: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut enc =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(body).unwrap();
-        stream_with(b"1.2.840.10008.1.2.1.99", &enc.finish().unwrap())
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
     }
 
     fn stream_with(ts: &[u8], body: &[u8]) -> Vec<u8> {
@@ -535,11 +540,7 @@ mod tests {
         // Found by fuzzing: an element of another group inside the meta group's length. The
         // parser reads it as a meta element and the data set from the end of the group; so
         // must the walk, or it checks the wrong bytes (here: inflates from the wrong place).
-        let lying = ob((0x0009, 0x0010), 0x7FFF_0000, b"abcd");
-        let mut enc =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut enc, &lying).unwrap();
-        let data = enc.finish().unwrap();
+        let data = deflate(&ob((0x0009, 0x0010), 0x7FFF_0000, b"abcd"));
         let ts = b"1.2.840.10008.1.2.1.99";
         let mut meta = vec![0x02, 0x00, 0x10, 0x00, b'U', b'I'];
         meta.extend_from_slice(&(ts.len() as u16).to_le_bytes());

@@ -174,7 +174,7 @@ pub struct Sample {
 }
 
 /// How a training sample is altered: flipped, then translated.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Augment {
     pub hflip: bool,
     pub vflip: bool,
@@ -293,14 +293,20 @@ pub fn augment_into(
     let plane = h * w;
     let dy = (aug.shift[0] * h as f32).round() as isize;
     let dx = (aug.shift[1] * w as f32).round() as isize;
+    // Output columns x0..x1 come from columns x0 - dx..x1 - dx of the flipped image; the
+    // rest is border.
+    let x0 = dx.clamp(0, w as isize) as usize;
+    let x1 = (w as isize + dx).clamp(0, w as isize) as usize;
+    let (s0, s1) = ((x0 as isize - dx) as usize, (x1 as isize - dx) as usize);
     for c in 0..model.in_chans {
         let (m, s) = (model.mean[c], model.std[c]);
+        let black = (0.0 - m) / s;
         let dst = &mut out[c * plane..(c + 1) * plane];
         for y in 0..h {
             let row = &mut dst[y * w..(y + 1) * w];
             let sy = y as isize - dy;
             if !(0..h as isize).contains(&sy) {
-                row.fill((0.0 - m) / s);
+                row.fill(black);
                 continue;
             }
             let sy = if aug.vflip {
@@ -309,18 +315,18 @@ pub fn augment_into(
                 sy as usize
             };
             let src = &pixels[sy * w..(sy + 1) * w];
-            for (x, d) in row.iter_mut().enumerate() {
-                let sx = x as isize - dx;
-                *d = if (0..w as isize).contains(&sx) {
-                    let sx = if aug.hflip {
-                        w - 1 - sx as usize
-                    } else {
-                        sx as usize
-                    };
-                    (src[sx] - m) / s
-                } else {
-                    (0.0 - m) / s
-                };
+            row[..x0].fill(black);
+            row[x1..].fill(black);
+            let row = &mut row[x0..x1];
+            if aug.hflip {
+                // Column j of the mirrored row is column w - 1 - j of the stored one.
+                for (d, v) in row.iter_mut().zip(src[w - s1..w - s0].iter().rev()) {
+                    *d = (v - m) / s;
+                }
+            } else {
+                for (d, v) in row.iter_mut().zip(&src[s0..s1]) {
+                    *d = (v - m) / s;
+                }
             }
         }
     }
@@ -530,6 +536,15 @@ mod tests {
         augment_into(&px, 3, 3, aug, &model, &mut out);
         // Mirrored: 3 2 1 / 6 5 4 / 9 8 7; then one pixel up.
         let want = [0.6, 0.5, 0.4, 0.9, 0.8, 0.7, 0.0, 0.0, 0.0].map(n);
+        assert_eq!(out, want);
+        let aug = Augment {
+            hflip: true,
+            vflip: false,
+            shift: [0.0, 1.0 / 3.0],
+        };
+        augment_into(&px, 3, 3, aug, &model, &mut out);
+        // Mirrored, then one pixel right.
+        let want = [0.0, 0.3, 0.2, 0.0, 0.6, 0.5, 0.0, 0.9, 0.8].map(n);
         assert_eq!(out, want);
     }
 }
