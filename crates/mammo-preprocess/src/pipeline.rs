@@ -211,7 +211,8 @@ pub fn choose_reduce(cfg: &PipelineConfig, columns: u32, rows: u32) -> u32 {
 }
 
 /// Runs the pipeline on one file. `laterality_hint` (from the CSV) wins over the DICOM tag
-/// for flipping; without either the heavier half of the image decides.
+/// for flipping; without either the chest-wall side the breast detector finds decides
+/// (film borders and edge strips cut off), or, when it finds no breast, the heavier half.
 pub fn process_image(
     path: &Path,
     cfg: &PipelineConfig,
@@ -231,20 +232,24 @@ pub fn process_image(
     let factor = (1u32 << stored.reduce) as f64;
     let img = GrayImage::new(rendered.width, rendered.height, rendered.data);
 
-    let (img, crop_reduced, breast_found) = if cfg.crop {
-        match detect_breast(&img, &cfg.crop_params) {
-            Some(region) => {
-                let out = region.apply(&img);
-                (out, region.bbox, true)
-            }
-            None => {
-                let full = Rect::full(img.width, img.height);
-                (img, full, false)
-            }
-        }
+    // The detector also finds the chest-wall side, which flipping needs when neither the
+    // CSV nor the header gives the laterality.
+    let needs_side = cfg.flip_to == FlipTo::Left;
+    let region = if cfg.crop || needs_side {
+        detect_breast(&img, &cfg.crop_params)
     } else {
-        let full = Rect::full(img.width, img.height);
-        (img, full, false)
+        None
+    };
+    let chest_wall = region.as_ref().map(|r| r.chest_wall);
+    let (img, crop_reduced, breast_found) = match region.filter(|_| cfg.crop) {
+        Some(region) => {
+            let out = region.apply(&img);
+            (out, region.bbox, true)
+        }
+        None => {
+            let full = Rect::full(img.width, img.height);
+            (img, full, false)
+        }
     };
     // Crop box back in stored-image pixels.
     let crop = crop_reduced.scaled(factor, factor, meta.columns, meta.rows);
@@ -258,7 +263,7 @@ pub fn process_image(
         FlipTo::Left => match laterality.as_deref() {
             Some("R") => true,
             Some("L") => false,
-            _ => img.heavier_side() == Side::Right,
+            _ => chest_wall.unwrap_or_else(|| img.heavier_side()) == Side::Right,
         },
     };
     let img = if flipped { img.flip_horizontal() } else { img };
@@ -303,6 +308,22 @@ pub fn process_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_saved_before_strip_width_still_load() {
+        let mut saved = serde_json::to_value(PipelineConfig::default()).unwrap();
+        let crop = saved["crop_params"].as_object_mut().unwrap();
+        assert!(crop.remove("strip_width").is_some());
+        crop.insert("margin".into(), serde_json::json!(0.01));
+        let loaded: PipelineConfig = serde_json::from_value(saved).unwrap();
+        assert_eq!(
+            loaded.crop_params,
+            CropParams {
+                margin: 0.01,
+                ..Default::default()
+            }
+        );
+    }
 
     #[test]
     fn reduce_policy() {
