@@ -14,13 +14,17 @@
 //! ```
 
 mod batch;
+pub mod datasets;
 mod error;
+mod lesions;
 mod manifest;
 mod pipeline;
 mod rsna;
 
 pub use batch::{BatchOptions, BatchReport, run_batch, saved_pipeline};
+pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, load_dataset};
 pub use error::PreprocessError;
+pub use lesions::{LESION_CSV_COLUMNS, read_lesions_csv, write_lesions_csv};
 pub use manifest::{ManifestRow, read_manifest, read_manifest_from, write_manifest};
 pub use pipeline::{
     FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image,
