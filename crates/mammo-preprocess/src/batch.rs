@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::datasets::{Dataset, DatasetKind, LesionBox, load_dataset};
 use crate::error::{PreprocessError, io_err};
 use crate::manifest::{ManifestRow, write_csv};
 use crate::pipeline::{PipelineConfig, Processed, process_image};
@@ -20,6 +21,18 @@ use crate::rsna::{RsnaRow, read_rsna_csv};
 pub struct BatchOptions {
     pub csv: PathBuf,
     pub images: PathBuf,
+    pub out: PathBuf,
+    /// Worker threads; 0 = all cores.
+    pub jobs: usize,
+    pub progress: bool,
+}
+
+/// Where to read a dataset of a known layout ([`DatasetKind`]) and where to write.
+#[derive(Debug, Clone)]
+pub struct DatasetBatchOptions {
+    pub kind: DatasetKind,
+    /// The dataset's root (for `rsna`: the folder holding `train.csv` and `train_images/`).
+    pub root: PathBuf,
     pub out: PathBuf,
     /// Worker threads; 0 = all cores.
     pub jobs: usize,
@@ -40,6 +53,11 @@ pub struct BatchReport {
     /// (label, age, view, ...): their manifest rows were rewritten, their PNGs kept.
     pub refreshed: usize,
     pub manifests: Vec<PathBuf>,
+    /// `OUT/lesions.csv`, written by a dataset batch (boxes in stored-image pixels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lesions_csv: Option<PathBuf>,
+    /// Rows of that `lesions.csv`.
+    pub lesion_boxes: usize,
     pub seconds: f64,
 }
 
@@ -80,7 +98,23 @@ struct JournalEntry {
     /// Absent in journals of older versions: such entries are redone.
     #[serde(default)]
     source: Option<RsnaRow>,
+    /// The DICOM file of a dataset record (absent for train.csv rows, whose file follows
+    /// from the ids): a record that moves to another file is processed again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    /// The record's split (datasets only; it goes into the manifest).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    split: String,
     rows: Vec<ManifestRow>,
+}
+
+/// One image to process: its row (the train.csv row, or a dataset record as one), its file.
+struct Item {
+    row: RsnaRow,
+    file: PathBuf,
+    /// What the journal keys the file by: `None` for train.csv rows.
+    journal_file: Option<String>,
+    split: String,
 }
 
 /// What a journal entry is worth for the current train.csv row.
@@ -94,23 +128,25 @@ enum Reuse {
     Redo,
 }
 
-fn reuse(entry: &JournalEntry, row: &RsnaRow) -> Reuse {
+fn reuse(entry: &JournalEntry, item: &Item) -> Reuse {
+    let row = &item.row;
     let Some(source) = &entry.source else {
         return Reuse::Redo;
     };
-    // Laterality decides the flip; the ids decide the PNG's path.
+    // Laterality decides the flip; the ids decide the PNG's path; the file its pixels.
     if source.patient_id != row.patient_id
         || source.image_id != row.image_id
         || source.laterality != row.laterality
+        || entry.file != item.journal_file
     {
         return Reuse::Redo;
     }
-    if source == row {
+    if source == row && entry.split == item.split {
         return Reuse::AsIs(entry.rows.clone());
     }
     // The columns `base_row` copies from the CSV; the rest describe the pixels. Laterality
     // is equal here, and the old row's may have been read from the DICOM.
-    let new = base_row(row);
+    let new = base_row(row, &item.split);
     let rows = entry
         .rows
         .iter()
@@ -128,6 +164,7 @@ fn reuse(entry: &JournalEntry, row: &RsnaRow) -> Reuse {
                 birads: new.birads,
                 implant: new.implant,
                 difficult_negative_case: new.difficult_negative_case,
+                split: new.split,
                 ..old.clone()
             }
         })
@@ -143,16 +180,149 @@ pub fn run_batch(
     let started = std::time::Instant::now();
     cfg.validate().map_err(PreprocessError::Config)?;
     let table = read_rsna_csv(&opts.csv)?;
-    let rows = table.rows;
     let images_root = std::fs::canonicalize(&opts.images).map_err(|e| io_err(&opts.images, e))?;
     if !images_root.is_dir() {
         return Err(io_err(&opts.images, "not a folder"));
     }
+    let items = table
+        .rows
+        .into_iter()
+        .map(|row| Item {
+            file: opts
+                .images
+                .join(&row.patient_id)
+                .join(format!("{}.dcm", row.image_id)),
+            row,
+            journal_file: None,
+            split: String::new(),
+        })
+        .collect();
+    let run = Run {
+        opts,
+        images_root: &images_root,
+        items,
+        warnings: table.warnings,
+        lesions: None,
+        started,
+    };
+    run_items(run, cfg)
+}
+
+/// Reads the dataset ([`load_dataset`]) and runs the pipeline over its images, like
+/// [`run_batch`] over train.csv rows (resumable, parallel, failures reported), then writes its
+/// lesion boxes to `OUT/lesions.csv` (stored-image pixels, the format `mammo explain --truth`
+/// reads). The dataset's warnings join the report's. For `rsna` this is [`run_batch`] with
+/// `root/train.csv` and `root/train_images`, and a `root/lesions.csv` is copied to `OUT/`.
+pub fn run_dataset_batch(
+    opts: &DatasetBatchOptions,
+    cfg: &PipelineConfig,
+) -> Result<BatchReport, PreprocessError> {
+    let started = std::time::Instant::now();
+    cfg.validate().map_err(PreprocessError::Config)?;
+    if opts.kind == DatasetKind::Rsna {
+        let mut report = run_batch(
+            &BatchOptions {
+                csv: opts.root.join("train.csv"),
+                images: opts.root.join("train_images"),
+                out: opts.out.clone(),
+                jobs: opts.jobs,
+                progress: opts.progress,
+            },
+            cfg,
+        )?;
+        let src = opts.root.join("lesions.csv");
+        if src.is_file() {
+            let lesions = crate::lesions::read_lesions_csv(&src)?;
+            let dst = opts.out.join("lesions.csv");
+            crate::lesions::write_lesions_csv(&dst, &lesions)?;
+            report.lesions_csv = Some(dst);
+            report.lesion_boxes = lesions.len();
+        }
+        return Ok(report);
+    }
+    let dataset = load_dataset(opts.kind, &opts.root)?;
+    run_dataset(opts, &dataset, cfg, started)
+}
+
+/// [`run_dataset_batch`] on a dataset already read (or built by hand).
+pub fn run_loaded_dataset(
+    opts: &DatasetBatchOptions,
+    dataset: &Dataset,
+    cfg: &PipelineConfig,
+) -> Result<BatchReport, PreprocessError> {
+    cfg.validate().map_err(PreprocessError::Config)?;
+    run_dataset(opts, dataset, cfg, std::time::Instant::now())
+}
+
+fn run_dataset(
+    opts: &DatasetBatchOptions,
+    dataset: &Dataset,
+    cfg: &PipelineConfig,
+    started: std::time::Instant,
+) -> Result<BatchReport, PreprocessError> {
+    let images_root = std::fs::canonicalize(&dataset.root).map_err(|e| io_err(&dataset.root, e))?;
+    let items = dataset
+        .images
+        .iter()
+        .map(|r| Item {
+            row: r.to_rsna_row(),
+            file: r.dicom.clone(),
+            journal_file: Some(r.dicom.display().to_string()),
+            split: r.split.clone(),
+        })
+        .collect();
+    let batch_opts = BatchOptions {
+        csv: PathBuf::from(format!("{} dataset", dataset.kind)),
+        images: dataset.root.clone(),
+        out: opts.out.clone(),
+        jobs: opts.jobs,
+        progress: opts.progress,
+    };
+    let run = Run {
+        opts: &batch_opts,
+        images_root: &images_root,
+        items,
+        warnings: dataset.warnings.clone(),
+        lesions: Some(&dataset.lesions),
+        started,
+    };
+    run_items(run, cfg)
+}
+
+/// One batch: the items and where they come from.
+struct Run<'a> {
+    opts: &'a BatchOptions,
+    /// Canonical; every file must resolve inside it.
+    images_root: &'a Path,
+    items: Vec<Item>,
+    warnings: Vec<String>,
+    /// Written to `OUT/lesions.csv` when given.
+    lesions: Option<&'a [LesionBox]>,
+    started: std::time::Instant,
+}
+
+fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, PreprocessError> {
+    let Run {
+        opts,
+        images_root,
+        items,
+        warnings,
+        lesions,
+        started,
+    } = run;
     std::fs::create_dir_all(&opts.out).map_err(|e| io_err(&opts.out, e))?;
     // One writer per folder; what killed writers left half-written goes first.
     let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo preprocess")?;
     mammo_image::sweep_temp_files(&opts.out).map_err(|e| io_err(&opts.out, e))?;
     check_settings(opts, cfg)?;
+    let lesions_csv = match lesions {
+        Some(l) => {
+            let path = opts.out.join("lesions.csv");
+            crate::lesions::write_lesions_csv(&path, l)?;
+            Some(path)
+        }
+        None => None,
+    };
 
     let journal_path = opts.out.join("journal.jsonl");
     let mut journal_entries = read_journal(&journal_path);
@@ -166,16 +336,19 @@ pub fn run_batch(
     });
     // What each current row can take from the journal: the manifest always follows the CSV.
     let mut refreshed_entries = Vec::new();
-    let done: HashMap<String, Vec<ManifestRow>> = rows
+    let done: HashMap<String, Vec<ManifestRow>> = items
         .iter()
-        .filter_map(|row| {
+        .filter_map(|item| {
+            let row = &item.row;
             let entry = journal_entries.get(&row.image_id)?;
-            match reuse(entry, row) {
+            match reuse(entry, item) {
                 Reuse::AsIs(r) => Some((row.image_id.clone(), r)),
                 Reuse::Refresh(r) => {
                     refreshed_entries.push(JournalEntry {
                         image_id: row.image_id.clone(),
                         source: Some(row.clone()),
+                        file: item.journal_file.clone(),
+                        split: item.split.clone(),
                         rows: r.clone(),
                     });
                     Some((row.image_id.clone(), r))
@@ -199,7 +372,7 @@ pub fn run_batch(
     let journal = Mutex::new(journal_file);
 
     let bar = if opts.progress {
-        ProgressBar::new(rows.len() as u64)
+        ProgressBar::new(items.len() as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -215,26 +388,26 @@ pub fn run_batch(
         .num_threads(opts.jobs)
         .build()
         .map_err(|e| PreprocessError::Config(e.to_string()))?;
-    let skipped = rows
+    let skipped = items
         .iter()
-        .filter(|r| done.contains_key(&r.image_id))
+        .filter(|it| done.contains_key(&it.row.image_id))
         .count();
     bar.inc(skipped as u64);
 
     let results: Vec<(usize, Vec<ManifestRow>)> = pool.install(|| {
-        rows.par_iter()
+        items
+            .par_iter()
             .enumerate()
-            .filter(|(_, r)| !done.contains_key(&r.image_id))
-            .map(|(i, row)| {
-                let file = opts
-                    .images
-                    .join(&row.patient_id)
-                    .join(format!("{}.dcm", row.image_id));
-                let out_rows = match process_one(&file, &images_root, row, cfg, &opts.out) {
+            .filter(|(_, it)| !done.contains_key(&it.row.image_id))
+            .map(|(i, item)| {
+                let (row, file) = (&item.row, &item.file);
+                let out_rows = match process_one(file, images_root, item, cfg, &opts.out) {
                     Ok(rows) => {
                         let line = serde_json::to_string(&JournalEntry {
                             image_id: row.image_id.clone(),
                             source: Some(row.clone()),
+                            file: item.journal_file.clone(),
+                            split: item.split.clone(),
                             rows: rows.clone(),
                         })
                         .expect("rows serialise");
@@ -255,7 +428,7 @@ pub fn run_batch(
                                 height: s.height,
                                 width: s.width,
                                 status: format!("failed: {reason}"),
-                                ..base_row(row)
+                                ..base_row(row, &item.split)
                             })
                             .collect()
                     }
@@ -269,11 +442,12 @@ pub fn run_batch(
 
     // Assemble manifests in CSV order: finished-before rows from the journal, new ones.
     let mut by_index: HashMap<usize, Vec<ManifestRow>> = results.into_iter().collect();
-    let mut per_size: Vec<Vec<ManifestRow>> = vec![Vec::with_capacity(rows.len()); cfg.sizes.len()];
-    for (i, row) in rows.iter().enumerate() {
+    let mut per_size: Vec<Vec<ManifestRow>> =
+        vec![Vec::with_capacity(items.len()); cfg.sizes.len()];
+    for (i, item) in items.iter().enumerate() {
         let image_rows = by_index
             .remove(&i)
-            .or_else(|| done.get(&row.image_id).cloned())
+            .or_else(|| done.get(&item.row.image_id).cloned())
             .unwrap_or_default();
         for (k, r) in image_rows.into_iter().enumerate().take(cfg.sizes.len()) {
             per_size[k].push(r);
@@ -291,14 +465,16 @@ pub fn run_batch(
     failures.sort_by(|a, b| a.file.cmp(&b.file));
     write_csv(&opts.out.join("failures.csv"), &failures)?;
     let report = BatchReport {
-        total: rows.len(),
-        processed: rows.len() - skipped - failures.len(),
+        total: items.len(),
+        processed: items.len() - skipped - failures.len(),
         skipped_done: skipped,
         failed: failures.len(),
         failures,
-        warnings: table.warnings,
+        warnings,
         refreshed,
         manifests,
+        lesion_boxes: lesions.map_or(0, <[LesionBox]>::len),
+        lesions_csv,
         seconds: started.elapsed().as_secs_f64(),
     };
     let summary = opts.out.join("summary.json");
@@ -320,7 +496,7 @@ fn size_dir(r: &ManifestRow) -> String {
     .label()
 }
 
-fn base_row(row: &RsnaRow) -> ManifestRow {
+fn base_row(row: &RsnaRow, split: &str) -> ManifestRow {
     ManifestRow {
         patient_id: row.patient_id.clone(),
         image_id: row.image_id.clone(),
@@ -336,6 +512,7 @@ fn base_row(row: &RsnaRow) -> ManifestRow {
         birads: row.birads.clone(),
         implant: row.implant.clone(),
         difficult_negative_case: row.difficult_negative_case.clone(),
+        split: split.to_string(),
         ..Default::default()
     }
 }
@@ -362,10 +539,11 @@ fn check_input(file: &Path, root: &Path) -> Result<(), String> {
 fn process_one(
     file: &Path,
     images_root: &Path,
-    row: &RsnaRow,
+    item: &Item,
     cfg: &PipelineConfig,
     out: &Path,
 ) -> Result<Vec<ManifestRow>, String> {
+    let row = &item.row;
     check_input(file, images_root)?;
     let p: Processed = process_image(file, cfg, Some(&row.laterality))?;
     let mut rows = Vec::with_capacity(p.outputs.len());
@@ -404,7 +582,7 @@ fn process_one(
             } else {
                 row.laterality.clone()
             },
-            ..base_row(row)
+            ..base_row(row, &item.split)
         });
     }
     Ok(rows)

@@ -21,7 +21,10 @@ mod manifest;
 mod pipeline;
 mod rsna;
 
-pub use batch::{BatchOptions, BatchReport, run_batch, saved_pipeline};
+pub use batch::{
+    BatchOptions, BatchReport, DatasetBatchOptions, run_batch, run_dataset_batch,
+    run_loaded_dataset, saved_pipeline,
+};
 pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, load_dataset};
 pub use error::PreprocessError;
 pub use lesions::{LESION_CSV_COLUMNS, read_lesions_csv, write_lesions_csv};

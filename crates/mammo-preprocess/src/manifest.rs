@@ -54,6 +54,10 @@ pub struct ManifestRow {
     /// fold's. Absent in older manifests.
     #[serde(default)]
     pub synthetic_fold: String,
+    /// The dataset's own split (`training`, `test`; VinDr-Mammo, CBIS-DDSM), empty when it has
+    /// none. Absent in older manifests.
+    #[serde(default)]
+    pub split: String,
 }
 
 impl ManifestRow {

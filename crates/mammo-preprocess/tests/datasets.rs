@@ -6,7 +6,10 @@ mod common;
 use std::path::Path;
 
 use common::{Header, breast, mask, scratch, write, write_dicom};
-use mammo_preprocess::{DatasetKind, LesionKind, load_dataset};
+use mammo_preprocess::{
+    DatasetBatchOptions, DatasetKind, LesionKind, OutputSize, PipelineConfig, load_dataset,
+    read_manifest, run_dataset_batch,
+};
 
 fn err_of(kind: DatasetKind, root: &Path) -> String {
     load_dataset(kind, root).expect_err("malformed").to_string()
@@ -583,4 +586,141 @@ fn inbreast_table_dicoms_and_xml_rois() {
     );
     let e = err_of(DatasetKind::Inbreast, &root);
     assert!(e.contains("row 3") && e.contains("File Name"), "{e}");
+}
+
+fn small_config() -> PipelineConfig {
+    PipelineConfig {
+        sizes: vec![OutputSize::square(32)],
+        ..PipelineConfig::default()
+    }
+}
+
+#[test]
+fn a_dataset_batch_writes_manifest_and_lesions_and_goes_on_past_failures() {
+    let root = vindr_fixture("vindr-batch");
+    // i3's DICOM is missing; i1's is a link to a file outside the root.
+    std::fs::remove_file(root.join("images/s2/i3.dicom")).unwrap();
+    let outside = scratch("vindr-batch-outside").join("x.dicom");
+    std::fs::rename(root.join("images/s1/i1.dicom"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("images/s1/i1.dicom")).unwrap();
+    let out = scratch("vindr-batch-out");
+    let opts = DatasetBatchOptions {
+        kind: DatasetKind::Vindr,
+        root: root.clone(),
+        out: out.clone(),
+        jobs: 1,
+        progress: false,
+    };
+    let report = run_dataset_batch(&opts, &small_config()).unwrap();
+    assert_eq!(
+        (report.total, report.processed, report.failed),
+        (3, 1, 2),
+        "{report:?}"
+    );
+    let reasons: Vec<_> = report.failures.iter().map(|f| f.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("outside --images")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("no such file")),
+        "{reasons:?}"
+    );
+    let rows = read_manifest(&out.join("32/manifest.csv")).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.image_id.as_str(),
+                r.label.as_str(),
+                r.split.as_str(),
+                r.birads.as_str(),
+                r.is_ok(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("i1", "0", "training", "1", false),
+            ("i2", "1", "training", "4", true),
+            ("i3", "0", "test", "3", false),
+        ]
+    );
+    assert_eq!(rows[1].path, "s1/i2.png");
+    assert!(out.join("32/s1/i2.png").is_file());
+
+    // lesions.csv reads the way `mammo explain --truth` reads it, and its boxes land in the PNG.
+    assert_eq!(
+        report.lesions_csv.as_deref(),
+        Some(out.join("lesions.csv").as_path())
+    );
+    assert_eq!(report.lesion_boxes, 2);
+    let truth = mammo_phantom::read_lesion_boxes(&out.join("lesions.csv")).unwrap();
+    assert_eq!(truth["i2"], vec![[10.5, 5.25, 20.0, 15.0]]);
+    assert_eq!(truth["i3"], vec![[1.0, 2.0, 3.0, 4.0]]);
+    let [x0, y0, x1, y1] = rows[1].box_to_output(truth["i2"][0]);
+    // The crop may cut a box at the breast's edge; it still overlaps the PNG.
+    assert!(x0 < x1 && y0 < y1 && x0 < 32.0 && x1 > 0.0 && y0 < 32.0 && y1 > 0.0);
+
+    // Resumed: the finished image is kept; a changed label only rewrites its row.
+    let report = run_dataset_batch(&opts, &small_config()).unwrap();
+    assert_eq!(
+        (report.skipped_done, report.failed, report.refreshed),
+        (1, 2, 0)
+    );
+    write(
+        &root,
+        "breast-level_annotations.csv",
+        &VINDR_BREAST.replace("BI-RADS 4", "BI-RADS 5"),
+    );
+    let report = run_dataset_batch(&opts, &small_config()).unwrap();
+    assert_eq!((report.skipped_done, report.refreshed), (1, 1));
+    let rows = read_manifest(&out.join("32/manifest.csv")).unwrap();
+    assert_eq!(
+        (rows[1].birads.as_str(), rows[1].split.as_str()),
+        ("5", "training")
+    );
+}
+
+#[test]
+fn rsna_through_the_dataset_entry_point_copies_the_phantom_lesions() {
+    let root = scratch("rsna-phantom");
+    mammo_phantom::generate(&mammo_phantom::PhantomConfig {
+        out: root.clone(),
+        patients: 3,
+        seed: 7,
+        prevalence: 0.7,
+        size: mammo_phantom::SizePreset::Small,
+        conspicuity: mammo_phantom::Conspicuity::High,
+        jobs: 1,
+        progress: false,
+    })
+    .unwrap();
+    let ds = load_dataset(DatasetKind::Rsna, &root).unwrap();
+    let phantom = mammo_phantom::read_lesion_boxes(&root.join("lesions.csv")).unwrap();
+    assert_eq!(
+        ds.lesions.len(),
+        phantom.values().map(Vec::len).sum::<usize>()
+    );
+    assert!(
+        ds.images
+            .iter()
+            .all(|r| r.dicom.is_file() && r.label.is_some())
+    );
+    let out = scratch("rsna-phantom-out");
+    let report = run_dataset_batch(
+        &DatasetBatchOptions {
+            kind: DatasetKind::Rsna,
+            root: root.clone(),
+            out: out.clone(),
+            jobs: 1,
+            progress: false,
+        },
+        &small_config(),
+    )
+    .unwrap();
+    assert_eq!((report.total, report.failed), (ds.images.len(), 0));
+    let copied = mammo_phantom::read_lesion_boxes(&out.join("lesions.csv")).unwrap();
+    assert_eq!(copied, phantom);
 }
