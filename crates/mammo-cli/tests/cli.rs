@@ -860,3 +860,64 @@ fn gan_train_generate_and_fid() {
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn preprocess_dataset_rsna_equals_the_csv_path_and_bad_dataset_flags_are_usage_errors() {
+    let dir = tempdir("preprocess-dataset");
+    let (csv, images) = small_dataset(&dir);
+    let run = |extra: &[&str], out: &Path| {
+        let mut v = vec![
+            "preprocess",
+            "--out",
+            out.to_str().unwrap(),
+            "--size",
+            "48",
+            "--quiet",
+            "--jobs",
+            "1",
+        ];
+        v.extend_from_slice(extra);
+        mammo(&v)
+    };
+    let by_csv = dir.join("by-csv");
+    let by_dataset = dir.join("by-dataset");
+    let a = run(
+        &[
+            "--csv",
+            csv.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+        ],
+        &by_csv,
+    );
+    let b = run(
+        &["--dataset", "rsna", "--images", dir.to_str().unwrap()],
+        &by_dataset,
+    );
+    // Both end with the same two per-file failures (a corrupt and a missing file).
+    assert_eq!(a.status.code(), Some(3), "{}", stderr(&a));
+    assert_eq!(b.status.code(), Some(3), "{}", stderr(&b));
+    let manifest = |d: &Path| {
+        let text = std::fs::read_to_string(d.join("48").join("manifest.csv")).unwrap();
+        let mut rows: Vec<String> = text.lines().skip(1).map(String::from).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(manifest(&by_csv), manifest(&by_dataset));
+    assert_eq!(
+        manifest(&by_csv).len(),
+        6,
+        "one row per train.csv row, failures included"
+    );
+
+    for bad in [
+        vec!["--dataset", "rsna", "--csv", csv.to_str().unwrap()],
+        vec!["--dataset", "ddsm-nope"],
+        vec![],
+    ] {
+        let mut args = bad.clone();
+        args.extend(["--images", dir.to_str().unwrap()]);
+        let o = run(&args, &dir.join("bad"));
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+}

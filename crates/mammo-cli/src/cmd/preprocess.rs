@@ -4,16 +4,26 @@ use std::path::PathBuf;
 use anyhow::Result;
 use mammo_dicom::VoiChoice;
 use mammo_image::Filter;
-use mammo_preprocess::{BatchOptions, FlipTo, OutputSize, PipelineConfig, run_batch};
+use mammo_preprocess::{
+    BatchOptions, DatasetBatchOptions, DatasetKind, FlipTo, OutputSize, PipelineConfig, run_batch,
+    run_dataset_batch,
+};
 
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// RSNA-style CSV (columns patient_id, image_id, laterality, view, cancer, ...).
-    #[arg(long)]
-    pub csv: PathBuf,
-    /// Folder holding `<patient_id>/<image_id>.dcm`.
+    /// RSNA-style CSV (columns patient_id, image_id, laterality, view, cancer, ...); `--images`
+    /// is then the folder holding `<patient_id>/<image_id>.dcm`.
+    #[arg(long, required_unless_present = "dataset", conflicts_with = "dataset")]
+    pub csv: Option<PathBuf>,
+    /// Read a public dataset from its documented layout instead of a CSV: rsna, cbis-ddsm,
+    /// vindr, cmmd or inbreast; `--images` is then the dataset's root folder. Its lesion boxes
+    /// (where it has them) are written to OUT/lesions.csv for `mammo explain --truth`.
+    #[arg(long, value_parser = parse_dataset)]
+    pub dataset: Option<DatasetKind>,
+    /// Folder holding `<patient_id>/<image_id>.dcm` (with --csv) or the dataset's root (with
+    /// --dataset).
     #[arg(long)]
     pub images: PathBuf,
     /// Output folder (resumes when it holds an earlier run with the same settings).
@@ -88,18 +98,38 @@ impl Args {
     }
 }
 
+fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
+    s.parse()
+}
+
 pub fn run(a: Args) -> Result<Outcome> {
     let cfg = a.pipeline()?;
     cfg.validate()
         .map_err(|e| super::UsageError(format!("preprocessing settings: {e}")))?;
-    let opts = BatchOptions {
-        csv: a.csv.clone(),
-        images: a.images.clone(),
-        out: a.out.clone(),
-        jobs: a.jobs,
-        progress: !a.quiet && std::io::stderr().is_terminal(),
+    let progress = !a.quiet && std::io::stderr().is_terminal();
+    let report = match (a.dataset, &a.csv) {
+        (Some(kind), _) => run_dataset_batch(
+            &DatasetBatchOptions {
+                kind,
+                root: a.images.clone(),
+                out: a.out.clone(),
+                jobs: a.jobs,
+                progress,
+            },
+            &cfg,
+        )?,
+        (None, Some(csv)) => run_batch(
+            &BatchOptions {
+                csv: csv.clone(),
+                images: a.images.clone(),
+                out: a.out.clone(),
+                jobs: a.jobs,
+                progress,
+            },
+            &cfg,
+        )?,
+        (None, None) => unreachable!("clap requires --csv without --dataset"),
     };
-    let report = run_batch(&opts, &cfg)?;
     for w in report.warnings.iter().take(20) {
         eprintln!("warning: {}", super::printable(w));
     }
@@ -115,6 +145,9 @@ pub fn run(a: Args) -> Result<Outcome> {
             "{} finished images had changed train.csv rows: manifest rows rewritten, PNGs kept",
             report.refreshed
         );
+    }
+    if let Some(l) = &report.lesions_csv {
+        eprintln!("{} lesion boxes in {}", report.lesion_boxes, l.display());
     }
     eprintln!(
         "preprocessed {} images in {:.1}s ({} new, {} already done, {} failed); manifests: {}",
