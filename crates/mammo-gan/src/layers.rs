@@ -35,9 +35,57 @@ pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
             burn::tensor::ops::AvgPoolOptions::new([k, k]).with_stride([k, k]),
         );
     }
+    if !on_flex(&x) {
+        return bilinear_by_matmul(x, size);
+    }
     let mut o = InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size);
     o.align_corners = false;
     interpolate(x, o)
+}
+
+fn on_flex(x: &Tensor<4>) -> bool {
+    matches!(
+        x.device().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}
+
+/// Half-pixel bilinear resize as two matrix products, `A_h · x · A_wᵀ`, for devices where
+/// burn 0.22.1's `interpolate` has no backward: its CubeCL backends (vulkan, cuda) fail
+/// `interpolate_backward` with "Bilinear interpolation backward is not supported by JIT
+/// backend", and the GAN trains through this resize. The same arithmetic as PyTorch's
+/// `align_corners=False` (source coordinate clamped at 0, upper neighbour at the edge).
+pub fn bilinear_by_matmul(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let device = x.device();
+    let ah = Tensor::<2>::from_data(
+        TensorData::new(bilinear_matrix(h, size[0]), [size[0], h]),
+        &device,
+    ); // [H', H]
+    let awt = Tensor::<2>::from_data(
+        TensorData::new(bilinear_matrix(w, size[1]), [size[1], w]),
+        &device,
+    )
+    .transpose(); // [W, W']
+    let rows = x.reshape([n * c * h, w]).matmul(awt); // [N*C*H, W']
+    let rows = rows.reshape([n * c, h, size[1]]);
+    let ah = ah.unsqueeze_dim::<3>(0).expand([n * c, size[0], h]); // [N*C, H', H]
+    ah.matmul(rows).reshape([n, c, size[0], size[1]])
+}
+
+/// The `[out, inp]` row-stochastic matrix of 1-D half-pixel linear interpolation.
+fn bilinear_matrix(inp: usize, out: usize) -> Vec<f32> {
+    let mut m = vec![0f32; out * inp];
+    let scale = inp as f64 / out as f64;
+    for o in 0..out {
+        let src = ((o as f64 + 0.5) * scale - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(inp - 1);
+        let i1 = (i0 + 1).min(inp - 1);
+        let t = (src - i0 as f64) as f32;
+        m[o * inp + i0] += 1.0 - t;
+        m[o * inp + i1] += t;
+    }
+    m
 }
 
 /// Images in `[-1, 1]` (`[N, 1 or 3, H, W]`) as a classifier with `in_chans` inputs expects
@@ -423,5 +471,53 @@ mod tests {
         }
         // integer shrink is a box average
         assert_eq!(vec4(resize(upsample2x(x), [1, 1])), vec![1.5]);
+    }
+
+    /// The matmul form (used off flex, where burn's bilinear interpolation has no backward)
+    /// equals burn's `interpolate` with `align_corners = false`, values and input gradients,
+    /// growing, shrinking by a non-integer factor and changing the aspect ratio.
+    #[test]
+    fn bilinear_by_matmul_equals_interpolate_with_gradients() {
+        let d = dev().autodiff();
+        for (h, w, size) in [
+            (4, 6, [8, 12]),
+            (7, 5, [3, 4]),
+            (5, 5, [9, 2]),
+            (3, 3, [3, 7]),
+        ] {
+            let v: Vec<f32> = (0..2 * h * w)
+                .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
+                .collect();
+            let x = Tensor::<4>::from_data(TensorData::new(v, [1, 2, h, w]), &d).require_grad();
+            let mut o = InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size);
+            o.align_corners = false;
+            let weights = Tensor::<4>::from_data(
+                TensorData::new(
+                    (0..2 * size[0] * size[1])
+                        .map(|i| (i % 7) as f32)
+                        .collect::<Vec<_>>(),
+                    [1, 2, size[0], size[1]],
+                ),
+                &d,
+            );
+            let a = interpolate(x.clone(), o);
+            let b = bilinear_by_matmul(x.clone(), size);
+            let (ga, gb) = (
+                x.grad(&(a.clone() * weights.clone()).sum().backward())
+                    .unwrap(),
+                x.grad(&(b.clone() * weights).sum().backward()).unwrap(),
+            );
+            let close = |p: Vec<f32>, q: Vec<f32>, what: &str| {
+                assert_eq!(p.len(), q.len());
+                for (u, v) in p.iter().zip(&q) {
+                    assert!(
+                        (u - v).abs() < 1e-5,
+                        "{what} {h}x{w}->{size:?}: {p:?} vs {q:?}"
+                    );
+                }
+            };
+            close(vec4(a), vec4(b), "values");
+            close(vec4(ga), vec4(gb), "input gradients");
+        }
     }
 }
