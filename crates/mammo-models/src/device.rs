@@ -285,25 +285,78 @@ pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
     Ok(name.parse::<DeviceSpec>()?.open()?.device)
 }
 
-/// Environment variable that turns the vulkan tests on (`1`). They are opt-in: on Mesa's
-/// lavapipe (22.3 and 25.0 with LLVM 15, the CPU Vulkan a machine without a GPU has) burn's
-/// conv2d autotuning crashes the driver while compiling one candidate kernel, so they cannot run
-/// on CI's machines yet. With it set, a missing Vulkan device fails the test instead of skipping.
+/// Environment variable that turns the vulkan tests on. Unset: they are skipped (with a note on
+/// stderr). `ci`: the tests of [`VulkanTier::Ci`] run, those that pass on Mesa's lavapipe within
+/// CI's time (CI sets this). `1` or `all`: every vulkan test. They are opt-in because on a
+/// machine without a GPU they run on lavapipe, a CPU Vulkan, where every kernel is compiled by
+/// LLVM and autotuned: minutes, not seconds. When set, a missing Vulkan device fails the test
+/// instead of skipping it.
 pub const TEST_VULKAN_ENV: &str = "MAMMO_TEST_VULKAN";
 
-/// The Vulkan device the vulkan tests run on: the first listed. `None`, with a note on stderr,
-/// unless [`TEST_VULKAN_ENV`] is `1`; then panics where the build lacks `vulkan` or the machine
-/// a Vulkan driver.
+/// Which vulkan tests a [`TEST_VULKAN_ENV`] value turns on.
 #[doc(hidden)]
-pub fn vulkan_for_tests() -> Option<OpenDevice> {
-    if !std::env::var(TEST_VULKAN_ENV).is_ok_and(|v| v == "1") {
-        eprintln!("vulkan test skipped: set {TEST_VULKAN_ENV}=1 to run it on a Vulkan device");
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VulkanTier {
+    /// Runs on lavapipe in CI (`MAMMO_TEST_VULKAN=ci`, `1` or `all`).
+    Ci,
+    /// Runs only when every vulkan test is asked for (`MAMMO_TEST_VULKAN=1` or `all`): not yet
+    /// passing on lavapipe, or too slow there for CI.
+    Full,
+}
+
+/// Environment variable naming the models the vulkan parity test compares (comma-separated
+/// timm names, or `all`). Unset: resnet18, whose first autotuned training step takes about two
+/// minutes on lavapipe (efficientnet_b0 takes over ten).
+pub const TEST_VULKAN_MODELS_ENV: &str = "MAMMO_TEST_VULKAN_MODELS";
+
+/// The models the vulkan parity test covers, in registry order (see
+/// [`TEST_VULKAN_MODELS_ENV`]). Panics on a name that is not registered.
+#[doc(hidden)]
+pub fn vulkan_test_models() -> Vec<&'static str> {
+    let all = crate::MODELS.iter().map(|s| s.name);
+    match std::env::var(TEST_VULKAN_MODELS_ENV) {
+        Ok(v) if v.trim() == "all" => all.collect(),
+        Ok(v) => {
+            let wanted: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            for w in &wanted {
+                assert!(
+                    crate::MODELS.iter().any(|s| s.name == *w),
+                    "{TEST_VULKAN_MODELS_ENV}: {w:?} is not a registered model"
+                );
+            }
+            all.filter(|n| wanted.contains(n)).collect()
+        }
+        Err(_) => all.filter(|n| *n == "resnet18").collect(),
+    }
+}
+
+/// The Vulkan device the vulkan tests of `tier` run on: the first listed. `None`, with a note on
+/// stderr, unless [`TEST_VULKAN_ENV`] turns that tier on; then panics where the build lacks
+/// `vulkan` or the machine a Vulkan driver.
+#[doc(hidden)]
+pub fn vulkan_for_tests_at(tier: VulkanTier) -> Option<OpenDevice> {
+    let value = std::env::var(TEST_VULKAN_ENV).unwrap_or_default();
+    let on = match value.trim() {
+        "1" | "all" => true,
+        "ci" => tier == VulkanTier::Ci,
+        "" | "0" => false,
+        other => panic!("{TEST_VULKAN_ENV}={other:?}: expected ci, 1 or all"),
+    };
+    if !on {
+        eprintln!(
+            "vulkan test skipped: set {TEST_VULKAN_ENV}={} to run it on a Vulkan device",
+            if tier == VulkanTier::Ci { "ci" } else { "all" }
+        );
         return None;
     }
     match vulkan_devices().into_iter().next().map(Listed::open) {
         Some(d) => Some(d),
         None => panic!(
-            "{TEST_VULKAN_ENV}=1 but this {} has no Vulkan device",
+            "{TEST_VULKAN_ENV}={value} but this {} has no Vulkan device",
             if cfg!(feature = "vulkan") {
                 "machine"
             } else {
@@ -311,6 +364,12 @@ pub fn vulkan_for_tests() -> Option<OpenDevice> {
             }
         ),
     }
+}
+
+/// [`vulkan_for_tests_at`] for a test that is not yet part of CI's run ([`VulkanTier::Full`]).
+#[doc(hidden)]
+pub fn vulkan_for_tests() -> Option<OpenDevice> {
+    vulkan_for_tests_at(VulkanTier::Full)
 }
 
 #[cfg(test)]

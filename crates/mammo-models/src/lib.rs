@@ -32,8 +32,9 @@ mod weights;
 pub use classifier::Classifier;
 pub use config::{CONFIG_METADATA_KEY, IMAGENET_MEAN, IMAGENET_STD, ModelConfig};
 pub use device::{
-    DeviceError, DeviceSpec, OpenDevice, TEST_VULKAN_ENV, available as available_devices,
-    compiled_in as compiled_in_devices, parse_device, vulkan_for_tests,
+    DeviceError, DeviceSpec, OpenDevice, TEST_VULKAN_ENV, TEST_VULKAN_MODELS_ENV, VulkanTier,
+    available as available_devices, compiled_in as compiled_in_devices, parse_device,
+    vulkan_for_tests, vulkan_for_tests_at, vulkan_test_models,
 };
 pub use error::{ModelError, Result};
 pub use registry::{Arch, MODELS, Model, ModelSpec, create_model, model_names, spec};

@@ -10,8 +10,9 @@
 //! same quantity on flex, so a device difference is only accepted where flex itself is that
 //! sensitive.
 //!
-//! Runs only with `MAMMO_TEST_VULKAN=1` (see `mammo_models::TEST_VULKAN_ENV`): on Mesa's
-//! lavapipe burn's conv2d autotuning crashes the driver, so CI cannot run it yet.
+//! Runs with `MAMMO_TEST_VULKAN=ci` (CI, on Mesa's lavapipe), `1` or `all` (see
+//! `mammo_models::TEST_VULKAN_ENV`). `MAMMO_TEST_VULKAN_MODELS` picks the models (default
+//! resnet18; `all` for every registered one).
 
 mod common;
 
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use mammo_models::{Classifier, MODELS, vulkan_for_tests};
+use mammo_models::{Classifier, VulkanTier, vulkan_for_tests_at, vulkan_test_models};
 
 use common::{Step, det_input, det_model, max_abs_diff, train_step, values};
 
@@ -44,11 +45,14 @@ fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32, slack: f32) -> f32 {
 
 #[test]
 fn every_model_matches_flex_on_vulkan() {
-    let Some(vk) = vulkan_for_tests() else { return };
+    let Some(vk) = vulkan_for_tests_at(VulkanTier::Ci) else {
+        return;
+    };
     eprintln!("vulkan device: {vk}");
     let flex = Device::flex();
-    for spec in MODELS {
-        let name = spec.name;
+    let models = vulkan_test_models();
+    assert!(!models.is_empty(), "no model selected");
+    for name in models {
         let t0 = Instant::now();
 
         // Inference.
