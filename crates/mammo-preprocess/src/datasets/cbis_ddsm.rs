@@ -94,18 +94,9 @@ struct RoiJob {
 
 pub(super) fn load(ds: &mut Dataset) -> Result<(), PreprocessError> {
     let root = ds.root.clone();
-    let mut tables: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(|e| crate::error::io_err(&root, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_ascii_lowercase)
-                .is_some_and(|n| n.contains("case_description") && n.ends_with(".csv"))
-        })
-        .collect();
-    tables.sort();
+    let tables = super::files_named(&root, |n| {
+        n.contains("case_description") && n.ends_with(".csv")
+    })?;
     if tables.is_empty() {
         return Err(PreprocessError::Csv {
             path: root.clone(),

@@ -37,18 +37,7 @@ struct BreastRow {
 
 pub(super) fn load(ds: &mut Dataset) -> Result<(), PreprocessError> {
     let root = ds.root.clone();
-    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(|e| crate::error::io_err(&root, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_ascii_lowercase)
-                .is_some_and(|n| n.contains("clinicaldata"))
-        })
-        .collect();
-    candidates.sort();
+    let candidates = super::files_named(&root, |n| n.contains("clinicaldata"))?;
     let table = candidates
         .iter()
         .find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))

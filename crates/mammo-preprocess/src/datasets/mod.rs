@@ -238,6 +238,26 @@ pub fn load_dataset(kind: DatasetKind, root: &Path) -> Result<Dataset, Preproces
 
 /// RSNA: `train.csv` and `train_images/<patient_id>/<image_id>.dcm`; the label is the
 /// `cancer` column. A `lesions.csv` beside `train.csv` (the phantom's) is read too.
+/// The files directly in `root` whose lower-cased name `wanted` accepts, sorted.
+fn files_named(
+    root: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<PathBuf>, PreprocessError> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| crate::error::io_err(root, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_ascii_lowercase)
+                .is_some_and(|n| wanted(&n))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 fn load_rsna(ds: &mut Dataset) -> Result<(), PreprocessError> {
     let table = read_rsna_csv(&ds.root.join("train.csv"))?;
     ds.warnings.extend(table.warnings);
