@@ -122,6 +122,15 @@ impl Rect {
     pub fn height(&self) -> u32 {
         self.y1.saturating_sub(self.y0)
     }
+    /// Intersection over union with `other` (0 when either is empty and they do not meet).
+    pub fn iou(&self, other: &Rect) -> f64 {
+        let ix = self.x1.min(other.x1).saturating_sub(self.x0.max(other.x0)) as f64;
+        let iy = self.y1.min(other.y1).saturating_sub(self.y0.max(other.y0)) as f64;
+        let inter = ix * iy;
+        let area = |r: &Rect| r.width() as f64 * r.height() as f64;
+        let union = area(self) + area(other) - inter;
+        if union > 0.0 { inter / union } else { 0.0 }
+    }
     pub fn clamp_to(&self, width: u32, height: u32) -> Rect {
         let x0 = self.x0.min(width);
         let y0 = self.y0.min(height);

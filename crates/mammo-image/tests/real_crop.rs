@@ -12,15 +12,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cbis-ddsm")
 }
 
-/// Intersection over union of two boxes.
-fn iou(a: Rect, b: Rect) -> f64 {
-    let ix = a.x1.min(b.x1).saturating_sub(a.x0.max(b.x0)) as f64;
-    let iy = a.y1.min(b.y1).saturating_sub(a.y0.max(b.y0)) as f64;
-    let inter = ix * iy;
-    let area = |r: Rect| r.width() as f64 * r.height() as f64;
-    inter / (area(a) + area(b) - inter)
-}
-
 struct Case {
     file: String,
     laterality: String,
@@ -79,7 +70,7 @@ fn film_crop_matches_the_hand_drawn_breast_box() {
             x1: (b.x1 as f64 * FACTOR) as u32,
             y1: (b.y1 as f64 * FACTOR) as u32,
         };
-        let score = iou(full, case.truth);
+        let score = full.iou(&case.truth);
         eprintln!(
             "{}: box {full:?}, hand-drawn {:?}, IoU {score:.3}, chest wall {:?}",
             case.file, case.truth, region.chest_wall

@@ -32,7 +32,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use output::{MachineCount, PhantomSummary, generate, read_lesion_boxes};
+pub use output::{LESION_COLUMNS, MachineCount, PhantomSummary, generate, read_lesion_boxes};
 pub use render::{RenderedImage, render};
 pub use study::{ImagePlan, plan_dataset};
 

@@ -18,14 +18,6 @@ use mammo_preprocess::{OutputSize, PipelineConfig, process_image};
 
 const MIN_IOU: f64 = 0.9;
 
-fn iou(a: Rect, b: Rect) -> f64 {
-    let ix = a.x1.min(b.x1).saturating_sub(a.x0.max(b.x0)) as f64;
-    let iy = a.y1.min(b.y1).saturating_sub(a.y0.max(b.y0)) as f64;
-    let inter = ix * iy;
-    let area = |r: Rect| r.width() as f64 * r.height() as f64;
-    inter / (area(a) + area(b) - inter)
-}
-
 /// Bounding box of the true pixels of a `w`-wide mask.
 fn mask_box(mask: &[bool], w: usize) -> Rect {
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
@@ -109,7 +101,7 @@ fn every_phantom_machine_crops_to_the_breast() {
         for cfg in &configs {
             let p = process_image(&path, cfg, None).unwrap();
             assert!(p.breast_found);
-            let score = iou(p.crop, truth);
+            let score = p.crop.iou(&truth);
             let what = format!(
                 "machine {} {} {} voi {}: crop {:?} truth {truth:?} IoU {score:.3}",
                 plan.machine.machine_id,
@@ -261,7 +253,7 @@ fn film_like_artefacts_do_not_join_the_breast() {
         let chest = chest_wall(&plan);
         for (name, img, truth) in film_variants(&base, &rendered.breast_mask, chest) {
             let region = detect_breast(&img, &CropParams::default()).expect("breast");
-            let score = iou(region.bbox, truth);
+            let score = region.bbox.iou(&truth);
             let what = format!(
                 "machine {} {} {} {name}: box {:?} truth {truth:?} IoU {score:.3}",
                 plan.machine.machine_id,

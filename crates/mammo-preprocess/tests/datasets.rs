@@ -7,8 +7,8 @@ use std::path::Path;
 
 use common::{Header, breast, mask, scratch, write, write_dicom};
 use mammo_preprocess::{
-    DatasetBatchOptions, DatasetKind, LesionKind, OutputSize, PipelineConfig, load_dataset,
-    read_manifest, run_dataset_batch,
+    DatasetBatchOptions, DatasetKind, LESION_CSV_COLUMNS, LesionKind, OutputSize, PipelineConfig,
+    load_dataset, read_manifest, run_dataset_batch,
 };
 
 fn err_of(kind: DatasetKind, root: &Path) -> String {
@@ -723,4 +723,14 @@ fn rsna_through_the_dataset_entry_point_copies_the_phantom_lesions() {
     assert_eq!((report.total, report.failed), (ds.images.len(), 0));
     let copied = mammo_phantom::read_lesion_boxes(&out.join("lesions.csv")).unwrap();
     assert_eq!(copied, phantom);
+}
+
+/// The loaders' lesions.csv starts with the phantom's columns, in its order, so every reader of
+/// the phantom's file reads the datasets' (the two crates do not depend on each other).
+#[test]
+fn lesion_columns_extend_the_phantoms() {
+    assert_eq!(
+        LESION_CSV_COLUMNS[..mammo_phantom::LESION_COLUMNS.len()],
+        mammo_phantom::LESION_COLUMNS
+    );
 }
