@@ -921,3 +921,190 @@ fn preprocess_dataset_rsna_equals_the_csv_path_and_bad_dataset_flags_are_usage_e
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }
 }
+
+/// The step folders under `out/steps` whose names start with `prefix`.
+fn step_dirs(out: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(out.join("steps"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Pretrained weights in `mammo experiment` (a timm checkpoint found with `--weights-dir` in a
+/// Hugging Face hub cache, or named in `[weights]`, 3 input channels adapted to 1) and step
+/// keys that carry the code's fingerprint: a step done by an earlier build reruns unless
+/// `--reuse-stale` keeps it.
+#[test]
+fn experiment_starts_from_pretrained_weights_and_reruns_what_a_new_build_changed() {
+    let dir = tempdir("weights");
+    // A timm-layout resnet18 checkpoint: RGB input and ImageNet's 1000 classes.
+    let cfg = mammo_models::ModelConfig::new("resnet18")
+        .unwrap()
+        .with_in_chans(3)
+        .with_num_classes(1000);
+    let flex = mammo_models::DeviceSpec::Flex.open().unwrap().device;
+    let model = mammo_models::create_model(&cfg, &flex).unwrap();
+    let repo = dir.join("hub/models--timm--resnet18.a1_in1k");
+    let snapshot = repo.join("snapshots/0123abcd");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    let checkpoint = snapshot.join("model.safetensors");
+    mammo_models::save_safetensors(&model, &cfg, &checkpoint).unwrap();
+
+    let config = dir.join("weights.toml");
+    let toml = r#"
+[experiment]
+name = "weights test"
+resolutions = [32]
+stages = ["original"]
+models = ["resnet18"]
+[phantom]
+patients = 12
+seed = 1
+prevalence = 0.5
+conspicuity = "obvious"
+[train]
+folds = 2
+epochs = 1
+batch_size = 8
+lr = 1e-3
+[explain]
+method = "gradcam"
+images = 2
+figures = 1
+"#;
+    std::fs::write(&config, toml).unwrap();
+    let out = dir.join("exp");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "experiment",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let o = mammo(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+
+    // No weights: from scratch, and the report says so.
+    let e = run(&[]);
+    assert!(
+        e.contains("resnet18: no pretrained weights named or found: trained from scratch"),
+        "{e}"
+    );
+    let md = std::fs::read_to_string(out.join("report/table2.md")).unwrap();
+    assert!(md.contains("resnet18 trained from scratch"), "{md}");
+
+    // An earlier build's training: same settings, another code fingerprint.
+    let [train] = step_dirs(&out, "train-original-32-resnet18-")
+        .try_into()
+        .unwrap();
+    let done_path = train.join("done.json");
+    let done = std::fs::read_to_string(&done_path).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&done).unwrap();
+    value["key"]["code"] = "00000000000000ff".into();
+    std::fs::write(&done_path, value.to_string()).unwrap();
+    let old = out.join("steps/train-original-32-resnet18-0000000000ff");
+    std::fs::rename(&train, &old).unwrap();
+
+    let e = run(&["--reuse-stale"]);
+    assert!(
+        e.contains("train original-32-resnet18 (done by an earlier build, reused: --reuse-stale)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("4 reused from earlier calls, 1 of them done by an earlier build"),
+        "{e}"
+    );
+    let e = run(&[]);
+    assert!(
+        e.contains("an earlier build did it; the code changed, so it runs again"),
+        "{e}"
+    );
+    assert!(e.contains("3 reused from earlier calls)"), "{e}");
+    assert_eq!(step_dirs(&out, "train-original-32-resnet18-").len(), 2);
+
+    // Weights from the hub cache: the training and its explanations run again, the data and
+    // preprocessing do not; the file and its digest are recorded.
+    let hub = dir.join("hub");
+    let e = run(&["--weights-dir", hub.to_str().unwrap()]);
+    assert!(
+        e.contains("resnet18: pretrained weights")
+            && e.contains("models--timm--resnet18.a1_in1k@0123abcd"),
+        "{e}"
+    );
+    assert!(e.contains("2 reused from earlier calls)"), "{e}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("experiment.json")).unwrap())
+            .unwrap();
+    let w = &meta["weights"]["resnet18"];
+    assert_eq!(
+        w["origin"], "models--timm--resnet18.a1_in1k@0123abcd",
+        "{meta}"
+    );
+    assert_eq!(w["file"], checkpoint.to_str().unwrap(), "{meta}");
+    let sha = w["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(meta["code"].as_object().unwrap().len(), 5, "{meta}");
+    let md = std::fs::read_to_string(out.join("report/table2.md")).unwrap();
+    assert!(
+        md.contains("every model pretrained") && md.contains(&sha[..12]),
+        "{md}"
+    );
+
+    // The same bytes named in [weights] (relative to the experiment file): the same training,
+    // reused; the report names the new origin.
+    std::fs::copy(&checkpoint, dir.join("r18.safetensors")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{toml}[weights]\nresnet18 = \"r18.safetensors\"\n"),
+    )
+    .unwrap();
+    let e = run(&[]);
+    assert!(e.contains("4 reused from earlier calls)"), "{e}");
+    let md = std::fs::read_to_string(out.join("report/table2.md")).unwrap();
+    assert!(
+        md.contains("([weights], sha256 ") && md.contains(&sha[..12]),
+        "{md}"
+    );
+
+    // Usage errors: a missing weights folder, a model name [weights] does not know.
+    let o = mammo(&[
+        "experiment",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--weights-dir",
+        dir.join("absent").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
+    std::fs::write(
+        &config,
+        format!("{toml}[weights]\nresnet19 = \"r18.safetensors\"\n"),
+    )
+    .unwrap();
+    let o = mammo(&[
+        "experiment",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[weights] \"resnet19\""),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,8 +1,9 @@
 //! The experiment's typed configuration (`configs/*.toml`), resolved and saved beside the
 //! results as `experiment.json`.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -211,6 +212,10 @@ pub struct ExperimentConfig {
     pub train: TrainConfig,
     pub explain: ExplainSection,
     pub gan: GanSection,
+    /// `[weights]`: timm model name -> safetensors file of its pretrained weights (relative
+    /// paths are relative to the experiment file). Models not named here are looked up in
+    /// `--weights-dir`, else trained from scratch (see [`crate::weights`]).
+    pub weights: BTreeMap<String, PathBuf>,
 }
 
 impl ExperimentConfig {
@@ -224,10 +229,16 @@ impl ExperimentConfig {
 
     /// [`ExperimentConfig::from_toml_file`] on text already read; `path` names it in errors.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ExperimentError> {
-        let cfg: Self = toml::from_str(text).map_err(|e| ExperimentError::Config {
+        let mut cfg: Self = toml::from_str(text).map_err(|e| ExperimentError::Config {
             path: path.into(),
             reason: e.to_string(),
         })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for file in cfg.weights.values_mut() {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
         cfg.validate().map_err(|reason| ExperimentError::Config {
             path: path.into(),
             reason,
@@ -287,6 +298,15 @@ impl ExperimentConfig {
             {
                 return Err("gan.stem_kimg, head_kimg and truncation must be positive".into());
             }
+        }
+        for m in self.weights.keys() {
+            mammo_models::spec(m).map_err(|err| format!("[weights] {m:?}: {err}"))?;
+        }
+        if self.train.pretrained.is_some() && e.models.len() > 1 {
+            return Err(
+                "train.pretrained names one file for every model; name each model's file in [weights] (or use --weights-dir)"
+                    .into(),
+            );
         }
         let mut t = self.train.clone();
         t.model = e.models[0].clone();

@@ -13,13 +13,17 @@
 //! A step whose folder has `done.json` is skipped; an unfinished one resumes (preprocessing
 //! skips written PNGs, training resumes from its last finished epoch). Changing a setting
 //! changes the digest of the steps it reaches, so they run again in new folders and nothing
-//! stale is reused.
+//! stale is reused. The digest also covers the code that computes the step ([`code`]): a new
+//! build that changed, say, the trainer reruns the training steps (and what follows them) but
+//! reuses the preprocessing; `reuse_stale` keeps results of older builds on purpose.
 
+pub mod code;
 pub mod config;
 pub mod explain;
 pub mod gan;
 pub mod report;
 mod steps;
+pub mod weights;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +31,7 @@ use thiserror::Error;
 
 pub use config::{ExperimentConfig, Stage};
 pub use steps::{ExperimentOptions, ExperimentSummary, run_experiment};
+pub use weights::{ModelWeights, find_in_hub_cache, resolve_weights};
 
 #[derive(Debug, Error)]
 pub enum ExperimentError {

@@ -41,6 +41,8 @@ pub struct ReportInput<'a> {
     pub seconds: f64,
     /// The data is the built-in phantom (not `--data`).
     pub phantom: bool,
+    /// Pretrained weights per model; a model not in it was trained from scratch.
+    pub weights: &'a std::collections::BTreeMap<String, crate::weights::ModelWeights>,
 }
 
 /// "What this run shows", in words: per model and resolution, whether the stages' mean AUCs
@@ -108,6 +110,34 @@ pub fn findings(input: &ReportInput<'_>) -> Vec<String> {
         }
         out.push(text);
     }
+    let scratch: Vec<&str> = input
+        .config
+        .experiment
+        .models
+        .iter()
+        .filter(|m| !input.weights.contains_key(*m))
+        .map(String::as_str)
+        .collect();
+    let mut text = String::from("Starting weights: ");
+    for (model, w) in input.weights {
+        if input.config.experiment.models.contains(model) {
+            text += &format!(
+                "{model} from {} ({}, sha256 {}); ",
+                w.file.display(),
+                w.origin,
+                &w.sha256[..12]
+            );
+        }
+    }
+    if scratch.is_empty() {
+        text += "every model pretrained, as in the paper.";
+    } else {
+        text += &format!(
+            "{} trained from scratch (no pretrained weights named in [weights] or found with --weights-dir), unlike the paper, which starts from ImageNet weights.",
+            scratch.join(", ")
+        );
+    }
+    out.push(text);
     out.push(if input.phantom {
         "The data is mammo's phantom: simulated screening images with a known lesion in every cancer breast, no global image statistic that separates cancer from normal images (a test checks it), and lesions far more conspicuous than real ones. It can show that the pipeline learns and localises a lesion and how the stages compare on such data; it cannot show clinical performance, and its figures are not comparable to the paper's RSNA results.".to_string()
     } else {
@@ -325,7 +355,7 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>mammo experiment {name}</title><style>{STYLE}</style></head><body>\n\
          <h1>mammo experiment: {name}</h1>\n<p>Algorithm 1 of Prodan, Paraschiv &amp; Stanciu (Appl. Sci. 2023, 13, 4272): {runs} runs \
          ({stages} data stages x {models} models x {res} resolutions), {folds}-fold cross-validation, metrics of the {select} epoch of each fold \
-         on its validation fold. Wall time {mins:.1} min. mammo {ver}, burn 0.22.1.</p>\n",
+         on its validation fold. Wall time {mins:.1} min. mammo {ver} (training code {code}), burn 0.22.1.</p>\n",
         name = esc(input.name),
         runs = input.results.len(),
         stages = input.config.experiment.stages.len(),
@@ -335,6 +365,7 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         select = input.config.train.select.label(),
         mins = input.seconds / 60.0,
         ver = env!("CARGO_PKG_VERSION"),
+        code = crate::code::fingerprint("train"),
     );
     html += "<h2>What this run shows</h2>\n";
     let findings = findings(input);

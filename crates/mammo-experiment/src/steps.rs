@@ -12,10 +12,12 @@ use mammo_phantom::PhantomConfig;
 use mammo_preprocess::{BatchOptions, OutputSize, PipelineConfig, run_batch};
 use mammo_train::{TrainOptions, train};
 
+use crate::code::{fingerprint, fingerprints, without_code};
 use crate::config::{ExperimentConfig, Stage};
 use crate::explain::{ExplainStep, explain_run};
 use crate::gan;
 use crate::report::{ReportInput, RunResult, write_report};
+use crate::weights::resolve_weights;
 use crate::{ExperimentError, io_err};
 
 /// How and where to run an experiment.
@@ -28,6 +30,13 @@ pub struct ExperimentOptions {
     pub out: PathBuf,
     pub device: Device,
     pub progress: bool,
+    /// Reuse a step done by an earlier build whose code differs but whose settings and inputs
+    /// are the same (`--reuse-stale`), instead of running it again.
+    pub reuse_stale: bool,
+    /// A folder of timm checkpoints in the Hugging Face hub cache layout
+    /// (`models--timm--<name>.<tag>/snapshots/<rev>/model.safetensors`), searched for the
+    /// models that `[weights]` does not name (`--weights-dir`).
+    pub weights_dir: Option<PathBuf>,
 }
 
 /// What a call did.
@@ -36,6 +45,8 @@ pub struct ExperimentSummary {
     pub report: PathBuf,
     pub steps: usize,
     pub steps_cached: usize,
+    /// Of those, steps done by an earlier build and reused under `reuse_stale`.
+    pub steps_stale: usize,
     pub seconds: f64,
     /// Images that preprocessing could not read (the runs go on without them).
     pub failed_images: usize,
@@ -76,6 +87,8 @@ struct Steps {
     total: usize,
     index: usize,
     cached: usize,
+    stale: usize,
+    reuse_stale: bool,
     started: Instant,
 }
 
@@ -86,7 +99,7 @@ fn overall(
     total: usize,
     kind: &str,
     name: &str,
-    cached: bool,
+    cached: &str,
     elapsed: f64,
 ) -> String {
     const WIDTH: usize = 24;
@@ -94,8 +107,7 @@ fn overall(
     let filled = done * WIDTH / total.max(1);
     let secs = elapsed as u64;
     format!(
-        "[{index}/{total}] {kind} {name}{}  [{}{}] {}% of steps, {}m{:02}s elapsed",
-        if cached { " (done, cached)" } else { "" },
+        "[{index}/{total}] {kind} {name}{cached}  [{}{}] {}% of steps, {}m{:02}s elapsed",
         "#".repeat(filled),
         "-".repeat(WIDTH - filled),
         100 * done / total.max(1),
@@ -113,12 +125,22 @@ impl Steps {
         key: &Value,
     ) -> Result<(PathBuf, bool), ExperimentError> {
         self.index += 1;
-        let dir = self
+        let mut dir = self
             .root
             .join("steps")
             .join(format!("{kind}-{name}-{}", digest(key)));
-        let done = dir.join("done.json");
-        let finished = done.exists();
+        let mut finished = dir.join("done.json").exists();
+        let mut note = if finished { " (done, cached)" } else { "" };
+        if !finished && let Some(old) = self.earlier_build(kind, name, key, &dir) {
+            if self.reuse_stale {
+                dir = old;
+                finished = true;
+                self.stale += 1;
+                note = " (done by an earlier build, reused: --reuse-stale)";
+            } else {
+                note = " (an earlier build did it; the code changed, so it runs again: --reuse-stale keeps the old result)";
+            }
+        }
         if finished {
             self.cached += 1;
         }
@@ -129,7 +151,7 @@ impl Steps {
                 self.total,
                 kind,
                 name,
-                finished,
+                note,
                 self.started.elapsed().as_secs_f64()
             )
         );
@@ -138,6 +160,40 @@ impl Steps {
             write_json(&dir.join("key.json"), key)?;
         }
         Ok((dir, finished))
+    }
+
+    /// A finished folder of the same step whose key differs from `key` only in the code
+    /// fingerprints: the result of an earlier build.
+    fn earlier_build(&self, kind: &str, name: &str, key: &Value, dir: &Path) -> Option<PathBuf> {
+        let prefix = format!("{kind}-{name}-");
+        let want = without_code(key);
+        let mut found: Vec<PathBuf> = std::fs::read_dir(self.root.join("steps"))
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                // `<kind>-<name>-` then the 12-digit digest: not a longer name's folder.
+                n.strip_prefix(&prefix).is_some_and(|rest| {
+                    rest.len() == 12 && rest.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+            })
+            .map(|e| e.path())
+            .filter(|p| p != dir)
+            .filter(|p| {
+                std::fs::read(p.join("done.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Done>(&b).ok())
+                    .is_some_and(|d| without_code(&d.key) == want)
+            })
+            .collect();
+        // The most recently finished one, if several builds did it.
+        found.sort_by_key(|p| {
+            std::fs::metadata(p.join("done.json"))
+                .and_then(|m| m.modified())
+                .ok()
+        });
+        found.pop()
     }
 
     fn finish(&self, dir: &Path, key: &Value, started: Instant) -> Result<(), ExperimentError> {
@@ -171,6 +227,25 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     } else {
         None
     };
+    let weights = resolve_weights(
+        &e.models,
+        &cfg.weights,
+        cfg.train.pretrained.as_deref(),
+        opts.weights_dir.as_deref(),
+    )?;
+    for model in &e.models {
+        match weights.get(model) {
+            Some(w) => eprintln!(
+                "{model}: pretrained weights {} ({}, sha256 {})",
+                w.file.display(),
+                w.origin,
+                &w.sha256[..12]
+            ),
+            None => {
+                eprintln!("{model}: no pretrained weights named or found: trained from scratch")
+            }
+        }
+    }
     std::fs::create_dir_all(&opts.out).map_err(|err| io_err("create", &opts.out, err))?;
     // One writer per folder; what killed writers left half-written goes first.
     let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo experiment")?;
@@ -202,6 +277,8 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1,
         index: 0,
         cached: 0,
+        stale: 0,
+        reuse_stale: opts.reuse_stale,
         started,
     };
 
@@ -210,7 +287,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         Some(d) => d.clone(),
         None => {
             let p = &cfg.phantom;
-            let key = json!({"phantom": p, "version": env!("CARGO_PKG_VERSION")});
+            let key = json!({"phantom": p, "code": fingerprint("phantom")});
             let (dir, done) = steps.begin("data", "phantom", &key)?;
             let data = dir.join("data");
             if !done {
@@ -250,12 +327,15 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         &json!({
             "tool": "mammo",
             "version": env!("CARGO_PKG_VERSION"),
+            "code": fingerprints(),
+            "code_fingerprints_from": crate::code::fingerprint_origin(),
             "engine": "burn 0.22.1",
             "device": format!("{:?}", opts.device),
             "config": cfg,
             "data": data_dir,
             "train_csv_sha256": data_sha,
             "lesions": lesions,
+            "weights": weights,
         }),
     )?;
 
@@ -264,7 +344,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let mut failed_images = 0;
     for &stage in &prep_stages {
         let pipeline = pipeline_for(stage, &e.resolutions);
-        let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images});
+        let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images, "code": fingerprint("preprocess")});
         let (dir, done) = steps.begin("preprocess", stage.name(), &key)?;
         if !done {
             let t = Instant::now();
@@ -313,7 +393,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
             for fold in 0..cfg.train.folds {
                 let t = &cfg.train;
                 let key = json!({"gan": cfg.gan, "gan_config": gcfg, "resolution": res, "fold": fold, "folds": t.folds, "split": t.split, "seed": t.seed,
-                                 "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha, "version": env!("CARGO_PKG_VERSION")});
+                                 "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha, "code": fingerprint("gan")});
                 let (dir, done) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
                 let g = if done {
                     gan::GanFold::load(&dir)?
@@ -361,8 +441,14 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
             for model in &e.models {
                 let mut tc = cfg.train.clone();
                 tc.model = model.clone();
+                tc.pretrained = weights.get(model).map(|w| w.file.clone());
                 let name = format!("{stage}-{res}-{model}");
-                let key = json!({"train": tc, "manifest_sha256": manifest_sha, "version": env!("CARGO_PKG_VERSION")});
+                // The weights by content, not by where they were found: the same file named
+                // in [weights] or found in a hub cache is the same training.
+                let mut key_tc = tc.clone();
+                key_tc.pretrained = None;
+                let weights_sha = weights.get(model).map(|w| w.sha256.clone());
+                let key = json!({"train": key_tc, "weights_sha256": weights_sha, "manifest_sha256": manifest_sha, "code": fingerprint("train")});
                 let (dir, done) = steps.begin("train", &name, &key)?;
                 let run_dir = dir.join("run");
                 let trained = if done {
@@ -401,8 +487,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                     })?,
                 };
 
-                let ekey =
-                    json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha});
+                let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha, "code": fingerprint("explain")});
                 let (edir, edone) = steps.begin("explain", &name, &ekey)?;
                 let explain_out = edir.join("explain");
                 let explanation = if edone {
@@ -439,7 +524,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
             steps.total,
             "report",
             "",
-            false,
+            "",
             started.elapsed().as_secs_f64()
         )
     );
@@ -451,11 +536,13 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         gans: &gan_folds,
         seconds: started.elapsed().as_secs_f64(),
         phantom: opts.data.is_none(),
+        weights: &weights,
     })?;
     Ok(ExperimentSummary {
         report,
         steps: steps.total,
         steps_cached: steps.cached,
+        steps_stale: steps.stale,
         seconds: started.elapsed().as_secs_f64(),
         failed_images,
     })
@@ -469,11 +556,11 @@ mod tests {
     #[test]
     fn the_overall_line_shows_the_steps_done() {
         assert_eq!(
-            overall(1, 4, "data", "phantom", false, 0.0),
+            overall(1, 4, "data", "phantom", "", 0.0),
             "[1/4] data phantom  [------------------------] 0% of steps, 0m00s elapsed"
         );
         assert_eq!(
-            overall(3, 4, "train", "x", true, 75.0),
+            overall(3, 4, "train", "x", " (done, cached)", 75.0),
             "[3/4] train x (done, cached)  [############------------] 50% of steps, 1m15s elapsed"
         );
     }

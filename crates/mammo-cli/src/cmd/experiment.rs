@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use mammo_experiment::{ExperimentConfig, ExperimentOptions, Stage, run_experiment};
+use mammo_experiment::{
+    ExperimentConfig, ExperimentError, ExperimentOptions, Stage, run_experiment,
+};
 
 use crate::Outcome;
 
@@ -36,6 +38,16 @@ pub struct Args {
     /// Overrides the config's `experiment.device` (default auto).
     #[arg(long)]
     pub device: Option<DeviceSpec>,
+    /// Folder of timm checkpoints in the Hugging Face hub cache layout (for example
+    /// ~/.cache/huggingface/hub, where timm keeps its downloads:
+    /// models--timm--<name>.<tag>/snapshots/<rev>/model.safetensors): the pretrained weights of
+    /// each model that `[weights]` does not name. A model with neither trains from scratch.
+    #[arg(long, value_name = "DIR")]
+    pub weights_dir: Option<PathBuf>,
+    /// Reuse steps done by an earlier build of mammo whose code differs (same settings and
+    /// inputs). By default a step whose code changed runs again.
+    #[arg(long)]
+    pub reuse_stale: bool,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -63,12 +75,28 @@ pub fn run(a: Args) -> Result<Outcome> {
         out: a.out,
         device,
         progress,
+        reuse_stale: a.reuse_stale,
+        weights_dir: a.weights_dir,
+    })
+    .map_err(|e| match e {
+        // Settings or inputs no run can satisfy (a missing weights file, a data folder that
+        // is not RSNA's layout): usage errors, exit 2.
+        ExperimentError::Invalid(reason) => anyhow::Error::new(super::UsageError(reason)),
+        other => other.into(),
     })?;
     eprintln!(
-        "done in {:.1} min ({} steps, {} reused from earlier calls)",
+        "done in {:.1} min ({} steps, {} reused from earlier calls{})",
         s.seconds / 60.0,
         s.steps,
-        s.steps_cached
+        s.steps_cached,
+        if s.steps_stale > 0 {
+            format!(
+                ", {} of them done by an earlier build (--reuse-stale)",
+                s.steps_stale
+            )
+        } else {
+            String::new()
+        }
     );
     println!("report: {}", s.report.display());
     Ok(if s.failed_images > 0 {
