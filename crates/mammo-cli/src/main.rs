@@ -43,7 +43,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Metrics of a training run, or of its fold ensemble on another manifest.
     Eval(cmd::eval::Args),
-    /// Cancer probability for single images with a trained run's fold ensemble.
+    /// Cancer probability for single images with a trained run's fold ensemble, or Kaggle's
+    /// per-breast submission for an RSNA test set (--rsna-test).
     Predict(cmd::predict::Args),
     /// Heat maps (CAM family) and lesion boxes for a trained run's decisions, with
     /// localisation scores against known lesions.

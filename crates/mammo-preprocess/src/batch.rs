@@ -521,13 +521,18 @@ fn base_row(row: &RsnaRow, split: &str) -> ManifestRow {
 /// canonical. That it is a regular file, not a FIFO that would block, is
 /// [`mammo_dicom::DicomImage::open`]'s check.
 fn check_input(file: &Path, root: &Path) -> Result<(), String> {
+    check_under(file, root, "--images")
+}
+
+/// [`check_input`] for a root that the user knows as `root_name` (a flag, a folder).
+pub(crate) fn check_under(file: &Path, root: &Path, root_name: &str) -> Result<(), String> {
     let real = std::fs::canonicalize(file).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("{}: no such file", file.display()),
         _ => format!("{}: {e}", file.display()),
     })?;
     if !real.starts_with(root) {
         return Err(format!(
-            "{}: resolves to {}, outside --images {}",
+            "{}: resolves to {}, outside {root_name} {}",
             file.display(),
             real.display(),
             root.display()

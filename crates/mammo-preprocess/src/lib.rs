@@ -12,6 +12,8 @@
 //! OUT/failures.csv               file, reason
 //! OUT/journal.jsonl              finished images (resume state)
 //! ```
+//!
+//! The competition's test side (`test.csv`, `test_images/`) is read by [`RsnaTestSet`].
 
 mod batch;
 pub mod datasets;
@@ -20,6 +22,7 @@ mod lesions;
 mod manifest;
 mod pipeline;
 mod rsna;
+mod rsna_test;
 
 pub use batch::{
     BatchOptions, BatchReport, DatasetBatchOptions, run_batch, run_dataset_batch,
@@ -35,3 +38,4 @@ pub use pipeline::{
 pub use rsna::{
     KNOWN_VIEWS, RsnaRow, RsnaTable, check_path_id, parse_label, read_rsna_csv, read_rsna_csv_from,
 };
+pub use rsna_test::{RsnaTestRow, RsnaTestSet, prediction_id, read_rsna_test_csv_from};

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
 use mammo_models::{Classifier, Model, ModelConfig};
-use mammo_preprocess::{OutputSize, saved_pipeline};
+use mammo_preprocess::{OutputSize, PipelineConfig, saved_pipeline};
 
 use crate::config::Select;
 use crate::data::{Dataset, normalise_into, read_image, unit_range};
@@ -137,24 +137,41 @@ pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
         }
         return Ok(px);
     }
-    let dir = preprocess_dir(run).ok_or_else(|| TrainError::Image {
+    let pipeline = dicom_pipeline(run).map_err(|reason| TrainError::Image {
         path: path.into(),
-        reason: "cannot locate the training set's preprocess.json".into(),
+        reason,
     })?;
-    let mut pipeline = saved_pipeline(&dir).map_err(|e| TrainError::Image {
-        path: path.into(),
-        reason: format!("need the training set's preprocessing settings: {e}"),
-    })?;
+    load_dicom(&pipeline, path, None)
+}
+
+/// The settings DICOM inputs are processed with: the training set's (`preprocess.json`),
+/// at the run's input size. `Err` says why they cannot be had.
+pub(crate) fn dicom_pipeline(run: &Run) -> std::result::Result<PipelineConfig, String> {
+    let [h, w] = run.info.input_size;
+    let dir = preprocess_dir(run).ok_or("cannot locate the training set's preprocess.json")?;
+    let mut pipeline = saved_pipeline(&dir)
+        .map_err(|e| format!("need the training set's preprocessing settings: {e}"))?;
     pipeline.sizes = vec![OutputSize {
         height: h as u32,
         width: w as u32,
     }];
-    let processed = mammo_preprocess::process_image(path, &pipeline, None).map_err(|reason| {
-        TrainError::Image {
-            path: path.into(),
-            reason,
-        }
-    })?;
+    Ok(pipeline)
+}
+
+/// A DICOM file through `pipeline` ([`dicom_pipeline`]) to `[0, 1]` pixels; `laterality`
+/// (from a CSV) decides flipping over the file's own tag, as in `mammo preprocess`.
+pub(crate) fn load_dicom(
+    pipeline: &PipelineConfig,
+    path: &Path,
+    laterality: Option<&str>,
+) -> Result<Vec<f32>> {
+    let processed =
+        mammo_preprocess::process_image(path, pipeline, laterality).map_err(|reason| {
+            TrainError::Image {
+                path: path.into(),
+                reason,
+            }
+        })?;
     Ok(unit_range(&processed.outputs[0].pixels, pipeline.bits))
 }
 
@@ -165,6 +182,34 @@ pub struct ImagePrediction {
     /// Mean of the fold models' probabilities.
     pub probability: f64,
     pub fold_probabilities: Vec<f64>,
+}
+
+impl ImagePrediction {
+    /// Each fold's probability to 4 decimals, space-separated.
+    pub fn folds_text(&self) -> String {
+        let folds: Vec<String> = self
+            .fold_probabilities
+            .iter()
+            .map(|v| format!("{v:.4}"))
+            .collect();
+        folds.join(" ")
+    }
+}
+
+/// The CSV `mammo predict --csv` writes: `path,probability,fold_probabilities`, one row per
+/// prediction, the probability to 6 decimals, the folds' as [`ImagePrediction::folds_text`].
+pub fn predictions_csv<'a>(predictions: impl IntoIterator<Item = &'a ImagePrediction>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut put = |fields: [&str; 3]| w.write_record(fields).expect("in-memory CSV");
+    put(["path", "probability", "fold_probabilities"]);
+    for p in predictions {
+        put([
+            &p.path.to_string_lossy(),
+            &format!("{:.6}", p.probability),
+            &p.folds_text(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().expect("in-memory CSV")).expect("UTF-8 fields")
 }
 
 /// Predicts each image with the run's fold ensemble. Failures are per image (the batch goes

@@ -3,7 +3,8 @@
 //! 1e-4 with a one-cycle schedule), on any burn device, resumable per epoch.
 //!
 //! `mammo train` is [`train`]; `mammo eval` is [`evaluate_run`] / [`evaluate_manifest`];
-//! `mammo predict` is [`predict_images`].
+//! `mammo predict` is [`predict_images`], and with `--rsna-test` [`predict_rsna_test`] and
+//! [`Submission`].
 
 pub mod bench;
 pub mod config;
@@ -14,15 +15,18 @@ pub mod prefetch;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod submission;
 mod trainer;
 
 pub use config::{OptimizerKind, Schedule, Select, Split, TrainConfig};
 pub use error::{Result, TrainError};
 pub use infer::{
     Ensemble, ImagePrediction, evaluate_manifest, evaluate_run, load_input, predict_images,
+    predictions_csv,
 };
 pub use report::{Metrics, Prediction, RunMetrics};
 pub use run::Run;
+pub use submission::{Submission, TestImage, predict_rsna_test};
 pub use trainer::{
     EpochRecord, FoldState, TrainOptions, TrainReport, create_initialised, fold_finished,
     load_state, train,
