@@ -32,7 +32,7 @@ use crate::run::{self, fold_dir, read_json, write_csv, write_json};
 use crate::schedule::learning_rate;
 
 /// Batches prepared ahead of the one the device is computing.
-const PREFETCH_BATCHES: usize = 2;
+pub(crate) const PREFETCH_BATCHES: usize = 2;
 /// Steps between reads of the loss (each read waits for the device).
 const LOSS_READ_EVERY: usize = 8;
 
@@ -175,6 +175,12 @@ impl ModuleVisitor for Materialise {
 /// A freshly initialised model whose weights depend only on `seed`, whatever the device: they
 /// are drawn on flex (the host) and then moved, so a run on a GPU starts from the weights the
 /// same seed gives on the CPU.
+///
+/// The move is a `fork`, not a `to_device`: on an autodiff device `to_device` is a tracked
+/// operation, so every parameter would be the output of a device copy rather than a leaf. The
+/// first backward then computes no parameter gradient at all (the copy's gradient flows to the
+/// host tensor and is dropped) and the second one finds the copy's step consumed ("graph tape
+/// has already been consumed"). `fork` detaches and marks each parameter as a new leaf.
 pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Result<Model> {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let host = if device.is_autodiff() {
@@ -188,7 +194,7 @@ pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Resu
     Ok(if *device == host {
         model
     } else {
-        model.to_device(device)
+        model.fork(device)
     })
 }
 
