@@ -25,7 +25,9 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("png", png),
     ("rsna_csv", rsna_csv),
     ("manifest", manifest),
+    #[cfg(feature = "models")]
     ("toml_config", toml_config),
+    #[cfg(feature = "models")]
     ("safetensors", safetensors),
 ];
 
@@ -75,6 +77,7 @@ pub fn manifest(data: &[u8]) {
     let _ = mammo_preprocess::read_manifest_from(data, Path::new("manifest.csv"));
 }
 
+#[cfg(feature = "models")]
 /// The TOML configs a user writes: `mammo experiment --config`, `mammo train --config`
 /// (a `[train]` table or a bare one) and `mammo gan --config`, parsed and validated.
 pub fn toml_config(data: &[u8]) {
@@ -87,6 +90,7 @@ pub fn toml_config(data: &[u8]) {
     let _ = mammo_gan::GanConfig::from_toml_str(text, path);
 }
 
+#[cfg(feature = "models")]
 /// A ResNet18 (1 channel, 1 logit), built once: the model weights files are loaded into.
 fn weights_target() -> &'static mammo_models::Model {
     static MODEL: std::sync::OnceLock<mammo_models::Model> = std::sync::OnceLock::new();
@@ -97,6 +101,7 @@ fn weights_target() -> &'static mammo_models::Model {
     })
 }
 
+#[cfg(feature = "models")]
 /// Weights loading (`--weights`, `--pretrained`): the safetensors header and the model
 /// config in its metadata, then the timm-key matching, dtype conversion and first-conv
 /// adaptation into a ResNet18.
