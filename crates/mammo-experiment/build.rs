@@ -16,13 +16,19 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// (step kind, library crate that runs it, experiment modules that drive it).
-const STEPS: &[(&str, &str, &[&str])] = &[
-    ("phantom", "mammo-phantom", &[]),
-    ("preprocess", "mammo-preprocess", &[]),
-    ("gan", "mammo-gan", &["src/gan.rs"]),
-    ("train", "mammo-train", &[]),
-    ("explain", "mammo-explain", &["src/explain.rs"]),
+/// (step kind, library crates that run it, experiment modules that drive it).
+const STEPS: &[(&str, &[&str], &[&str])] = &[
+    ("phantom", &["mammo-phantom"], &[]),
+    ("preprocess", &["mammo-preprocess"], &[]),
+    // The experiment's GAN step assigns folds with mammo-train.
+    ("gan", &["mammo-gan", "mammo-train"], &["src/gan.rs"]),
+    ("train", &["mammo-train"], &[]),
+    // Explanations run the trained models through mammo-train's ensemble.
+    (
+        "explain",
+        &["mammo-explain", "mammo-train"],
+        &["src/explain.rs"],
+    ),
 ];
 
 struct Package {
@@ -66,6 +72,10 @@ fn hash_sources(dir: &Path) -> String {
     let mut files = Vec::new();
     for sub in ["src", "build.rs", "Cargo.toml"] {
         let p = dir.join(sub);
+        if !p.exists() {
+            // A missing path would make cargo rerun this script on every build.
+            continue;
+        }
         println!("cargo:rerun-if-changed={}", p.display());
         if p.is_dir() {
             files_under(&p, &mut files);
@@ -136,12 +146,16 @@ fn main() {
     let mut source_hashes: BTreeMap<String, String> = BTreeMap::new();
 
     let mut lines = String::new();
-    for (kind, krate, own) in STEPS {
+    for (kind, roots, own) in STEPS {
         let mut h = Sha256::new();
-        match packages.iter().position(|p| p.name == *krate) {
-            Some(start) if in_workspace => {
+        let starts: Vec<usize> = roots
+            .iter()
+            .filter_map(|r| packages.iter().position(|p| p.name == *r))
+            .collect();
+        match starts.len() == roots.len() && in_workspace {
+            true => {
                 let mut seen = BTreeSet::new();
-                let mut todo = vec![start];
+                let mut todo = starts;
                 while let Some(i) = todo.pop() {
                     if !seen.insert(i) {
                         continue;
@@ -170,7 +184,13 @@ fn main() {
                                         .entry(p.name.clone())
                                         .or_insert_with(|| hash_sources(&dir))
                                         .clone(),
-                                    None => "path package, sources not found".into(),
+                                    None => {
+                                        println!(
+                                            "cargo:warning=code fingerprint: the sources of path package {} were not found; it is keyed by version only",
+                                            p.name
+                                        );
+                                        "path package, sources not found".into()
+                                    }
                                 }
                             }
                         };
@@ -183,7 +203,11 @@ fn main() {
                     h.update([b'\n']);
                 }
             }
-            _ => h.update(format!("{krate} {version} (packaged build)\n").as_bytes()),
+            false => {
+                for r in *roots {
+                    h.update(format!("{r} {version} (packaged build)\n").as_bytes());
+                }
+            }
         }
         for file in *own {
             let p = manifest_dir.join(file);

@@ -34,18 +34,18 @@ pub fn fingerprint_origin() -> &'static str {
     FINGERPRINT_ORIGIN
 }
 
-/// `key` without what identifies the build (`code` members, and the `version` members of
-/// keys written before fingerprints existed), at any depth: two steps whose keys agree on
-/// this computed the same thing with possibly different code.
+/// `key` without what identifies the build of this step (its top-level `code` member, and
+/// the `version` member of keys written before fingerprints existed): two steps whose keys
+/// agree on this computed the same thing with possibly different code. Keys nested in it
+/// (an explanation's training key) keep theirs: what a step was built on must match exactly.
 pub(crate) fn without_code(key: &Value) -> Value {
     match key {
         Value::Object(map) => Value::Object(
             map.iter()
                 .filter(|(k, _)| k.as_str() != "code" && k.as_str() != "version")
-                .map(|(k, v)| (k.clone(), without_code(v)))
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(without_code).collect()),
         other => other.clone(),
     }
 }
@@ -73,14 +73,18 @@ mod tests {
     }
 
     #[test]
-    fn keys_compare_without_the_code_at_any_depth() {
-        let a = json!({"train": {"lr": 1e-4}, "code": "aa", "inner": [{"code": "x", "k": 1}]});
-        let b = json!({"train": {"lr": 1e-4}, "code": "bb", "inner": [{"code": "y", "k": 1}]});
-        let c = json!({"train": {"lr": 1e-3}, "code": "aa", "inner": [{"code": "x", "k": 1}]});
+    fn keys_compare_without_their_own_code_only() {
+        let a = json!({"train": {"lr": 1e-4}, "code": {"train": "aa", "preprocess": "p"}});
+        let b = json!({"train": {"lr": 1e-4}, "code": "bb"});
+        let c = json!({"train": {"lr": 1e-3}, "code": "aa"});
         assert_eq!(without_code(&a), without_code(&b));
         assert_ne!(without_code(&a), without_code(&c));
         // Keys from before fingerprints carried the package version instead.
-        let old = json!({"train": {"lr": 1e-4}, "version": "0.1.0", "inner": [{"k": 1}]});
+        let old = json!({"train": {"lr": 1e-4}, "version": "0.1.0"});
         assert_eq!(without_code(&old), without_code(&a));
+        // A nested key (what the step was built on) must match with its code.
+        let e1 = json!({"train_key": {"lr": 1, "code": "x"}, "code": "e1"});
+        let e2 = json!({"train_key": {"lr": 1, "code": "y"}, "code": "e2"});
+        assert_ne!(without_code(&e1), without_code(&e2));
     }
 }

@@ -117,13 +117,15 @@ fn overall(
 }
 
 impl Steps {
-    /// The folder of a step and whether it is already done with this key.
+    /// The folder of a step, whether it is already done, and the key it is done (or will be
+    /// done) with: `key` itself, or, for an earlier build's result reused under
+    /// `reuse_stale`, that result's own key, which is what later steps must be keyed on.
     fn begin(
         &mut self,
         kind: &str,
         name: &str,
         key: &Value,
-    ) -> Result<(PathBuf, bool), ExperimentError> {
+    ) -> Result<(PathBuf, bool, Value), ExperimentError> {
         self.index += 1;
         let mut dir = self
             .root
@@ -131,9 +133,11 @@ impl Steps {
             .join(format!("{kind}-{name}-{}", digest(key)));
         let mut finished = dir.join("done.json").exists();
         let mut note = if finished { " (done, cached)" } else { "" };
-        if !finished && let Some(old) = self.earlier_build(kind, name, key, &dir) {
+        let mut key_used = key.clone();
+        if !finished && let Some((old, old_key)) = self.earlier_build(kind, name, key, &dir) {
             if self.reuse_stale {
                 dir = old;
+                key_used = old_key;
                 finished = true;
                 self.stale += 1;
                 note = " (done by an earlier build, reused: --reuse-stale)";
@@ -159,15 +163,21 @@ impl Steps {
         if !finished {
             write_json(&dir.join("key.json"), key)?;
         }
-        Ok((dir, finished))
+        Ok((dir, finished, key_used))
     }
 
-    /// A finished folder of the same step whose key differs from `key` only in the code
-    /// fingerprints: the result of an earlier build.
-    fn earlier_build(&self, kind: &str, name: &str, key: &Value, dir: &Path) -> Option<PathBuf> {
+    /// A finished folder of the same step whose key differs from `key` only in its own code
+    /// fingerprints (the result of an earlier build), with that key.
+    fn earlier_build(
+        &self,
+        kind: &str,
+        name: &str,
+        key: &Value,
+        dir: &Path,
+    ) -> Option<(PathBuf, Value)> {
         let prefix = format!("{kind}-{name}-");
         let want = without_code(key);
-        let mut found: Vec<PathBuf> = std::fs::read_dir(self.root.join("steps"))
+        let mut found: Vec<(PathBuf, Value)> = std::fs::read_dir(self.root.join("steps"))
             .ok()?
             .filter_map(Result::ok)
             .filter(|e| {
@@ -180,15 +190,14 @@ impl Steps {
             })
             .map(|e| e.path())
             .filter(|p| p != dir)
-            .filter(|p| {
-                std::fs::read(p.join("done.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Done>(&b).ok())
-                    .is_some_and(|d| without_code(&d.key) == want)
+            .filter_map(|p| {
+                let done = std::fs::read(p.join("done.json")).ok()?;
+                let done: Done = serde_json::from_slice(&done).ok()?;
+                (without_code(&done.key) == want).then_some((p, done.key))
             })
             .collect();
         // The most recently finished one, if several builds did it.
-        found.sort_by_key(|p| {
+        found.sort_by_key(|(p, _)| {
             std::fs::metadata(p.join("done.json"))
                 .and_then(|m| m.modified())
                 .ok()
@@ -288,7 +297,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         None => {
             let p = &cfg.phantom;
             let key = json!({"phantom": p, "code": fingerprint("phantom")});
-            let (dir, done) = steps.begin("data", "phantom", &key)?;
+            let (dir, done, _) = steps.begin("data", "phantom", &key)?;
             let data = dir.join("data");
             if !done {
                 let t = Instant::now();
@@ -345,7 +354,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     for &stage in &prep_stages {
         let pipeline = pipeline_for(stage, &e.resolutions);
         let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images, "code": fingerprint("preprocess")});
-        let (dir, done) = steps.begin("preprocess", stage.name(), &key)?;
+        let (dir, done, _) = steps.begin("preprocess", stage.name(), &key)?;
         if !done {
             let t = Instant::now();
             let report = run_batch(
@@ -393,8 +402,11 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
             for fold in 0..cfg.train.folds {
                 let t = &cfg.train;
                 let key = json!({"gan": cfg.gan, "gan_config": gcfg, "resolution": res, "fold": fold, "folds": t.folds, "split": t.split, "seed": t.seed,
-                                 "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha, "code": fingerprint("gan")});
-                let (dir, done) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
+                                 "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha,
+                                 // Manifests name their PNGs by relative path: a preprocessing change that
+                                 // alters only pixels leaves them byte-identical, so that code is keyed too.
+                                 "code": {"gan": fingerprint("gan"), "preprocess": fingerprint("preprocess")}});
+                let (dir, done, _) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
                 let g = if done {
                     gan::GanFold::load(&dir)?
                 } else {
@@ -448,8 +460,12 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                 let mut key_tc = tc.clone();
                 key_tc.pretrained = None;
                 let weights_sha = weights.get(model).map(|w| w.sha256.clone());
-                let key = json!({"train": key_tc, "weights_sha256": weights_sha, "manifest_sha256": manifest_sha, "code": fingerprint("train")});
-                let (dir, done) = steps.begin("train", &name, &key)?;
+                let key = json!({"train": key_tc, "weights_sha256": weights_sha, "manifest_sha256": manifest_sha,
+                    // As for the GAN: the manifest does not change with the pixels it names.
+                    "code": {"train": fingerprint("train"), "preprocess": fingerprint("preprocess")}});
+                // Explanations are keyed on the training actually used (an earlier build's,
+                // under --reuse-stale), so they never pass for another model's.
+                let (dir, done, key) = steps.begin("train", &name, &key)?;
                 let run_dir = dir.join("run");
                 let trained = if done {
                     None
@@ -464,6 +480,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                             progress: opts.progress,
                             log: true,
                             stop_after_epochs: None,
+                            cache_bytes: 0,
                         },
                     )
                     .map_err(|err| ExperimentError::Step {
@@ -488,7 +505,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                 };
 
                 let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha, "code": fingerprint("explain")});
-                let (edir, edone) = steps.begin("explain", &name, &ekey)?;
+                let (edir, edone, _) = steps.begin("explain", &name, &ekey)?;
                 let explain_out = edir.join("explain");
                 let explanation = if edone {
                     ExplainStep::load(&explain_out)?

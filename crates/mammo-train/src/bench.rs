@@ -3,7 +3,8 @@
 //! step is the one [`crate::train`] runs: forward, BCE with logits, backward, Adam.
 //!
 //! Each timed iteration ends with a device sync, so GPU time is measured, not queueing time.
-//! The input is one host-made batch uploaded once: this measures the model, not the loader.
+//! The input is one host-made batch uploaded once: this measures the model, not the loader;
+//! [`time_loader`] measures the loader alone (`mammo bench loader`).
 
 use std::time::Instant;
 
@@ -12,8 +13,10 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mammo_models::{Classifier, ModelConfig};
 
+use crate::data::{ImageCache, Item, Sample, load_batch};
 use crate::error::{Result, TrainError};
-use crate::trainer::create_initialised;
+use crate::prefetch::for_each_prefetched;
+use crate::trainer::{PREFETCH_BATCHES, create_initialised};
 
 /// What to time.
 #[derive(Debug, Clone)]
@@ -101,9 +104,101 @@ pub fn time_model(b: &ModelBench, device: &Device) -> Result<ModelTimings> {
     })
 }
 
+/// One pass of the training loader over some samples.
+#[derive(Debug, Clone, Copy)]
+pub struct LoaderTiming {
+    pub images: usize,
+    pub seconds: f64,
+}
+
+impl LoaderTiming {
+    pub fn images_per_second(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// The training loader alone, as [`crate::train`] runs it: batches of `batch` samples read,
+/// normalised and augmented by `jobs` threads, on a prefetch thread at most
+/// `PREFETCH_BATCHES` ahead of a consumer that only takes them (a model that never waits).
+/// Every image must have size `size`. Images are read through `cache` (`ImageCache::new(0)`
+/// for none).
+pub fn time_loader(
+    items: &[Item],
+    samples: &[Sample],
+    size: [usize; 2],
+    model: &ModelConfig,
+    batch: usize,
+    jobs: usize,
+    cache: &ImageCache,
+) -> Result<LoaderTiming> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| TrainError::Config(format!("loader threads: {e}")))?;
+    let chunks: Vec<&[Sample]> = samples.chunks(batch.max(1)).collect();
+    let t = Instant::now();
+    let mut images = 0;
+    // The prefetch thread is not one of the pool's: each batch is handed to the pool
+    // explicitly (called from outside it, rayon would run it on the global pool).
+    for_each_prefetched(
+        chunks.len(),
+        PREFETCH_BATCHES,
+        |b| pool.install(|| load_batch(items, chunks[b], size, model, cache)),
+        |_, b| {
+            images += b.n;
+            Ok(())
+        },
+    )?;
+    Ok(LoaderTiming {
+        images,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Augment;
+
+    #[test]
+    fn the_loader_reads_every_sample_once_per_pass() {
+        let dir = std::env::temp_dir().join(format!("mammo-loader-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let items: Vec<Item> = (0..5)
+            .map(|i| {
+                let path = dir.join(format!("{i}.png"));
+                let px: Vec<u16> = (0..16 * 12).map(|k| ((k * 7 + i) % 256) as u16).collect();
+                mammo_image::write_png_gray(&path, 12, 16, &px, 8).unwrap();
+                Item {
+                    image_id: i.to_string(),
+                    patient_id: i.to_string(),
+                    laterality: "L".into(),
+                    label: 0,
+                    synthetic: false,
+                    synthetic_fold: None,
+                    path,
+                }
+            })
+            .collect();
+        let samples: Vec<Sample> = (0..11)
+            .map(|k| Sample {
+                item: k % 5,
+                aug: Augment {
+                    hflip: k % 2 == 0,
+                    ..Augment::NONE
+                },
+            })
+            .collect();
+        let cfg = ModelConfig::new("resnet18").unwrap().with_in_chans(1);
+        let none = ImageCache::new(0);
+        let t = time_loader(&items, &samples, [16, 12], &cfg, 4, 2, &none).unwrap();
+        assert_eq!(t.images, 11);
+        assert!(t.images_per_second() > 0.0);
+        assert!(none.is_empty());
+        // A wrong size is the loader's error, as in training.
+        assert!(time_loader(&items, &samples, [12, 16], &cfg, 4, 1, &none).is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn times_a_small_model_on_flex() {

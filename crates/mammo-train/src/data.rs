@@ -1,7 +1,10 @@
 //! Training data: manifest rows to labelled items, fold assignment, the per-epoch sample
 //! order (positives oversampled, flips), and image batches as normalised `f32`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -257,6 +260,89 @@ pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     Ok((h as usize, w as usize, unit_range(&values, bits)))
 }
 
+/// Decoded training images held in memory up to a byte budget (`mammo train --cache-mb`),
+/// keyed by path: for a set that fits, the epochs after the first read no PNG. It never
+/// evicts: the first images read fill it, the rest are read from disk every time. A budget of
+/// 0 keeps nothing. Values are kept as stored (2 bytes a pixel) and scaled on the way out, so
+/// a cached batch is bit-identical to a read one.
+#[derive(Debug, Default)]
+pub struct ImageCache {
+    budget: usize,
+    used: AtomicUsize,
+    images: RwLock<HashMap<PathBuf, Arc<CachedImage>>>,
+}
+
+#[derive(Debug)]
+struct CachedImage {
+    height: usize,
+    width: usize,
+    bits: u32,
+    values: Vec<u16>,
+}
+
+impl ImageCache {
+    /// A cache that holds at most `budget_bytes` of pixel data.
+    pub fn new(budget_bytes: usize) -> Self {
+        Self {
+            budget: budget_bytes,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes of pixel data held.
+    pub fn used_bytes(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Images held.
+    pub fn len(&self) -> usize {
+        self.images.read().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// [`read_image`] through the cache.
+    pub fn read(&self, path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+        if self.budget == 0 {
+            return read_image(path);
+        }
+        if let Some(c) = self.images.read().ok().and_then(|m| m.get(path).cloned()) {
+            return Ok((c.height, c.width, unit_range(&c.values, c.bits)));
+        }
+        let (w, h, bits, values) =
+            mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        let pixels = unit_range(&values, bits);
+        let bytes = values.len() * 2;
+        // Reserve the bytes first, so threads racing to fill the cache cannot overshoot it.
+        let reserved = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.budget;
+        let kept = reserved
+            && self.images.write().is_ok_and(|mut m| {
+                if m.contains_key(path) {
+                    return false;
+                }
+                m.insert(
+                    path.to_path_buf(),
+                    Arc::new(CachedImage {
+                        height: h as usize,
+                        width: w as usize,
+                        bits,
+                        values,
+                    }),
+                );
+                true
+            });
+        if !kept {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        Ok((h as usize, w as usize, pixels))
+    }
+}
+
 /// Stored PNG values of depth `bits` scaled to `[0, 1]`.
 pub fn unit_range(values: &[u16], bits: u32) -> Vec<f32> {
     let max = ((1u32 << bits) - 1) as f32;
@@ -340,13 +426,14 @@ pub struct Batch {
     pub labels: Vec<u8>,
 }
 
-/// Reads and normalises the samples' images in parallel. Every image must have the dataset's
-/// size.
+/// Reads (through `cache`) and normalises the samples' images in parallel. Every image must
+/// have the dataset's size.
 pub fn load_batch(
     items: &[Item],
     samples: &[Sample],
     size: [usize; 2],
     model: &ModelConfig,
+    cache: &ImageCache,
 ) -> Result<Batch> {
     let [h, w] = size;
     let per = model.in_chans * h * w;
@@ -356,7 +443,7 @@ pub fn load_batch(
         .zip(samples.par_iter())
         .try_for_each(|(out, s)| {
             let item = &items[s.item];
-            let (ih, iw, px) = read_image(&item.path)?;
+            let (ih, iw, px) = cache.read(&item.path)?;
             if [ih, iw] != size {
                 return Err(TrainError::Image {
                     path: item.path.clone(),
@@ -376,6 +463,37 @@ pub fn load_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_cache_keeps_what_fits_and_gives_what_a_read_gives() {
+        let dir = std::env::temp_dir().join(format!("mammo-image-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths: Vec<PathBuf> = (0..3u16)
+            .map(|i| {
+                let p = dir.join(format!("{i}.png"));
+                let px: Vec<u16> = (0..6 * 4).map(|k| (k * 2000 + i) % 65535).collect();
+                mammo_image::write_png_gray(&p, 4, 6, &px, 16).unwrap();
+                p
+            })
+            .collect();
+        let read: Vec<_> = paths.iter().map(|p| read_image(p).unwrap()).collect();
+        // 24 pixels of 2 bytes: room for two images.
+        let cache = ImageCache::new(2 * 48 + 10);
+        for (p, want) in paths.iter().zip(&read) {
+            assert_eq!(&cache.read(p).unwrap(), want);
+        }
+        assert_eq!((cache.len(), cache.used_bytes()), (2, 96));
+        // The first two now come from memory, bit-identical; the third is read again.
+        for p in &paths {
+            std::fs::remove_file(p).unwrap();
+        }
+        assert_eq!(cache.read(&paths[0]).unwrap(), read[0]);
+        assert_eq!(cache.read(&paths[1]).unwrap(), read[1]);
+        assert!(cache.read(&paths[2]).is_err());
+        let none = ImageCache::new(0);
+        assert!(none.read(&paths[0]).is_err() && none.is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     fn items(n: usize) -> Vec<Item> {
         (0..n)

@@ -12,7 +12,7 @@ use mammo_models::{Classifier, Model, ModelConfig};
 use mammo_preprocess::{OutputSize, PipelineConfig, saved_pipeline};
 
 use crate::config::Select;
-use crate::data::{Dataset, normalise_into, read_image, unit_range};
+use crate::data::{Dataset, ImageCache, normalise_into, read_image, unit_range};
 use crate::error::{Result, TrainError, io_err};
 use crate::report::{self, Metrics, Prediction, RunMetrics, sigmoid};
 use crate::run::{Run, write_atomic, write_csv, write_json};
@@ -261,6 +261,7 @@ pub fn evaluate_manifest(
             &ensemble.device,
             progress,
             &format!("fold {fold} model"),
+            &ImageCache::new(0),
         )?;
         for (s, l) in sum.iter_mut().zip(logits) {
             *s += sigmoid(l);

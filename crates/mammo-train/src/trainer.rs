@@ -23,7 +23,8 @@ use mammo_models::{
 
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::data::{
-    Augment, Dataset, Item, Sample, assign_folds, epoch_samples, load_batch, validation_items,
+    Augment, Dataset, ImageCache, Item, Sample, assign_folds, epoch_samples, load_batch,
+    validation_items,
 };
 use crate::error::{Result, TrainError, io_err};
 use crate::prefetch::for_each_prefetched;
@@ -48,6 +49,9 @@ pub struct TrainOptions {
     pub log: bool,
     /// Stop after this many epochs (over all folds) in this call; the run stays resumable.
     pub stop_after_epochs: Option<usize>,
+    /// Bytes of decoded images kept in memory across epochs and folds (0: none); see
+    /// [`ImageCache`]. Does not change any result.
+    pub cache_bytes: usize,
 }
 
 /// One epoch's record in `history.csv` and `state.json`.
@@ -108,11 +112,22 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainReport> {
     let mut budget = opts.stop_after_epochs;
     let mut trained = Vec::new();
     let mut epochs_run = 0;
+    // One cache for every fold: each image is decoded once for the whole run when it fits.
+    let cache = ImageCache::new(opts.cache_bytes);
     for fold in cfg.folds_to_train() {
         if budget == Some(0) {
             break;
         }
-        let ran = train_fold(cfg, &model_cfg, &data, &folds, fold, opts, &mut budget)?;
+        let ran = train_fold(
+            cfg,
+            &model_cfg,
+            &data,
+            &folds,
+            fold,
+            opts,
+            &mut budget,
+            &cache,
+        )?;
         if ran > 0 {
             trained.push(fold);
         }
@@ -241,6 +256,7 @@ fn train_fold(
     fold: usize,
     opts: &TrainOptions,
     budget: &mut Option<usize>,
+    cache: &ImageCache,
 ) -> Result<usize> {
     let dir = fold_dir(&opts.out, fold);
     std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
@@ -367,7 +383,7 @@ fn train_fold(
         for_each_prefetched(
             chunks.len(),
             PREFETCH_BATCHES,
-            |b| load_batch(&data.items, chunks[b], data.size, model_cfg),
+            |b| load_batch(&data.items, chunks[b], data.size, model_cfg, cache),
             |b, batch| {
                 let step = epoch * steps_per_epoch + b;
                 lr = learning_rate(cfg, step, total_steps);
@@ -409,6 +425,7 @@ fn train_fold(
             &plain,
             opts.progress,
             &format!("fold {}/{} validate", fold + 1, cfg.folds),
+            cache,
         )?;
         let rows: Vec<Prediction> = val_idx
             .iter()
@@ -506,6 +523,7 @@ pub fn predict_items(
     device: &Device,
     progress: bool,
     label: &str,
+    cache: &ImageCache,
 ) -> Result<Vec<f64>> {
     let [h, w] = size;
     let pb = bar(progress, idx.len() as u64, label.to_string());
@@ -522,7 +540,7 @@ pub fn predict_items(
                     aug: Augment::NONE,
                 })
                 .collect();
-            load_batch(items, &samples, size, model_cfg)
+            load_batch(items, &samples, size, model_cfg, cache)
         },
         |_, batch| {
             let x = Tensor::<4>::from_data(

@@ -88,6 +88,7 @@ fn options(manifest: &Path, out: &Path) -> TrainOptions {
         progress: false,
         log: false,
         stop_after_epochs: None,
+        cache_bytes: 0,
     }
 }
 
@@ -198,6 +199,7 @@ fn interrupted_run_resumes_bit_identical() {
             &cfg,
             &TrainOptions {
                 stop_after_epochs: budget,
+                cache_bytes: 0,
                 ..options(&manifest, &parts)
             },
         )
@@ -287,4 +289,36 @@ fn bad_manifest_rows_are_named() {
         .to_string();
     assert!(err.contains("10.png"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `cache_bytes` keeps decoded images in memory across epochs and folds; the run it trains is
+/// byte-identical to one that reads every PNG each time.
+#[test]
+fn the_image_cache_changes_nothing_but_speed() {
+    let dir = tmp("cache");
+    let manifest = make_dataset(&dir.join("data"), 16, 3);
+    let cfg = TrainConfig {
+        batch_size: 8,
+        ..config(2)
+    };
+    let plain = dir.join("plain");
+    train(&cfg, &options(&manifest, &plain)).unwrap();
+    let cached = dir.join("cached");
+    let opts = TrainOptions {
+        cache_bytes: 64 << 20,
+        ..options(&manifest, &cached)
+    };
+    train(&cfg, &opts).unwrap();
+    for f in [
+        "oof_predictions.csv",
+        "fold-0/last.safetensors",
+        "fold-1/last.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(plain.join(f)).unwrap(),
+            std::fs::read(cached.join(f)).unwrap(),
+            "{f} differs with the cache"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

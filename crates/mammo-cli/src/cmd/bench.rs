@@ -20,6 +20,9 @@ pub enum Bench {
     Models(super::bench_models::ModelsArgs),
     /// GAN training kimg/s per stage on a device.
     Gan(super::bench_models::GanArgs),
+    /// The training data loader alone (PNG read, normalise, flip, batch) in images/s per
+    /// thread count, beside a PyTorch DataLoader on the same files.
+    Loader(super::bench_loader::LoaderArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +59,7 @@ pub fn run(b: Bench) -> Result<Outcome> {
         Bench::Preprocess(a) => preprocess(a),
         Bench::Models(a) => super::bench_models::models(a),
         Bench::Gan(a) => super::bench_models::gan(a),
+        Bench::Loader(a) => super::bench_loader::loader(a),
     }
 }
 

@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_loader;
 pub mod bench_models;
 pub mod convert;
 pub mod eval;
