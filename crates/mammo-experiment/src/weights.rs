@@ -176,6 +176,14 @@ pub fn find_in_hub_cache(
         }
     };
     let file = snapshots.join(&rev).join("model.safetensors");
+    if !file.exists() && file.symlink_metadata().is_ok() {
+        // The hub links snapshot files to blobs/; a link to nothing is a download that did
+        // not finish.
+        return Err(ExperimentError::Invalid(format!(
+            "{}: a link to a missing blob (an interrupted download?); download it again or name the file in [weights]",
+            file.display()
+        )));
+    }
     if !file.exists() {
         return Err(ExperimentError::Invalid(format!(
             "{}: missing (mammo reads timm's safetensors checkpoints, not pytorch_model.bin)",
@@ -253,6 +261,18 @@ mod tests {
         std::fs::write(r.join("pytorch_model.bin"), b"pickle").unwrap();
         let e = find_in_hub_cache(&d, "resnet152").unwrap_err().to_string();
         assert!(e.contains("not pytorch_model.bin"), "{e}");
+
+        #[cfg(unix)]
+        {
+            let r = d.join("models--timm--maxvit_nano_rw_256.sw_in1k/snapshots/r1");
+            std::fs::create_dir_all(&r).unwrap();
+            std::os::unix::fs::symlink(d.join("blobs/absent"), r.join("model.safetensors"))
+                .unwrap();
+            let e = find_in_hub_cache(&d, "maxvit_nano_rw_256")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("interrupted download"), "{e}");
+        }
     }
 
     #[test]
