@@ -90,6 +90,38 @@ pub fn check_path_id(field: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The id checks every RSNA CSV row gets (train.csv and test.csv): `patient_id` and
+/// `image_id` can each be one path component ([`check_path_id`]).
+pub(crate) fn check_row_ids(patient_id: &str, image_id: &str) -> Result<(), String> {
+    check_path_id("patient_id", patient_id)?;
+    check_path_id("image_id", image_id)
+}
+
+/// The last checks every RSNA CSV row gets: an unknown view is a warning (row `line` of
+/// `path`, ending with what was done with it, `kept`), and an `image_id` already in `seen` is
+/// an error naming the row it was first on.
+pub(crate) fn check_row_view_and_id(
+    path: &Path,
+    line: usize,
+    view: &str,
+    image_id: &str,
+    kept: &str,
+    seen: &mut std::collections::HashMap<String, usize>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    if !view.is_empty() && !KNOWN_VIEWS.contains(&view.to_ascii_uppercase().as_str()) {
+        warnings.push(format!(
+            "{}: row {line}: unknown view {view:?} (known: {}); {kept}",
+            path.display(),
+            KNOWN_VIEWS.join(", ")
+        ));
+    }
+    match seen.insert(image_id.to_string(), line) {
+        Some(first) => Err(format!("image_id {image_id} already on row {first}")),
+        None => Ok(()),
+    }
+}
+
 /// A read train.csv: its rows, all checked, and what looked odd but was kept.
 #[derive(Debug, Clone, Default)]
 pub struct RsnaTable {
@@ -137,8 +169,7 @@ pub fn read_rsna_csv_from(
         let line = i + 2;
         let row_err = |reason: String| err(format!("row {line}: {reason}"));
         let mut row = rec.map_err(|e| row_err(e.to_string()))?;
-        check_path_id("patient_id", &row.patient_id).map_err(row_err)?;
-        check_path_id("image_id", &row.image_id).map_err(row_err)?;
+        check_row_ids(&row.patient_id, &row.image_id).map_err(row_err)?;
         parse_label(&row.cancer).map_err(row_err)?;
         row.laterality = match row.laterality.to_ascii_uppercase().as_str() {
             "" => String::new(),
@@ -150,20 +181,16 @@ pub fn read_rsna_csv_from(
                 )));
             }
         };
-        if !row.view.is_empty() && !KNOWN_VIEWS.contains(&row.view.to_ascii_uppercase().as_str()) {
-            table.warnings.push(format!(
-                "{}: row {line}: unknown view {:?} (known: {}); kept as is",
-                path.display(),
-                row.view,
-                KNOWN_VIEWS.join(", ")
-            ));
-        }
-        if let Some(first) = seen.insert(row.image_id.clone(), line) {
-            return Err(row_err(format!(
-                "image_id {} already on row {first}",
-                row.image_id
-            )));
-        }
+        check_row_view_and_id(
+            path,
+            line,
+            &row.view,
+            &row.image_id,
+            "kept as is",
+            &mut seen,
+            &mut table.warnings,
+        )
+        .map_err(row_err)?;
         table.rows.push(row);
     }
     Ok(table)

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::batch::check_under;
 use crate::error::{PreprocessError, io_err};
-use crate::rsna::{KNOWN_VIEWS, check_path_id};
+use crate::rsna::{check_row_ids, check_row_view_and_id};
 
 /// One image of `test.csv`, checked. The other columns (`site_id`, `age`, `implant`,
 /// `machine_id`) are not needed to predict and are not kept.
@@ -43,7 +43,7 @@ pub fn prediction_id(patient_id: &str, laterality: &str) -> String {
 
 /// Reads and checks an RSNA `test.csv`. Fails, naming the row (1-based, the header is row
 /// 1), on a missing `patient_id`, `image_id` or `laterality` column, a malformed row, an id
-/// that cannot be a file name ([`check_path_id`]: nothing may name a file outside
+/// that cannot be a file name ([`check_path_id`](crate::rsna::check_path_id): nothing may name a file outside
 /// `test_images/`), a laterality other than `L` or `R` (any case), an `image_id` seen before,
 /// or a `prediction_id` other than `{patient_id}_{laterality}` (an empty one is filled in).
 /// A file without rows is an error too. An unknown view is a warning.
@@ -74,8 +74,7 @@ pub fn read_rsna_test_csv_from(
         let line = i + 2;
         let row_err = |reason: String| err(format!("row {line}: {reason}"));
         let raw = rec.map_err(|e| row_err(e.to_string()))?;
-        check_path_id("patient_id", &raw.patient_id).map_err(row_err)?;
-        check_path_id("image_id", &raw.image_id).map_err(row_err)?;
+        check_row_ids(&raw.patient_id, &raw.image_id).map_err(row_err)?;
         let laterality = match raw.laterality.to_ascii_uppercase().as_str() {
             "L" => "L",
             "R" => "R",
@@ -92,20 +91,16 @@ pub fn read_rsna_test_csv_from(
                 raw.prediction_id
             )));
         }
-        if !raw.view.is_empty() && !KNOWN_VIEWS.contains(&raw.view.to_ascii_uppercase().as_str()) {
-            warnings.push(format!(
-                "{}: row {line}: unknown view {:?} (known: {}); predicted all the same",
-                path.display(),
-                raw.view,
-                KNOWN_VIEWS.join(", ")
-            ));
-        }
-        if let Some(first) = seen.insert(raw.image_id.clone(), line) {
-            return Err(row_err(format!(
-                "image_id {} already on row {first}",
-                raw.image_id
-            )));
-        }
+        check_row_view_and_id(
+            path,
+            line,
+            &raw.view,
+            &raw.image_id,
+            "predicted all the same",
+            &mut seen,
+            &mut warnings,
+        )
+        .map_err(row_err)?;
         rows.push(RsnaTestRow {
             patient_id: raw.patient_id,
             image_id: raw.image_id,

@@ -100,7 +100,9 @@ fn collect_dicoms(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of timed repetitions (the upper one of an even count); `v` must not be empty.
+pub(crate) fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -223,7 +225,7 @@ fn preprocess(a: PreprocessArgs) -> Result<Outcome> {
         let rates = (0..a.repeat.max(1))
             .map(|_| time_mammo(&files, c, a.jobs, &out))
             .collect::<Result<Vec<_>>>()?;
-        rows.push((name.to_string(), median(rates)));
+        rows.push((name.to_string(), median(&rates)));
     }
     let mut notes = Vec::new();
     if let Some(py) = &a.python {
@@ -237,7 +239,7 @@ fn preprocess(a: PreprocessArgs) -> Result<Outcome> {
                     notes.push(v);
                 }
             }
-            rows.push((format!("python {backend}"), median(rates)));
+            rows.push((format!("python {backend}"), median(&rates)));
         }
     } else {
         eprintln!("(no --python: Python pipelines not measured; see bench/README.md)");

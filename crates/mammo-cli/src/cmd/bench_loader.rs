@@ -10,6 +10,7 @@ use mammo_models::ModelConfig;
 use mammo_train::bench::time_loader;
 use mammo_train::data::{Augment, Dataset, ImageCache, Item, Sample};
 
+use super::bench::median;
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
@@ -77,11 +78,6 @@ fn synthetic(size: usize, bits: u8, seed: u64) -> Vec<u16> {
         }
     }
     px
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn item(path: PathBuf, i: usize) -> Item {
@@ -245,14 +241,13 @@ pub fn loader(a: LoaderArgs) -> Result<Outcome> {
             // One untimed pass warms the page cache for both sides.
             time_loader(items, &samples, *size, &cfg, a.batch as usize, j, &none)?;
             let timed = |c: &ImageCache| -> Result<f64> {
-                Ok(median(
-                    (0..a.repeat)
-                        .map(|_| {
-                            time_loader(items, &samples, *size, &cfg, a.batch as usize, j, c)
-                                .map(|t| t.images_per_second())
-                        })
-                        .collect::<Result<_, _>>()?,
-                ))
+                let runs: Vec<f64> = (0..a.repeat)
+                    .map(|_| {
+                        time_loader(items, &samples, *size, &cfg, a.batch as usize, j, c)
+                            .map(|t| t.images_per_second())
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(median(&runs))
             };
             let ours = timed(&none)?;
             let cached = if cache.is_empty() {
@@ -269,7 +264,7 @@ pub fn loader(a: LoaderArgs) -> Result<Outcome> {
                         reference_kind = Some(kind);
                         runs.push(r);
                     }
-                    let r = median(runs);
+                    let r = median(&runs);
                     (format!("{r:.0}"), format!("{:.2}x", ours / r))
                 }
                 None => ("-".into(), "-".into()),

@@ -11,6 +11,7 @@ use mammo_gan::{GanConfig, GanTrainOptions, ImageSource, train_gan};
 use mammo_models::DeviceSpec;
 use mammo_train::bench::{ModelBench, time_model};
 
+use super::bench::median;
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
@@ -79,12 +80,6 @@ fn rsna_hours(forward_ips: f64, train_ips: f64) -> f64 {
     let per_epoch = RSNA_TRAIN_PER_EPOCH as f64 / train_ips + RSNA_VALIDATION as f64 / forward_ips;
     let augmented_extra = 1000.0 / train_ips * 5.0 * 3.0;
     (3.0 * 5.0 * 3.0 * per_epoch + augmented_extra) / 3600.0
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// One JSON line of bench/python/timm_bench.py.
