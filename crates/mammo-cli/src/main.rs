@@ -52,6 +52,9 @@ enum Command {
     /// The paper's Algorithm 1 end to end (data stages x models x resolutions) with a Table 2
     /// HTML report; on built-in phantom data unless --data is given.
     Experiment(cmd::experiment::Args),
+    /// A local viewer and HTTP API for one study: per-breast probability, heat map, box, and
+    /// DICOM Secondary Capture and SR results, from a trained run's fold ensemble.
+    Serve(cmd::serve::Args),
     /// Synthetic positives: train a StyleGAN-XL-style generator, generate images, FID/KID.
     #[command(subcommand)]
     Gan(cmd::gan::Gan),
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => cmd::predict::run(a),
         Command::Explain(a) => cmd::explain::run(a),
         Command::Experiment(a) => cmd::experiment::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Bench(b) => cmd::bench::run(b),
     };
     match result {

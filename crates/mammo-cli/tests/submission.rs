@@ -6,64 +6,10 @@ use std::process::Command;
 
 mod common;
 
-use common::{mammo, stderr, tempdir};
+use common::{mammo, stderr, tempdir, tiny_run};
 
 const TEST_HEADER: &str =
     "site_id,patient_id,image_id,laterality,view,age,implant,machine_id,prediction_id\n";
-
-/// A phantom set, preprocessed, and a run trained on it for one epoch (the plumbing, not
-/// learning): `(phantom dir, run dir)`.
-fn tiny_run(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let data = dir.join("data");
-    let o = mammo(&[
-        "phantom",
-        "--out",
-        data.to_str().unwrap(),
-        "--patients",
-        "4",
-        "--size",
-        "200x260",
-        "--prevalence",
-        "0.5",
-        "--seed",
-        "5",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = dir.join("processed");
-    let o = mammo(&[
-        "preprocess",
-        "--csv",
-        data.join("train.csv").to_str().unwrap(),
-        "--images",
-        data.join("train_images").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--size",
-        "32",
-        "--flip-to",
-        "left",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let run = dir.join("run");
-    let o = mammo(&[
-        "train",
-        "--manifest",
-        out.join("32/manifest.csv").to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--folds",
-        "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "8",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    (data, run)
-}
 
 /// The phantom's images as an RSNA test set: `test.csv` with Kaggle's columns and
 /// `test_images/<patient_id>/<image_id>.dcm`. One breast keeps a single readable image of

@@ -7,7 +7,7 @@ use dicom_pixeldata::PixelDecoder;
 
 use crate::meta::{ImageMeta, TransferSyntaxKind};
 
-const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+pub(crate) const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// The stored values of one frame (before any modality or VOI transform), row-major,
 /// samples interleaved. Values are sign-extended when Pixel Representation is 1 and masked

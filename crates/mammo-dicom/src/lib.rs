@@ -60,6 +60,41 @@ fn max_inflated_bytes(max_frame_pixels: u64) -> u64 {
     max_frame_pixels.saturating_mul(4).saturating_add(64 << 20)
 }
 
+/// Whether this crate decodes the pixel data of transfer syntax `uid`: the native syntaxes,
+/// JPEG 2000 / HTJ2K (OpenJPEG), RLE Lossless (this crate's decoder), and whatever else
+/// dicom-pixeldata has a decoder for in this build (JPEG baseline/extended/lossless, JPEG-LS).
+/// MPEG/HEVC video, JPIP and unknown UIDs are not.
+pub fn can_decode_transfer_syntax(uid: &str) -> bool {
+    use dicom_encoding::TransferSyntaxIndex;
+    let uid = uid.trim_end_matches(['\0', ' ']);
+    match TransferSyntaxKind::of(uid) {
+        TransferSyntaxKind::Native | TransferSyntaxKind::Jpeg2000 => true,
+        TransferSyntaxKind::Encapsulated => {
+            uid == decode::RLE_LOSSLESS
+                || dicom_transfer_syntax_registry::TransferSyntaxRegistry
+                    .get(uid)
+                    .is_some_and(|ts| ts.can_decode_all())
+        }
+    }
+}
+
+/// The Transfer Syntax UID of a DICOM Part 10 stream held in memory (preamble optional),
+/// read from its file meta group alone; `None` when there is no readable meta group. Lets a
+/// caller tell "not DICOM" from "DICOM in a syntax that cannot be decoded" when
+/// [`DicomImage::from_bytes`] fails.
+pub fn transfer_syntax_of(bytes: &[u8]) -> Option<String> {
+    let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        128
+    } else if bytes.starts_with(b"DICM") {
+        0
+    } else {
+        return None;
+    };
+    let meta = dicom_object::meta::FileMetaTable::from_reader(&bytes[start..]).ok()?;
+    let uid = meta.transfer_syntax().to_owned();
+    (!uid.is_empty()).then_some(uid)
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, DicomError>;
 
@@ -217,5 +252,54 @@ impl DicomImage {
                 reason,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodable_transfer_syntaxes() {
+        for uid in [
+            "1.2.840.10008.1.2",      // implicit VR little endian
+            "1.2.840.10008.1.2.1",    // explicit VR little endian
+            "1.2.840.10008.1.2.4.90", // JPEG 2000 lossless
+            "1.2.840.10008.1.2.4.80", // JPEG-LS lossless
+            "1.2.840.10008.1.2.4.70", // JPEG lossless SV1
+            "1.2.840.10008.1.2.5",    // RLE lossless
+        ] {
+            assert!(can_decode_transfer_syntax(uid), "{uid}");
+        }
+        for uid in [
+            "1.2.840.10008.1.2.4.100", // MPEG2 main profile
+            "1.2.840.10008.1.2.4.94",  // JPIP referenced
+            "1.2.3.4",
+        ] {
+            assert!(!can_decode_transfer_syntax(uid), "{uid}");
+        }
+    }
+
+    #[test]
+    fn transfer_syntax_from_the_meta_group_alone() {
+        assert_eq!(transfer_syntax_of(b"not a DICOM file at all"), None);
+        let meta = dicom_object::meta::FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+            .media_storage_sop_instance_uid("2.25.1")
+            .transfer_syntax("1.2.840.10008.1.2.4.100")
+            .implementation_class_uid("2.25.2")
+            .build()
+            .unwrap();
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        meta.write(&mut bytes).unwrap();
+        assert_eq!(
+            transfer_syntax_of(&bytes).as_deref(),
+            Some("1.2.840.10008.1.2.4.100")
+        );
+        assert_eq!(
+            transfer_syntax_of(&bytes[128..]).as_deref(),
+            Some("1.2.840.10008.1.2.4.100")
+        );
     }
 }

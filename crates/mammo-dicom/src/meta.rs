@@ -48,6 +48,22 @@ pub enum TransferSyntaxKind {
     Encapsulated,
 }
 
+impl TransferSyntaxKind {
+    /// How the pixel data of transfer syntax `uid` is decoded (unknown syntaxes are
+    /// [`Self::Encapsulated`]; whether they decode at all is [`crate::can_decode_transfer_syntax`]).
+    pub fn of(uid: &str) -> Self {
+        match uid {
+            uids::JPEG2000_LOSSLESS | uids::JPEG2000 | uids::JPEG2000MC_LOSSLESS | uids::JPEG2000MC
+            | uids::HTJ2K_LOSSLESS | uids::HTJ2K_LOSSLESS_RPCL | uids::HTJ2K => Self::Jpeg2000,
+            uids::IMPLICIT_VR_LITTLE_ENDIAN
+            | uids::EXPLICIT_VR_LITTLE_ENDIAN
+            | "1.2.840.10008.1.2.2" // Explicit VR Big Endian (retired)
+            | uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => Self::Native,
+            _ => Self::Encapsulated,
+        }
+    }
+}
+
 /// The facts of an image header that decoding and rendering need.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageMeta {
@@ -130,15 +146,7 @@ impl ImageMeta {
             .trim_end_matches('\0')
             .trim()
             .to_owned();
-        let kind = match transfer_syntax.as_str() {
-            uids::JPEG2000_LOSSLESS | uids::JPEG2000 | uids::JPEG2000MC_LOSSLESS | uids::JPEG2000MC
-            | uids::HTJ2K_LOSSLESS | uids::HTJ2K_LOSSLESS_RPCL | uids::HTJ2K => TransferSyntaxKind::Jpeg2000,
-            uids::IMPLICIT_VR_LITTLE_ENDIAN
-            | uids::EXPLICIT_VR_LITTLE_ENDIAN
-            | "1.2.840.10008.1.2.2" // Explicit VR Big Endian (retired)
-            | uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => TransferSyntaxKind::Native,
-            _ => TransferSyntaxKind::Encapsulated,
-        };
+        let kind = TransferSyntaxKind::of(&transfer_syntax);
         if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
             return Err("no Pixel Data (7FE0,0010): not an image".into());
         }

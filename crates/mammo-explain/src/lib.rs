@@ -122,6 +122,57 @@ pub fn mean_explanation(members: Vec<Vec<Explanation>>, width: usize) -> Vec<Exp
         .collect()
 }
 
+/// What a fold ensemble says about one image: its probability and the mean explanation.
+#[derive(Debug, Clone)]
+pub struct EnsembleExplanation {
+    /// Mean of the members' probabilities (sigmoid of each member's logit).
+    pub probability: f64,
+    /// Each member's probability, in the order of the explainers.
+    pub member_probabilities: Vec<f64>,
+    /// Per method, the [`mean_explanation`] of the members' maps.
+    pub explanations: Vec<Explanation>,
+}
+
+/// Explains one image with every member of an ensemble (one forward and backward pass each
+/// at feature layer `layer`) and averages: the probability is the members' mean, the maps are
+/// [`mean_explanation`]. `input` is the normalised `[in_chans, height, width]` image. The one
+/// loop over members that `mammo explain` and `mammo serve` share.
+///
+/// # Panics
+/// When `explainers` is empty.
+pub fn explain_ensemble(
+    explainers: &[Explainer],
+    input: &[f32],
+    height: usize,
+    width: usize,
+    layer: usize,
+    methods: &[Method],
+) -> Result<EnsembleExplanation, ExplainError> {
+    assert!(!explainers.is_empty(), "at least one explainer");
+    let mut members = Vec::with_capacity(explainers.len());
+    let mut member_probabilities = Vec::with_capacity(explainers.len());
+    for explainer in explainers {
+        let g = explainer.layer_gradients(input.to_vec(), height, width, layer)?;
+        member_probabilities.push(sigmoid(g.logit as f64));
+        members.push(explain(&g, methods, height, width));
+    }
+    Ok(EnsembleExplanation {
+        probability: member_probabilities.iter().sum::<f64>() / explainers.len() as f64,
+        member_probabilities,
+        explanations: mean_explanation(members, width),
+    })
+}
+
+/// The logistic function, in the form that stays finite for large `|x|`.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ pub mod datasets;
 mod error;
 mod lesions;
 mod manifest;
+mod mapping;
 mod pipeline;
 mod rsna;
 mod rsna_test;
@@ -32,8 +33,10 @@ pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, loa
 pub use error::PreprocessError;
 pub use lesions::{LESION_CSV_COLUMNS, read_lesions_csv, write_lesions_csv};
 pub use manifest::{ManifestRow, read_manifest, read_manifest_from, write_manifest};
+pub use mapping::SourceMap;
 pub use pipeline::{
-    FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_image,
+    FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_dicom,
+    process_image,
 };
 pub use rsna::{
     KNOWN_VIEWS, RsnaRow, RsnaTable, check_path_id, parse_label, read_rsna_csv, read_rsna_csv_from,

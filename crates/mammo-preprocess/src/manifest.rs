@@ -4,7 +4,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use mammo_image::Rect;
+
 use crate::error::{PreprocessError, io_err};
+use crate::mapping::SourceMap;
 
 /// One row of `OUT/<size>/manifest.csv`: the RSNA columns, the label, where the PNG is and
 /// how it was made (so that lesion coordinates can be mapped into it).
@@ -65,26 +68,33 @@ impl ManifestRow {
         self.status.starts_with("ok")
     }
 
+    /// How this row's stored DICOM image maps into its PNG (crop, mirror, scale, padding).
+    pub fn mapping(&self) -> SourceMap {
+        SourceMap {
+            crop: Rect {
+                x0: self.crop_x0,
+                y0: self.crop_y0,
+                x1: self.crop_x1,
+                y1: self.crop_y1,
+            },
+            flipped: self.flipped == 1,
+            scale_x: self.scale_x,
+            scale_y: self.scale_y,
+            offset_x: self.offset_x,
+            offset_y: self.offset_y,
+        }
+    }
+
     /// Where the point `(x, y)` of the stored DICOM image lands in this row's PNG: crop,
     /// optional mirror (about the crop box), scale, then the padding offset.
     pub fn to_output(&self, x: f64, y: f64) -> (f64, f64) {
-        let dx = if self.flipped == 1 {
-            self.crop_x1 as f64 - x
-        } else {
-            x - self.crop_x0 as f64
-        };
-        (
-            self.offset_x as f64 + self.scale_x * dx,
-            self.offset_y as f64 + self.scale_y * (y - self.crop_y0 as f64),
-        )
+        self.mapping().to_output(x, y)
     }
 
     /// A stored-image box `[x0, y0, x1, y1]` in this row's PNG, corners ordered again after a
     /// mirror.
-    pub fn box_to_output(&self, [x0, y0, x1, y1]: [f64; 4]) -> [f64; 4] {
-        let (xa, ya) = self.to_output(x0, y0);
-        let (xb, yb) = self.to_output(x1, y1);
-        [xa.min(xb), ya.min(yb), xa.max(xb), ya.max(yb)]
+    pub fn box_to_output(&self, b: [f64; 4]) -> [f64; 4] {
+        self.mapping().box_to_output(b)
     }
 }
 

@@ -8,6 +8,8 @@ use mammo_image::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::mapping::SourceMap;
+
 /// An output size, `height x width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputSize {
@@ -183,6 +185,21 @@ pub struct Processed {
     pub outputs: Vec<SizedOutput>,
 }
 
+impl Processed {
+    /// How stored-image pixels map into output `i` (and back).
+    pub fn mapping(&self, i: usize) -> SourceMap {
+        let p = &self.outputs[i].placement;
+        SourceMap {
+            crop: self.crop,
+            flipped: self.flipped,
+            scale_x: p.scale_x,
+            scale_y: p.scale_y,
+            offset_x: p.offset_x,
+            offset_y: p.offset_y,
+        }
+    }
+}
+
 /// The largest reduce factor that keeps every output a downsampling of the (cropped) source.
 pub fn choose_reduce(cfg: &PipelineConfig, columns: u32, rows: u32) -> u32 {
     if !cfg.reduced_decode {
@@ -219,6 +236,17 @@ pub fn process_image(
     laterality_hint: Option<&str>,
 ) -> Result<Processed, String> {
     let image = DicomImage::open(path).map_err(|e| e.to_string())?;
+    process_dicom(&image, cfg, laterality_hint)
+}
+
+/// [`process_image`] on an image already opened (from a file or from memory with
+/// [`DicomImage::from_bytes`]); errors name [`DicomImage::path`].
+pub fn process_dicom(
+    image: &DicomImage,
+    cfg: &PipelineConfig,
+    laterality_hint: Option<&str>,
+) -> Result<Processed, String> {
+    let path = image.path();
     let meta = image.meta();
     let reduce = if meta.kind == TransferSyntaxKind::Jpeg2000 {
         choose_reduce(cfg, meta.columns, meta.rows)

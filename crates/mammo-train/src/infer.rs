@@ -8,8 +8,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
+use mammo_dicom::DicomImage;
 use mammo_models::{Classifier, Model, ModelConfig};
-use mammo_preprocess::{OutputSize, PipelineConfig, saved_pipeline};
+use mammo_preprocess::{OutputSize, PipelineConfig, SourceMap, saved_pipeline};
 
 use crate::config::Select;
 use crate::data::{Dataset, ImageCache, normalise_into, read_image, unit_range};
@@ -62,10 +63,8 @@ impl Ensemble {
         let run = Run::open(dir)?;
         let which = select.unwrap_or(run.config.select);
         let mut models = Vec::new();
-        for fold in 0..run.config.folds {
-            if run.weights_path(fold, which).exists() {
-                models.push((fold, run.load_fold_model(fold, which, device)?.valid()));
-            }
+        for fold in run.trained_folds(which) {
+            models.push((fold, run.load_fold_model(fold, which, device)?.valid()));
         }
         if models.is_empty() {
             return Err(TrainError::NotARun {
@@ -146,7 +145,7 @@ pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
 
 /// The settings DICOM inputs are processed with: the training set's (`preprocess.json`),
 /// at the run's input size. `Err` says why they cannot be had.
-pub(crate) fn dicom_pipeline(run: &Run) -> std::result::Result<PipelineConfig, String> {
+pub fn dicom_pipeline(run: &Run) -> std::result::Result<PipelineConfig, String> {
     let [h, w] = run.info.input_size;
     let dir = preprocess_dir(run).ok_or("cannot locate the training set's preprocess.json")?;
     let mut pipeline = saved_pipeline(&dir)
@@ -165,14 +164,48 @@ pub(crate) fn load_dicom(
     path: &Path,
     laterality: Option<&str>,
 ) -> Result<Vec<f32>> {
+    let image = DicomImage::open(path).map_err(|e| TrainError::Image {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(prepare_dicom(pipeline, &image, laterality)?.pixels)
+}
+
+/// A DICOM image made into a model input with a run's preprocessing.
+#[derive(Debug, Clone)]
+pub struct PreparedDicom {
+    /// `[0, 1]` pixels at the run's input size, row-major.
+    pub pixels: Vec<f32>,
+    /// How the stored image maps into `pixels` and back (crop, mirror, scale, padding).
+    pub mapping: SourceMap,
+    /// The laterality that decided the mirror: the hint, else the header's.
+    pub laterality: Option<String>,
+    /// The VOI transform applied, e.g. `LINEAR c=2047 w=4000`.
+    pub voi_used: String,
+}
+
+/// An opened DICOM image (from a file or from memory) through `pipeline`
+/// ([`dicom_pipeline`]) to a model input; `laterality` (from a CSV) decides flipping over the
+/// file's own tag, as in `mammo preprocess`. What `mammo predict` and `mammo explain` do to a
+/// DICOM file, for callers that hold the bytes (`mammo serve`).
+pub fn prepare_dicom(
+    pipeline: &PipelineConfig,
+    image: &DicomImage,
+    laterality: Option<&str>,
+) -> Result<PreparedDicom> {
     let processed =
-        mammo_preprocess::process_image(path, pipeline, laterality).map_err(|reason| {
+        mammo_preprocess::process_dicom(image, pipeline, laterality).map_err(|reason| {
             TrainError::Image {
-                path: path.into(),
+                path: image.path().into(),
                 reason,
             }
         })?;
-    Ok(unit_range(&processed.outputs[0].pixels, pipeline.bits))
+    Ok(PreparedDicom {
+        pixels: unit_range(&processed.outputs[0].pixels, pipeline.bits),
+        mapping: processed.mapping(0),
+        laterality: processed.laterality.clone(),
+        voi_used: processed.voi_used.clone(),
+    })
 }
 
 /// `mammo predict` output for one image.

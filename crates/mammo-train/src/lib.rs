@@ -21,8 +21,8 @@ mod trainer;
 pub use config::{OptimizerKind, Schedule, Select, Split, TrainConfig};
 pub use error::{Result, TrainError};
 pub use infer::{
-    Ensemble, ImagePrediction, evaluate_manifest, evaluate_run, load_input, predict_images,
-    predictions_csv,
+    Ensemble, ImagePrediction, PreparedDicom, dicom_pipeline, evaluate_manifest, evaluate_run,
+    load_input, predict_images, predictions_csv, prepare_dicom,
 };
 pub use report::{Metrics, Prediction, RunMetrics};
 pub use run::Run;

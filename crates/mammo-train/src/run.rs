@@ -246,6 +246,14 @@ impl Run {
         fold_dir(&self.dir, fold).join(select.weights_file())
     }
 
+    /// The folds that have `select`'s weights file, in order (the members of the run's
+    /// ensemble; a fold still training has none yet).
+    pub fn trained_folds(&self, select: Select) -> Vec<usize> {
+        (0..self.config.folds)
+            .filter(|&f| self.weights_path(f, select).exists())
+            .collect()
+    }
+
     /// That fold's saved model on `device` (training behaviour; `.valid()` for inference).
     pub fn load_fold_model(&self, fold: usize, select: Select, device: &Device) -> Result<Model> {
         let mut model = create_model(&self.model, device)?;

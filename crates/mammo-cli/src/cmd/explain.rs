@@ -7,8 +7,8 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
 use mammo_explain::{
-    BBox, Explainer, Localisation, Method, centered_box, explain, localise, mean_explanation,
-    summarise, threshold_box,
+    BBox, Explainer, Localisation, Method, centered_box, explain_ensemble, localise, summarise,
+    threshold_box,
 };
 use mammo_preprocess::ManifestRow;
 use mammo_train::data::normalise_into;
@@ -202,13 +202,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         };
         let mut x = vec![0f32; run.model.in_chans * h * w];
         normalise_into(&pixels, h, w, false, &run.model, &mut x);
-        let mut members = Vec::with_capacity(explainers.len());
-        let mut probability = 0.0;
-        for explainer in &explainers {
-            let g = explainer.layer_gradients(x.clone(), h, w, layer)?;
-            probability += mammo_train::report::sigmoid(g.logit as f64) / explainers.len() as f64;
-            members.push(explain(&g, &args.methods, h, w));
-        }
+        let ensemble = explain_ensemble(&explainers, &x, h, w, layer, &args.methods)?;
+        let probability = ensemble.probability;
         let lesions: Vec<BBox> = match (&truth, &input.row) {
             (Some(t), Some(row)) => t
                 .get(&input.name)
@@ -220,7 +215,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        for e in mean_explanation(members, w) {
+        for e in ensemble.explanations {
             let b = if args.box_kind == "threshold" {
                 threshold_box(&e.heat, w, h, args.threshold).unwrap_or(BBox {
                     x0: 0.0,

@@ -9,6 +9,7 @@ pub mod gan;
 pub mod phantom;
 pub mod predict;
 pub mod preprocess;
+pub mod serve;
 pub mod train;
 
 /// `s` with control characters other than newline and tab escaped (`\0`, `\u{1b}`), so

@@ -1,7 +1,7 @@
 //! Helpers shared by the `mammo` binary's tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn mammo(args: &[&str]) -> Output {
@@ -20,6 +20,60 @@ pub fn tempdir(tag: &str) -> PathBuf {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A phantom set, preprocessed, and a run trained on it for one epoch (the plumbing, not
+/// learning): `(phantom dir, run dir)`.
+pub fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let o = mammo(&[
+        "phantom",
+        "--out",
+        data.to_str().unwrap(),
+        "--patients",
+        "4",
+        "--size",
+        "200x260",
+        "--prevalence",
+        "0.5",
+        "--seed",
+        "5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.join("processed");
+    let o = mammo(&[
+        "preprocess",
+        "--csv",
+        data.join("train.csv").to_str().unwrap(),
+        "--images",
+        data.join("train_images").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--size",
+        "32",
+        "--flip-to",
+        "left",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let run = dir.join("run");
+    let o = mammo(&[
+        "train",
+        "--manifest",
+        out.join("32/manifest.csv").to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    (data, run)
 }
 
 /// A GAN small enough to train in seconds on a CPU.
