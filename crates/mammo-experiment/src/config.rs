@@ -116,6 +116,8 @@ pub struct PhantomSection {
     pub size: String,
     /// `low`, `medium`, `high` or `obvious`.
     pub conspicuity: String,
+    /// Breast density mix: `rsna`, letters (`AB`) or weights `a,b,c,d`.
+    pub density: String,
 }
 
 impl Default for PhantomSection {
@@ -126,6 +128,7 @@ impl Default for PhantomSection {
             prevalence: 0.3,
             size: "small".into(),
             conspicuity: "obvious".into(),
+            density: "rsna".into(),
         }
     }
 }
@@ -278,6 +281,10 @@ impl ExperimentConfig {
             .conspicuity
             .parse::<mammo_phantom::Conspicuity>()
             .map_err(|err| format!("phantom.conspicuity: {err}"))?;
+        self.phantom
+            .density
+            .parse::<mammo_phantom::DensityMix>()
+            .map_err(|err| format!("phantom.density: {err}"))?;
         if e.stages.contains(&Stage::Augmented) {
             if e.synthetic_positives == 0 {
                 return Err(
@@ -367,5 +374,23 @@ mod config_files {
         let mut with_gan = demo.clone();
         with_gan.experiment.stages.push(Stage::Augmented);
         with_gan.validate().unwrap();
+        // The full demo is the demo plus the augmented stage and a second model: the same
+        // data, training and explanation settings, so the two reports compare row by row.
+        let full = ExperimentConfig::from_toml_file(&dir.join("demo-full.toml")).unwrap();
+        assert_eq!(
+            full.experiment.stages,
+            [Stage::Original, Stage::Processed, Stage::Augmented]
+        );
+        assert!(full.experiment.models.len() > demo.experiment.models.len());
+        assert!(
+            demo.experiment
+                .models
+                .iter()
+                .all(|m| full.experiment.models.contains(m))
+        );
+        assert_eq!(
+            (&full.phantom, &full.train, &full.explain, &full.gan),
+            (&demo.phantom, &demo.train, &demo.explain, &demo.gan)
+        );
     }
 }

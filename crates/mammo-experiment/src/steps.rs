@@ -308,6 +308,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                     prevalence: p.prevalence,
                     size: p.size.parse().map_err(ExperimentError::Invalid)?,
                     conspicuity: p.conspicuity.parse().map_err(ExperimentError::Invalid)?,
+                    density: p.density.parse().map_err(ExperimentError::Invalid)?,
                     jobs: e.jobs,
                     progress: opts.progress,
                 })

@@ -192,6 +192,97 @@ impl FromStr for Conspicuity {
     }
 }
 
+/// The BI-RADS density categories (a-d) patients are drawn from. Density masks masses: a mass
+/// displaces the tissue under it, so over dense tissue little of its contrast shows (see
+/// [`lesions`]). Cancer and normal patients are drawn from the same mix, so the mix changes
+/// how often a lesion is visible, never what separates the classes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DensityMix {
+    /// Relative weights of categories A, B, C and D (non-negative, not all zero).
+    pub weights: [f64; 4],
+}
+
+impl DensityMix {
+    /// RSNA-like screening population: A 10 %, B 42 %, C 39 %, D 9 %.
+    pub const RSNA: DensityMix = DensityMix {
+        weights: [0.10, 0.42, 0.39, 0.09],
+    };
+}
+
+impl Default for DensityMix {
+    fn default() -> Self {
+        Self::RSNA
+    }
+}
+
+impl fmt::Display for DensityMix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Self::RSNA {
+            return f.write_str("rsna");
+        }
+        let w = self.weights;
+        let present: Vec<usize> = (0..4).filter(|&i| w[i] > 0.0).collect();
+        if present.iter().all(|&i| w[i] == w[present[0]]) {
+            let letters: String = present.iter().map(|&i| ['A', 'B', 'C', 'D'][i]).collect();
+            return f.write_str(&letters);
+        }
+        write!(f, "{},{},{},{}", w[0], w[1], w[2], w[3])
+    }
+}
+
+impl FromStr for DensityMix {
+    type Err = String;
+
+    /// `rsna`; letters, each equally likely (`AB`: half fatty, half scattered); or four
+    /// weights `a,b,c,d` (`0.3,0.5,0.2,0`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("rsna") {
+            return Ok(Self::RSNA);
+        }
+        let bad = || {
+            format!(
+                "density {s:?} is not rsna, a set of the letters A-D (e.g. AB) or four weights \
+                 a,b,c,d (e.g. 0.3,0.5,0.2,0)"
+            )
+        };
+        let mut weights = [0.0; 4];
+        if t.contains(',') {
+            let parts: Vec<&str> = t.split(',').collect();
+            if parts.len() != 4 {
+                return Err(bad());
+            }
+            for (w, p) in weights.iter_mut().zip(parts) {
+                *w = p.trim().parse::<f64>().map_err(|_| bad())?;
+                if !w.is_finite() || *w < 0.0 {
+                    return Err(bad());
+                }
+            }
+        } else {
+            for c in t.chars() {
+                let i = match c.to_ascii_uppercase() {
+                    'A' => 0,
+                    'B' => 1,
+                    'C' => 2,
+                    'D' => 3,
+                    _ => return Err(bad()),
+                };
+                weights[i] = 1.0;
+            }
+        }
+        if weights.iter().sum::<f64>() <= 0.0 {
+            return Err(bad());
+        }
+        Ok(Self { weights })
+    }
+}
+
+impl Serialize for DensityMix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl Serialize for Conspicuity {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -213,6 +304,8 @@ pub struct PhantomConfig {
     pub size: SizePreset,
     /// Lesion visibility.
     pub conspicuity: Conspicuity,
+    /// Breast density categories patients are drawn from.
+    pub density: DensityMix,
     /// Worker threads (0 = all cores). Does not change the output.
     pub jobs: usize,
     /// Show a progress bar. Does not change the output.
@@ -228,6 +321,7 @@ impl Default for PhantomConfig {
             prevalence: RSNA_PREVALENCE,
             size: SizePreset::Small,
             conspicuity: Conspicuity::Medium,
+            density: DensityMix::RSNA,
             jobs: 0,
             progress: false,
         }

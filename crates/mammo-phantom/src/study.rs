@@ -195,7 +195,7 @@ fn plan_patient(cfg: &PhantomConfig, index: u64, patient_id: u64) -> Vec<ImagePl
     let age =
         (!rng.chance(0.001)).then(|| (58.0 + 10.0 * rng.normal()).round().clamp(26.0, 89.0) as u32);
     let density =
-        [Density::A, Density::B, Density::C, Density::D][rng.weighted(&[0.10, 0.42, 0.39, 0.09])];
+        [Density::A, Density::B, Density::C, Density::D][rng.weighted(&cfg.density.weights)];
     let density_reported = machine.site_id == 1 && !rng.chance(0.03);
     let implant = rng.chance(0.014);
     let cancer_patient = rng.chance(cfg.prevalence);

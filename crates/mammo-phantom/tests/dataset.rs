@@ -9,7 +9,9 @@ use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 use mammo_phantom::anatomy::View;
 use mammo_phantom::machines::{Photometric, PixelEncoding, machines};
-use mammo_phantom::{Conspicuity, PhantomConfig, SizePreset, generate, plan_dataset, render};
+use mammo_phantom::{
+    Conspicuity, DensityMix, PhantomConfig, SizePreset, generate, plan_dataset, render,
+};
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -30,6 +32,7 @@ fn tiny(name: &str, patients: usize, seed: u64, prevalence: f64) -> PhantomConfi
             height: 80,
         },
         conspicuity: Conspicuity::High,
+        density: Default::default(),
         jobs: 0,
         progress: false,
     }
@@ -564,4 +567,38 @@ fn presets_parse_and_print() {
     let json = serde_json::to_value(PhantomConfig::default()).unwrap();
     assert_eq!(json["size"], "small");
     assert_eq!(json["conspicuity"], "medium");
+    assert_eq!(json["density"], "rsna");
+}
+
+#[test]
+fn density_mix_parses_and_prints() {
+    for (s, w) in [
+        ("rsna", [0.10, 0.42, 0.39, 0.09]),
+        ("AB", [1.0, 1.0, 0.0, 0.0]),
+        ("d", [0.0, 0.0, 0.0, 1.0]),
+        ("0.3,0.5,0.2,0", [0.3, 0.5, 0.2, 0.0]),
+    ] {
+        let m: DensityMix = s.parse().unwrap();
+        assert_eq!(m.weights, w, "{s}");
+        assert_eq!(m.to_string().parse::<DensityMix>().unwrap(), m, "{s}");
+    }
+    assert_eq!("ab".parse::<DensityMix>().unwrap().to_string(), "AB");
+    for bad in ["", "E", "0,0,0,0", "1,2,3", "-1,1,1,1", "AX"] {
+        assert!(bad.parse::<DensityMix>().is_err(), "{bad:?} was accepted");
+    }
+}
+
+#[test]
+fn density_mix_draws_only_its_categories() {
+    let cfg = PhantomConfig {
+        patients: 200,
+        density: "AB".parse().unwrap(),
+        ..PhantomConfig::default()
+    };
+    let plans = plan_dataset(&cfg);
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &plans {
+        seen.insert(p.density.as_str());
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["A", "B"]);
 }

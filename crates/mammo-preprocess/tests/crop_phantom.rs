@@ -44,6 +44,7 @@ fn plans() -> Vec<ImagePlan> {
         prevalence: 0.3,
         size: SizePreset::Small,
         conspicuity: Conspicuity::Medium,
+        density: Default::default(),
         ..Default::default()
     };
     let all = plan_dataset(&cfg);

@@ -693,6 +693,7 @@ fn rsna_through_the_dataset_entry_point_copies_the_phantom_lesions() {
         prevalence: 0.7,
         size: mammo_phantom::SizePreset::Small,
         conspicuity: mammo_phantom::Conspicuity::High,
+        density: Default::default(),
         jobs: 1,
         progress: false,
     })

@@ -8,16 +8,16 @@
 use std::path::{Path, PathBuf};
 
 use mammo_eval::roc_auc;
-use mammo_phantom::{Conspicuity, PhantomConfig, SizePreset, generate};
+use mammo_phantom::{Conspicuity, DensityMix, PhantomConfig, SizePreset, generate};
 use mammo_preprocess::{PipelineConfig, process_image, read_rsna_csv};
 
 /// How far from 0.5 a single statistic's AUC may be.
 const CHANCE_BAND: f64 = 0.1;
 
-fn dataset(conspicuity: Conspicuity, seed: u64) -> PathBuf {
+fn dataset(conspicuity: Conspicuity, density: DensityMix, seed: u64) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("mammo-preprocess-shortcuts")
-        .join(format!("{conspicuity}-{seed}"));
+        .join(format!("{conspicuity}-{density}-{seed}"));
     let _ = std::fs::remove_dir_all(&out);
     generate(&PhantomConfig {
         out: out.clone(),
@@ -26,6 +26,7 @@ fn dataset(conspicuity: Conspicuity, seed: u64) -> PathBuf {
         prevalence: 0.4,
         size: SizePreset::Small,
         conspicuity,
+        density,
         jobs: 0,
         progress: false,
     })
@@ -117,11 +118,12 @@ fn check(root: &Path) {
 
 #[test]
 fn no_global_statistic_tells_cancer_from_normal_in_the_demo_phantom() {
-    // The demo's conspicuity, another seed than the demo's data.
-    check(&dataset(Conspicuity::Obvious, 11));
+    // The demo's conspicuity and density mix (configs/demo.toml), another seed than the
+    // demo's data.
+    check(&dataset(Conspicuity::Obvious, "AB".parse().unwrap(), 11));
 }
 
 #[test]
 fn no_global_statistic_tells_cancer_from_normal_at_medium_conspicuity() {
-    check(&dataset(Conspicuity::Medium, 12));
+    check(&dataset(Conspicuity::Medium, DensityMix::RSNA, 12));
 }

@@ -127,7 +127,11 @@ impl Rng {
             }
             x -= w;
         }
-        weights.len() - 1
+        // Rounding left `x` at or past the total: the last category that can be drawn.
+        weights
+            .iter()
+            .rposition(|&w| w > 0.0)
+            .unwrap_or(weights.len() - 1)
     }
 
     /// Standard normal deviate (Box-Muller, polar-free form).

@@ -2,7 +2,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use mammo_phantom::{Conspicuity, PhantomConfig, RSNA_PREVALENCE, SizePreset, generate};
+use mammo_phantom::{
+    Conspicuity, DensityMix, PhantomConfig, RSNA_PREVALENCE, SizePreset, generate,
+};
 
 use crate::Outcome;
 
@@ -28,6 +30,11 @@ pub struct Args {
     /// demos on a CPU).
     #[arg(long, default_value = "medium")]
     pub conspicuity: Conspicuity,
+    /// Breast density categories patients are drawn from: `rsna` (A 10 %, B 42 %, C 39 %,
+    /// D 9 %), letters each equally likely (`AB`: fatty breasts, where masses show), or four
+    /// weights `a,b,c,d`. Cancer and normal patients share the mix.
+    #[arg(long, default_value = "rsna")]
+    pub density: DensityMix,
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
@@ -44,6 +51,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         prevalence: a.prevalence,
         size: a.size,
         conspicuity: a.conspicuity,
+        density: a.density,
         jobs: a.jobs,
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
