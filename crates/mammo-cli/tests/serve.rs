@@ -722,7 +722,16 @@ fn serve_page_shows_the_overlay_in_headless_chromium() {
     let Some(b) = browser() else {
         panic!("no headless browser: install Debian's `chromium` (what .ci/run does)");
     };
-    let (data, run) = shared_run();
+    // The README's screenshot is made on a run at a useful input size (the tiny run's 32 px
+    // give layer4 a 1x1 map): MAMMO_SERVE_PAGE_RUN=RUN MAMMO_SERVE_PAGE_DATA=PHANTOM_DIR.
+    let (data, run) = match (
+        std::env::var_os("MAMMO_SERVE_PAGE_DATA"),
+        std::env::var_os("MAMMO_SERVE_PAGE_RUN"),
+    ) {
+        (Some(d), Some(r)) => (PathBuf::from(d), PathBuf::from(r)),
+        _ => shared_run().clone(),
+    };
+    let (data, run) = (&data, &run);
     let server = Server::start(run, &[]);
     let dir = tempdir("serve-browser");
     let mut chrome = Command::new(b)
