@@ -10,6 +10,8 @@ pub struct Confusion {
     pub tp: u64,
     pub fp: u64,
     pub tn: u64,
+    /// False negatives (`fn` in JSON; `fn` is a Rust keyword).
+    #[serde(rename = "fn")]
     pub fn_: u64,
 }
 
@@ -212,6 +214,20 @@ pub fn binary_metrics(labels: &[u8], scores: &[f64]) -> BinaryMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusion_serialises_with_the_usual_names() {
+        let c = Confusion {
+            tp: 1,
+            fp: 2,
+            tn: 3,
+            fn_: 4,
+        };
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"tp":1,"fp":2,"tn":3,"fn":4}"#
+        );
+    }
 
     #[test]
     fn auc_by_hand() {

@@ -66,11 +66,10 @@ pub fn list_images(source: &ImageSource) -> Result<Vec<RealImage>> {
                 reason: e.to_string(),
             })?;
             let base = path.parent().unwrap_or(Path::new("."));
-            let want = label.map(|l| l.to_string());
+            let want = label.map(|l| l == 1);
             let mut out = Vec::new();
             for r in rows {
-                let lab = r.label.trim().trim_end_matches(".0");
-                if !r.is_ok() || r.synthetic != 0 || want.as_deref().is_some_and(|w| w != lab) {
+                if !r.is_ok() || r.synthetic != 0 || want.is_some_and(|w| r.cancer() != Some(w)) {
                     continue;
                 }
                 out.push(RealImage {

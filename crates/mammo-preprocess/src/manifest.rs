@@ -68,6 +68,16 @@ impl ManifestRow {
         self.status.starts_with("ok")
     }
 
+    /// The row's label through [`crate::rsna::parse_label`], the one parser of every RSNA
+    /// spelling (`1`, `1.0`, `True`, ...): `Some(true)` cancer, `Some(false)` not, `None`
+    /// unlabelled or not a label.
+    pub fn cancer(&self) -> Option<bool> {
+        crate::rsna::parse_label(&self.label)
+            .ok()
+            .flatten()
+            .map(|l| l == 1)
+    }
+
     /// How this row's stored DICOM image maps into its PNG (crop, mirror, scale, padding).
     pub fn mapping(&self) -> SourceMap {
         SourceMap {
@@ -170,6 +180,26 @@ pub(crate) fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), Pre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_labels_read_every_rsna_spelling() {
+        let cancer = |label: &str| {
+            ManifestRow {
+                label: label.into(),
+                ..ManifestRow::default()
+            }
+            .cancer()
+        };
+        for s in ["1", "1.0", "True", "true", " 1 "] {
+            assert_eq!(cancer(s), Some(true), "{s:?}");
+        }
+        for s in ["0", "0.0", "False", "false"] {
+            assert_eq!(cancer(s), Some(false), "{s:?}");
+        }
+        for s in ["", "2", "yes", "1.5", "NaN"] {
+            assert_eq!(cancer(s), None, "{s:?}");
+        }
+    }
 
     #[test]
     fn stored_points_map_into_the_png() {

@@ -68,10 +68,11 @@ impl Dataset {
                 skipped_failed += 1;
                 continue;
             }
-            let label = match r.label.trim() {
-                "1" | "1.0" | "True" | "true" => 1,
-                "0" | "0.0" | "False" | "false" => 0,
-                other => {
+            let label = match r.cancer() {
+                Some(true) => 1,
+                Some(false) => 0,
+                None => {
+                    let other = r.label.trim();
                     return Err(bad(
                         line,
                         format!(

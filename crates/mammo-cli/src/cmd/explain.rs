@@ -138,7 +138,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             let base = m.parent().unwrap_or(Path::new("."));
             mammo_preprocess::read_manifest(m)?
                 .into_iter()
-                .filter(|r| r.is_ok() && (!args.positives_only || r.label == "1"))
+                .filter(|r| r.is_ok() && (!args.positives_only || r.cancer() == Some(true)))
                 .map(|r| Input {
                     name: r.image_id.clone(),
                     path: base.join(&r.path),

@@ -193,10 +193,9 @@ fn train(a: TrainArgs) -> Result<Outcome> {
             path: m.clone(),
             label: match a.label.as_str() {
                 "all" => None,
-                l => Some(
-                    l.parse()
-                        .map_err(|_| super::UsageError(format!("--label {l}: 0, 1 or all")))?,
-                ),
+                "0" => Some(0),
+                "1" => Some(1),
+                l => return Err(super::UsageError(format!("--label {l}: 0, 1 or all")).into()),
             },
         },
         (None, Some(d)) => ImageSource::Folder(d.clone()),
