@@ -1,0 +1,290 @@
+//! Depthwise convolution (groups == channels, one filter per channel, dilation 1) and the
+//! sliding-window geometry it shares with max pooling.
+
+use rayon::prelude::*;
+
+use super::*;
+
+/// Geometry of a sliding window (depthwise convolution, max pool) over `[N, C, H, W]`: kernel,
+/// stride, padding before (top, left; the padding after only shows in the output size) and
+/// output size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Window {
+    /// The window of a `kernel` sliding over an `[h, w]` plane with `stride` and zero padding
+    /// `[top, left, bottom, right]`. `None` when the kernel is larger than the padded plane.
+    pub fn new(
+        [h, w]: [usize; 2],
+        [kh, kw]: [usize; 2],
+        [sh, sw]: [usize; 2],
+        [pt, pl, pb, pr]: [usize; 4],
+    ) -> Option<Window> {
+        (h + pt + pb >= kh && w + pl + pr >= kw && sh > 0 && sw > 0).then(|| Window {
+            h,
+            w,
+            kh,
+            kw,
+            sh,
+            sw,
+            ph: pt,
+            pw: pl,
+            oh: (h + pt + pb - kh) / sh + 1,
+            ow: (w + pl + pr - kw) / sw + 1,
+        })
+    }
+
+    /// Output positions `o` in `[0, out)` whose input `o * s + k - p` lies in `[0, size)`.
+    fn valid(k: usize, size: usize, out: usize, s: usize, p: usize) -> (usize, usize) {
+        // o * s + k >= p  <=>  o >= ceil((p - k) / s)
+        let lo = if k >= p { 0 } else { (p - k).div_ceil(s) };
+        // o * s + k - p <= size - 1  <=>  o <= (size - 1 + p - k) / s
+        let hi = if size + p > k {
+            ((size - 1 + p - k) / s + 1).min(out)
+        } else {
+            0
+        };
+        (lo, hi.max(lo))
+    }
+
+    pub(super) fn cols(&self, j: usize) -> (usize, usize) {
+        Self::valid(j, self.w, self.ow, self.sw, self.pw)
+    }
+
+    /// Input row of output row `o` at kernel row `i`, if inside the image.
+    pub(super) fn in_row(&self, o: usize, i: usize) -> Option<usize> {
+        let r = o * self.sh + i;
+        (r >= self.ph && r - self.ph < self.h).then(|| r - self.ph)
+    }
+}
+
+impl Window {
+    /// Length of one phase of a row: columns `p, p + sw, p + 2 sw, ...` (see [`split_phases`]).
+    fn phase_len(&self) -> usize {
+        self.w.div_ceil(self.sw)
+    }
+
+    /// For kernel column `j`: the phase of the input columns it reads and the offset from the
+    /// output column to the index within that phase. Output column `q` reads input column
+    /// `q * sw + j - pw = (q + offset) * sw + phase`.
+    fn tap(&self, j: usize) -> (usize, isize) {
+        let d = j as isize - self.pw as isize;
+        let phase = d.rem_euclid(self.sw as isize);
+        (phase as usize, (d - phase) / self.sw as isize)
+    }
+
+    /// Per kernel column: valid output columns `[lo, hi)`, phase and offset ([`Window::tap`]),
+    /// computed once per plane instead of once per row (they cost integer divisions).
+    fn column_taps(&self) -> Vec<(usize, usize, usize, isize)> {
+        (0..self.kw)
+            .map(|j| {
+                let (lo, hi) = self.cols(j);
+                let (phase, off) = self.tap(j);
+                (lo, hi, phase, off)
+            })
+            .collect()
+    }
+
+    /// The phase-split row `r` of `plane` (`[h][sw][phase_len]`), at `phase`.
+    fn phase_row<'a>(&self, plane: &'a [f32], r: usize, phase: usize) -> &'a [f32] {
+        let pl = self.phase_len();
+        &plane[(r * self.sw + phase) * pl..(r * self.sw + phase + 1) * pl]
+    }
+}
+
+/// A plane `[h, w]` with each row split into its `sw` column phases, `[h][sw][ceil(w / sw)]`,
+/// so a strided convolution reads every tap contiguously (and vectorises). Stride 1: the plane
+/// itself.
+fn split_phases<'a>(x: &'a [f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
+    if g.sw == 1 {
+        return x;
+    }
+    let pl = g.phase_len();
+    buf.clear();
+    buf.resize(g.h * g.sw * pl, 0.0);
+    for r in 0..g.h {
+        for (c, &v) in x[r * g.w..(r + 1) * g.w].iter().enumerate() {
+            buf[(r * g.sw + c % g.sw) * pl + c / g.sw] = v;
+        }
+    }
+    buf
+}
+
+/// Inverse of [`split_phases`]: add the phase-split plane `xp` into `x`.
+fn merge_phases(xp: &[f32], g: &Window, x: &mut [f32]) {
+    let pl = g.phase_len();
+    for r in 0..g.h {
+        for (c, v) in x[r * g.w..(r + 1) * g.w].iter_mut().enumerate() {
+            *v += xp[(r * g.sw + c % g.sw) * pl + c / g.sw];
+        }
+    }
+}
+
+multiversion! {
+    fn conv_plane_acc(xp: &[f32], wt: &[f32], y: &mut [f32], g: Window) {
+        let taps = g.column_taps();
+        // y += conv(x, wt) for one input and one output plane; `xp` phase-split.
+        for o in 0..g.oh {
+            let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
+                    if lo >= hi {
+                        continue;
+                    }
+                    let src = g.phase_row(xp, r, phase);
+                    let start = (lo as isize + off) as usize;
+                    let wv = wt[i * g.kw + j];
+                    for (y, &x) in yrow[lo..hi].iter_mut().zip(&src[start..start + hi - lo]) {
+                        *y = madd::<FMA>(wv, x, *y);
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn conv_input_grad_acc(dy: &[f32], wt: &[f32], dxp: &mut [f32], g: Window) {
+        let taps = g.column_taps();
+        // dxp += the input gradient of conv(., wt) for one plane pair; `dxp` phase-split.
+        let pl = g.phase_len();
+        for o in 0..g.oh {
+            let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
+                    if lo >= hi {
+                        continue;
+                    }
+                    let base = (r * g.sw + phase) * pl;
+                    let start = base + (lo as isize + off) as usize;
+                    let wv = wt[i * g.kw + j];
+                    for (dx, &dy) in dxp[start..start + hi - lo].iter_mut().zip(&dyrow[lo..hi]) {
+                        *dx = madd::<FMA>(wv, dy, *dx);
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn conv_weight_grad_acc(xp: &[f32], dy: &[f32], dw: &mut [f64], g: Window) {
+        let taps = g.column_taps();
+        // dw[i, j] += sum over output positions of dy * x at the tap; `xp` phase-split.
+        for o in 0..g.oh {
+            let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
+                    if lo >= hi {
+                        continue;
+                    }
+                    let src = g.phase_row(xp, r, phase);
+                    let start = (lo as isize + off) as usize;
+                    let (xs, ds) = (&src[start..start + hi - lo], &dyrow[lo..hi]);
+                    let mut acc = [0.0f32; 8];
+                    let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
+                    let (xr, dr) = (xc.remainder(), dc.remainder());
+                    for (xv, dv) in xc.zip(dc) {
+                        for l in 0..8 {
+                            acc[l] = madd::<FMA>(xv[l], dv[l], acc[l]);
+                        }
+                    }
+                    for (&xv, &dv) in xr.iter().zip(dr) {
+                        acc[0] = madd::<FMA>(xv, dv, acc[0]);
+                    }
+                    dw[i * g.kw + j] += acc.iter().map(|&v| v as f64).sum::<f64>();
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise convolution forward: `x` `[n, c, h, w]`, `wt` `[c, kh, kw]`, returns
+/// `[n, c, oh, ow]`.
+pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: Window) -> Vec<f32> {
+    let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    assert!(
+        x.len() == n * c * plane_in && wt.len() == c * k,
+        "depthwise_forward: shape mismatch"
+    );
+    let mut y = vec![0.0f32; n * c * plane_out];
+    if plane_out == 0 {
+        return y;
+    }
+    y.par_chunks_mut(plane_out)
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (p, y)| {
+            let ch = p % c;
+            let xp = split_phases(&x[p * plane_in..(p + 1) * plane_in], &g, buf);
+            conv_plane_acc(xp, &wt[ch * k..(ch + 1) * k], y, g);
+        });
+    y
+}
+
+/// Gradient of [`depthwise_forward`] with respect to its input.
+pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: Window) -> Vec<f32> {
+    let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    assert!(
+        dy.len() == n * c * plane_out && wt.len() == c * k,
+        "depthwise_input_grad: shape mismatch"
+    );
+    let mut dx = vec![0.0f32; n * c * plane_in];
+    if plane_in == 0 {
+        return dx;
+    }
+    let pl = g.phase_len();
+    dx.par_chunks_mut(plane_in).enumerate().for_each_init(
+        Vec::new,
+        |buf: &mut Vec<f32>, (p, dx)| {
+            let (dy, w) = (
+                &dy[p * plane_out..(p + 1) * plane_out],
+                &wt[(p % c) * k..(p % c + 1) * k],
+            );
+            if g.sw == 1 {
+                conv_input_grad_acc(dy, w, dx, g);
+            } else {
+                buf.clear();
+                buf.resize(g.h * g.sw * pl, 0.0);
+                conv_input_grad_acc(dy, w, buf, g);
+                merge_phases(buf, &g, dx);
+            }
+        },
+    );
+    dx
+}
+
+/// Gradient of [`depthwise_forward`] with respect to its weight, `[c, kh, kw]`.
+pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: Window) -> Vec<f32> {
+    let (plane_in, plane_out, k) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    assert!(
+        x.len() == n * c * plane_in && dy.len() == n * c * plane_out,
+        "depthwise_weight_grad: shape mismatch"
+    );
+    let per_channel: Vec<Vec<f32>> = (0..c)
+        .into_par_iter()
+        .map_init(Vec::new, |buf, ch| {
+            let mut acc = vec![0.0f64; k];
+            for b in 0..n {
+                let p = b * c + ch;
+                let xp = split_phases(&x[p * plane_in..(p + 1) * plane_in], &g, buf);
+                conv_weight_grad_acc(xp, &dy[p * plane_out..(p + 1) * plane_out], &mut acc, g);
+            }
+            acc.into_iter().map(|v| v as f32).collect()
+        })
+        .collect();
+    per_channel.concat()
+}

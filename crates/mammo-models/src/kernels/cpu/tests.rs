@@ -1,0 +1,360 @@
+use super::*;
+
+fn sigmoid_ref(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn inputs(len: usize, scale: f32) -> Vec<f32> {
+    // Deterministic spread over [-scale, scale], with the edges and zero included.
+    (0..len)
+        .map(|i| {
+            let t = ((i as u64 * 2_654_435_761) % 10_007) as f32 / 10_006.0;
+            (2.0 * t - 1.0) * scale
+        })
+        .collect()
+}
+
+#[test]
+fn exp_matches_std_in_relative_error() {
+    for &x in &[
+        -87.0f32, -20.0, -1.0, -1e-3, 0.0, 1e-3, 0.5, 1.0, 10.0, 50.0, 88.0,
+    ] {
+        for fma in [false, true] {
+            let got = if fma {
+                exp_f32::<true>(x)
+            } else {
+                exp_f32::<false>(x)
+            } as f64;
+            let want = (x as f64).exp();
+            assert!(
+                ((got - want) / want).abs() < 5e-7,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+    }
+    // Clamped, never inf or 0.
+    assert!(exp_f32::<false>(1000.0).is_finite());
+    assert!(exp_f32::<false>(-1000.0) > 0.0);
+}
+
+#[test]
+fn silu_and_sigmoid_match_f64_reference() {
+    let x = inputs(100_003, 30.0); // spans chunks, remainder lanes
+    let mut y = vec![0.0; x.len()];
+    silu(&x, &mut y);
+    let mut s = vec![0.0; x.len()];
+    sigmoid(&x, &mut s);
+    for i in 0..x.len() {
+        let r = sigmoid_ref(x[i] as f64);
+        assert!(
+            (s[i] as f64 - r).abs() < 1e-6,
+            "sigmoid({}) = {}, want {r}",
+            x[i],
+            s[i]
+        );
+        let want = x[i] as f64 * r;
+        assert!(
+            (y[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "silu({})",
+            x[i]
+        );
+    }
+    assert_eq!(s[0], sigmoid_f32::<false>(x[0]));
+}
+
+#[test]
+fn silu_backward_matches_finite_difference_of_the_reference() {
+    let x = inputs(4099, 8.0);
+    let dy: Vec<f32> = inputs(4099, 1.0).into_iter().rev().collect();
+    let mut dx = vec![0.0; x.len()];
+    silu_backward(&x, &dy, &mut dx);
+    for i in 0..x.len() {
+        let f = |v: f64| v * sigmoid_ref(v);
+        let h = 1e-5;
+        let d = (f(x[i] as f64 + h) - f(x[i] as f64 - h)) / (2.0 * h);
+        let want = dy[i] as f64 * d;
+        assert!(
+            (dx[i] as f64 - want).abs() < 1e-5,
+            "silu'({}) * {}: {} vs {want}",
+            x[i],
+            dy[i],
+            dx[i]
+        );
+    }
+}
+
+#[test]
+fn channel_stats_are_exact_with_a_large_mean() {
+    let (n, c, hw) = (3, 5, 37);
+    let mut x = inputs(n * c * hw, 1.0);
+    for (i, v) in x.iter_mut().enumerate() {
+        *v += 1000.0 * ((i / hw) % c) as f32; // channel means 0, 1000, 2000, ...
+    }
+    let (mean, var) = channel_stats(&x, n, c, hw);
+    for ch in 0..c {
+        let vals: Vec<f64> = (0..n)
+            .flat_map(|b| {
+                x[(b * c + ch) * hw..(b * c + ch + 1) * hw]
+                    .iter()
+                    .map(|&v| v as f64)
+            })
+            .collect();
+        let m = vals.iter().sum::<f64>() / vals.len() as f64;
+        let v = vals.iter().map(|&x| (x - m) * (x - m)).sum::<f64>() / vals.len() as f64;
+        assert!(
+            (mean[ch] as f64 - m).abs() < 1e-4 * m.abs().max(1.0),
+            "mean {ch}"
+        );
+        assert!(
+            (var[ch] as f64 - v).abs() < 1e-4 * v,
+            "var {ch}: {} vs {v}",
+            var[ch]
+        );
+    }
+}
+
+#[test]
+fn affine_act_applies_the_channel_of_each_plane() {
+    let (n, c, hw) = (2, 3, 5);
+    let x = inputs(n * c * hw, 3.0);
+    let scale = [1.0, -2.0, 0.5];
+    let shift = [0.0, 1.0, -1.0];
+    for act in [Act::Identity, Act::Relu, Act::Relu6, Act::Silu] {
+        let mut y = vec![0.0; x.len()];
+        affine_act(&x, &mut y, &scale, &shift, hw, act);
+        for (i, &v) in y.iter().enumerate() {
+            let ch = (i / hw) % c;
+            let z = x[i] as f64 * scale[ch] as f64 + shift[ch] as f64;
+            let want = match act {
+                Act::Identity => z,
+                Act::Relu => z.max(0.0),
+                Act::Relu6 => z.clamp(0.0, 6.0),
+                Act::Silu => z * sigmoid_ref(z),
+            };
+            assert!(
+                (v as f64 - want).abs() < 1e-5,
+                "{act:?} at {i}: {v} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn batch_norm_backward_matches_finite_differences() {
+    let (n, c, hw) = (2, 3, 6);
+    let x: Vec<f32> = inputs(n * c * hw, 2.0);
+    let dy: Vec<f32> = inputs(n * c * hw, 1.0).into_iter().rev().collect();
+    let gamma = [1.5f32, -0.7, 0.3];
+    let beta = [0.1f32, 0.2, -0.3];
+    let eps = 1e-5;
+    // loss = sum(dy * bn(x)), in f64.
+    let loss = |x: &[f64], g: &[f64], b: &[f64]| -> f64 {
+        let mut total = 0.0;
+        for ch in 0..c {
+            let idx: Vec<usize> = (0..n)
+                .flat_map(|bi| (0..hw).map(move |k| (bi * c + ch) * hw + k))
+                .collect();
+            let m = idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64;
+            let v = idx.iter().map(|&i| (x[i] - m).powi(2)).sum::<f64>() / idx.len() as f64;
+            for &i in &idx {
+                total += dy[i] as f64 * ((x[i] - m) / (v + eps).sqrt() * g[ch] + b[ch]);
+            }
+        }
+        total
+    };
+    let (mean, var) = channel_stats(&x, n, c, hw);
+    let (_, _, inv_std) = fold_stats(&gamma, &beta, &mean, &var, eps);
+    let (dx, dg, db) = batch_norm_backward(&x, &dy, &gamma, &mean, &inv_std, n, c, hw);
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let g64: Vec<f64> = gamma.iter().map(|&v| v as f64).collect();
+    let b64: Vec<f64> = beta.iter().map(|&v| v as f64).collect();
+    let h = 1e-6;
+    for i in 0..x.len() {
+        let (mut up, mut dn) = (x64.clone(), x64.clone());
+        up[i] += h;
+        dn[i] -= h;
+        let want = (loss(&up, &g64, &b64) - loss(&dn, &g64, &b64)) / (2.0 * h);
+        assert!(
+            (dx[i] as f64 - want).abs() < 1e-4,
+            "dx[{i}] {} vs {want}",
+            dx[i]
+        );
+    }
+    for ch in 0..c {
+        let (mut up, mut dn) = (g64.clone(), g64.clone());
+        up[ch] += h;
+        dn[ch] -= h;
+        let want = (loss(&x64, &up, &b64) - loss(&x64, &dn, &b64)) / (2.0 * h);
+        assert!(
+            (dg[ch] as f64 - want).abs() < 1e-4,
+            "dgamma[{ch}] {} vs {want}",
+            dg[ch]
+        );
+        let (mut up, mut dn) = (b64.clone(), b64.clone());
+        up[ch] += h;
+        dn[ch] -= h;
+        let want = (loss(&x64, &g64, &up) - loss(&x64, &g64, &dn)) / (2.0 * h);
+        assert!(
+            (db[ch] as f64 - want).abs() < 1e-4,
+            "dbeta[{ch}] {} vs {want}",
+            db[ch]
+        );
+    }
+}
+
+/// Direct 7-loop depthwise convolution in f64, and its two gradients by definition.
+fn dw_reference(
+    x: &[f32],
+    wt: &[f32],
+    dy: &[f32],
+    n: usize,
+    c: usize,
+    g: Window,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut y = vec![0.0; n * c * g.oh * g.ow];
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; wt.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            let p = b * c + ch;
+            for o in 0..g.oh {
+                for q in 0..g.ow {
+                    for i in 0..g.kh {
+                        for j in 0..g.kw {
+                            let (r, s) = (
+                                (o * g.sh + i) as isize - g.ph as isize,
+                                (q * g.sw + j) as isize - g.pw as isize,
+                            );
+                            if r < 0 || s < 0 || r >= g.h as isize || s >= g.w as isize {
+                                continue;
+                            }
+                            let xi = p * g.h * g.w + r as usize * g.w + s as usize;
+                            let yi = p * g.oh * g.ow + o * g.ow + q;
+                            let wi = ch * g.kh * g.kw + i * g.kw + j;
+                            y[yi] += x[xi] as f64 * wt[wi] as f64;
+                            dx[xi] += dy[yi] as f64 * wt[wi] as f64;
+                            dw[wi] += dy[yi] as f64 * x[xi] as f64;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (y, dx, dw)
+}
+
+#[test]
+fn depthwise_matches_the_direct_definition() {
+    // 3x3/1, 5x5/2, asymmetric (TF SAME-like) padding, odd sizes, a kernel wider than the
+    // padded border, and widths over and under one AVX register.
+    let cases = [
+        (9, 13, 3, 1, 1, 1, 1, 1),
+        (12, 11, 5, 2, 1, 2, 2, 2),
+        (7, 20, 3, 2, 0, 0, 1, 1),
+        (16, 17, 5, 1, 2, 2, 2, 2),
+        (4, 3, 5, 1, 2, 2, 2, 2),
+    ];
+    for (h, w, k, s, pt, pl, pb, pr) in cases {
+        let (n, c) = (2, 3);
+        let oh = (h + pt + pb - k) / s + 1;
+        let ow = (w + pl + pr - k) / s + 1;
+        let g = Window {
+            h,
+            w,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: pt,
+            pw: pl,
+            oh,
+            ow,
+        };
+        let x = inputs(n * c * h * w, 2.0);
+        let wt = inputs(c * k * k, 1.0).into_iter().rev().collect::<Vec<_>>();
+        let dy = inputs(n * c * oh * ow, 1.5);
+        let (y_ref, dx_ref, dw_ref) = dw_reference(&x, &wt, &dy, n, c, g);
+        let y = depthwise_forward(&x, &wt, n, c, g);
+        let dx = depthwise_input_grad(&dy, &wt, n, c, g);
+        let dw = depthwise_weight_grad(&x, &dy, n, c, g);
+        let close = |a: &[f32], b: &[f64], what: &str| {
+            assert_eq!(a.len(), b.len(), "{what} {g:?}");
+            for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (a as f64 - b).abs() < 1e-4 * b.abs().max(1.0),
+                    "{what}[{i}] {a} vs {b} {g:?}"
+                );
+            }
+        };
+        close(&y, &y_ref, "y");
+        close(&dx, &dx_ref, "dx");
+        close(&dw, &dw_ref, "dw");
+    }
+}
+
+#[test]
+fn max_pool_matches_the_direct_definition_and_routes_gradients_to_the_first_maximum() {
+    for (h, w, k, s, p) in [
+        (9, 13, 3, 2, 1),
+        (8, 8, 2, 2, 0),
+        (7, 10, 3, 1, 1),
+        (5, 4, 3, 2, 1),
+    ] {
+        let planes = 3;
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let g = Window {
+            h,
+            w,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            oh,
+            ow,
+        };
+        // Coarse values, so windows hold ties.
+        let x: Vec<f32> = inputs(planes * h * w, 2.0)
+            .iter()
+            .map(|v| v.round())
+            .collect();
+        let (y, idx) = max_pool_forward(&x, planes, g, true);
+        let (y2, none) = max_pool_forward(&x, planes, g, false);
+        assert_eq!(y, y2);
+        assert!(none.is_empty());
+        for pl in 0..planes {
+            for o in 0..oh {
+                for q in 0..ow {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
+                    for i in 0..k {
+                        for j in 0..k {
+                            let (r, c) = (
+                                (o * s + i) as isize - p as isize,
+                                (q * s + j) as isize - p as isize,
+                            );
+                            if r < 0 || c < 0 || r >= h as isize || c >= w as isize {
+                                continue;
+                            }
+                            let v = x[pl * h * w + r as usize * w + c as usize];
+                            if v > best {
+                                best = v;
+                                at = r as usize * w + c as usize;
+                            }
+                        }
+                    }
+                    let out = pl * oh * ow + o * ow + q;
+                    assert_eq!(y[out], best, "{g:?} plane {pl} ({o}, {q})");
+                    assert_eq!(idx[out] as usize, at, "{g:?} plane {pl} ({o}, {q}) argmax");
+                }
+            }
+        }
+        let dy = inputs(planes * oh * ow, 1.0);
+        let dx = max_pool_backward(&dy, &idx, planes, g);
+        let mut want = vec![0.0f32; planes * h * w];
+        for (out, &d) in dy.iter().enumerate() {
+            want[(out / (oh * ow)) * h * w + idx[out] as usize] += d;
+        }
+        assert_eq!(dx, want);
+    }
+}
