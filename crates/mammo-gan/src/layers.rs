@@ -356,14 +356,14 @@ impl SnConv2d {
             self.u.update(u.clone().reshape([o]).detach());
         }
         let sigma = u.transpose().matmul(wm.matmul(v)); // [1, 1], differentiable in w
-        let w = w / sigma.reshape([1, 1, 1, 1]);
+        // conv(x, W / sigma) + b, computed as conv(x, W) / sigma + b (the convolution is linear
+        // in its weight). Dividing the weight instead gave wrong weight gradients on burn's
+        // Vulkan backend (0.22.1) whenever the layer ran twice in one graph, as a discriminator
+        // step runs it on a real and a fake batch: tests/vulkan.rs pins both forms.
         let (s, p) = (self.stride, self.padding);
-        conv2d(
-            x,
-            w,
-            Some(self.bias.val()),
-            ConvOptions::new([s, s], [p, p], [1, 1], 1),
-        )
+        let y = conv2d(x, w, None, ConvOptions::new([s, s], [p, p], [1, 1], 1));
+        let c = self.bias.dims()[0];
+        y / sigma.reshape([1, 1, 1, 1]) + self.bias.val().reshape([1, c, 1, 1])
     }
 }
 

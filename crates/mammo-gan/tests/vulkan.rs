@@ -126,11 +126,24 @@ fn gan_steps_and_features_match_flex_on_vulkan() {
             let r = max_rel_diff(a, b);
             if r > 1e-3 {
                 let largest = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+                // Which entries differ: a few far off with the rest equal points at a kink (a
+                // ReLU or hinge whose input sits near zero on one device and across it on the
+                // other), a uniform scale at a wrong kernel.
+                let tol = 1e-3 * largest(b);
+                let off: Vec<String> = a
+                    .iter()
+                    .zip(b)
+                    .enumerate()
+                    .filter(|(_, (x, y))| (*x - *y).abs() > tol)
+                    .map(|(k, (x, y))| format!("[{k}] vulkan {x:.3e} flex {y:.3e}"))
+                    .collect();
                 failures.push(format!(
-                    "param {i} ({} values): max diff {r:.2e} of its largest value; largest |grad| flex {:.3e}, vulkan {:.3e}",
+                    "param {i} ({} values): max diff {r:.2e} of its largest value; largest |grad| flex {:.3e}, vulkan {:.3e}; {} entries off: {}",
                     b.len(),
                     largest(b),
-                    largest(a)
+                    largest(a),
+                    off.len(),
+                    off.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
                 ));
             }
             worst = worst.max(r);
@@ -173,4 +186,140 @@ fn gan_steps_and_features_match_flex_on_vulkan() {
     );
     assert!(r <= 1e-4, "FID features: max diff {r} of the largest");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The discriminator's top-down resize (bilinear upsampling by matrix products off flex, burn's
+/// interpolate on flex), forward and input gradient, on vulkan against flex.
+#[test]
+fn feature_resize_matches_flex_on_vulkan() {
+    use mammo_gan::layers::resize;
+    let Some(vk) = vulkan_for_tests() else { return };
+    let flex = Device::flex().autodiff();
+    let vk = vk.device.clone().autodiff();
+    let run = |device: &Device, from: usize, to: usize| -> [Vec<f32>; 2] {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(wave(2 * 3 * from * from, 0.17), [2, 3, from, from]),
+            device,
+        )
+        .require_grad();
+        let y = resize(x.clone(), [to, to]);
+        let c = Tensor::<4>::from_data(
+            TensorData::new(wave(2 * 3 * to * to, 0.41), [2, 3, to, to]),
+            device,
+        );
+        let fwd = y
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let g = (y * c).sum().backward();
+        let dx = x
+            .grad(&g)
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
+        [fwd, dx]
+    };
+    let mut failures = Vec::new();
+    for (from, to) in [(2, 4), (4, 8), (8, 16), (3, 8)] {
+        let (want, got) = (run(&flex, from, to), run(&vk, from, to));
+        for (what, (w, o)) in ["forward", "input gradient"]
+            .iter()
+            .zip(want.iter().zip(&got))
+        {
+            let r = max_rel_diff(o, w);
+            eprintln!("{from} -> {to}: {what}: max relative diff {r:.2e}");
+            if r > 1e-4 {
+                failures.push(format!("{from} -> {to}: {what}: {r:.2e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("; "));
+}
+
+/// The discriminator's logits (every scale and position), forward only, on vulkan against
+/// flex from the same weights: where the gradients of a step differ, this tells whether the
+/// forward already does.
+#[test]
+fn discriminator_logits_match_flex_on_vulkan() {
+    let Some(vk) = vulkan_for_tests() else { return };
+    let cfg = tiny();
+    let flex = Device::flex().autodiff();
+    flex.seed(7);
+    let d = ProjectedDiscriminator::new(&cfg, &flex).unwrap();
+    let logits = |device: &Device| -> (Vec<usize>, Vec<f32>) {
+        let d = d.clone().fork(device);
+        let b = 4;
+        let res = 16;
+        let real = Tensor::<4>::from_data(
+            TensorData::new(wave(b * res * res, 0.011), [b, 1, res, res]),
+            device,
+        );
+        let y = d.forward(real);
+        (
+            y.dims().to_vec(),
+            y.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
+        )
+    };
+    let (dims, want) = logits(&flex);
+    let (_, got) = logits(&vk.device.clone().autodiff());
+    let k = dims[1];
+    let mut worst = Vec::new();
+    for j in 0..k {
+        let col = |v: &[f32]| (0..dims[0]).map(|i| v[i * k + j]).collect::<Vec<_>>();
+        worst.push(max_rel_diff(&col(&got), &col(&want)));
+    }
+    eprintln!("logit columns {k}: max relative diff per column {worst:?}");
+    let r = max_rel_diff(&got, &want);
+    assert!(r <= 1e-4, "logits differ: {r:.2e} ({worst:?})");
+}
+
+/// A spectral-norm convolution with one output channel, the shape of a mini-discriminator's
+/// logit layer, run on a real and a fake batch under the hinge loss as a discriminator step
+/// runs it: weight and bias gradients on vulkan against flex, three times. With the weight
+/// divided by sigma before the convolution, burn 0.22.1's Vulkan backend gave weight gradients
+/// off by up to 35x of their largest value (different from process to process) whenever the
+/// layer ran twice in one graph; `SnConv2d` divides the output instead (see its `forward`).
+#[test]
+fn spectral_norm_conv_run_twice_matches_flex_on_vulkan() {
+    use mammo_gan::layers::SnConv2d;
+    let Some(vk) = vulkan_for_tests() else { return };
+    let flex = Device::flex().autodiff();
+    flex.seed(11);
+    let layer = SnConv2d::new(8, 1, 4, 1, 0, &flex);
+    let run = |device: &Device| -> Vec<Vec<f32>> {
+        let layer = layer.clone().fork(device);
+        let batch = |k: f32| {
+            Tensor::<4>::from_data(TensorData::new(wave(4 * 8 * 25, k), [4, 8, 5, 5]), device)
+        };
+        let loss = relu(-layer.forward(batch(0.13)) + 1.0).mean()
+            + relu(layer.forward(batch(0.05)) + 1.0).mean();
+        // The power iteration's running vector is module state without a gradient.
+        let grads: Vec<Vec<f32>> = grads_of(loss, &layer)
+            .1
+            .into_iter()
+            .filter(|g| !g.is_empty())
+            .collect();
+        grads
+    };
+    let want = run(&flex);
+    assert_eq!(want.len(), 2, "weight and bias");
+    let mut failures = Vec::new();
+    for attempt in 0..3 {
+        for (i, (o, w)) in run(&vk.device.clone().autodiff())
+            .iter()
+            .zip(&want)
+            .enumerate()
+        {
+            let r = max_rel_diff(o, w);
+            eprintln!("attempt {attempt}: param {i}: max relative diff {r:.2e}");
+            if r > 1e-4 {
+                failures.push(format!("attempt {attempt}, param {i}: {r:.2e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("; "));
 }
