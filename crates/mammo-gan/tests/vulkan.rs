@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mammo_gan::discriminator::ProjectedDiscriminator;
 use mammo_gan::layers::Noise;
 use mammo_gan::{FeatureNet, Generator, GeneratorArch};
-use mammo_models::vulkan_for_tests;
+use mammo_models::{VulkanTier, vulkan_for_tests, vulkan_for_tests_at};
 
 mod common;
 
@@ -286,7 +286,10 @@ fn discriminator_logits_match_flex_on_vulkan() {
 #[test]
 fn spectral_norm_conv_run_twice_matches_flex_on_vulkan() {
     use mammo_gan::layers::SnConv2d;
-    let Some(vk) = vulkan_for_tests() else { return };
+    // Seconds on lavapipe, with a wide margin (1e-7 against 1e-4): CI runs it.
+    let Some(vk) = vulkan_for_tests_at(VulkanTier::Ci) else {
+        return;
+    };
     let flex = Device::flex().autodiff();
     flex.seed(11);
     let layer = SnConv2d::new(8, 1, 4, 1, 0, &flex);
