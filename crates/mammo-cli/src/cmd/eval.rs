@@ -20,8 +20,8 @@ pub struct Args {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Weights of each fold: `last` or `best` (default: the run's choice).
-    #[arg(long, value_parser = ["last", "best"])]
-    pub select: Option<String>,
+    #[arg(long, value_parser = super::select_parser())]
+    pub select: Option<Select>,
     /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
     /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
     #[arg(long, default_value = "auto")]
@@ -47,13 +47,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         (Some(manifest), Some(out)) => {
             let device = super::open_device(args.device, args.quiet)?.device;
-            let select = args.select.as_deref().map(|s| {
-                if s == "best" {
-                    Select::Best
-                } else {
-                    Select::Last
-                }
-            });
+            let select = args.select;
             let ens = Ensemble::load(&args.run, select, &device)?;
             let progress = !args.quiet && std::io::stderr().is_terminal();
             evaluate_manifest(&ens, manifest, out, progress)?;

@@ -28,8 +28,8 @@ pub struct Args {
     #[arg(long)]
     pub fold: Option<usize>,
     /// The folds' `last` or `best` weights.
-    #[arg(long, default_value = "last", value_parser = ["last", "best"])]
-    pub select: String,
+    #[arg(long, default_value = "last", value_parser = super::select_parser())]
+    pub select: Select,
     /// Images: PNGs at the run's size or DICOM files.
     pub images: Vec<PathBuf>,
     /// Explain the rows of this manifest instead (needed for --truth).
@@ -97,11 +97,7 @@ struct Input {
 pub fn run(args: Args) -> Result<Outcome> {
     let run = Run::open(&args.run)?;
     let device = super::open_device(args.device, args.quiet)?.device;
-    let select = if args.select == "best" {
-        Select::Best
-    } else {
-        Select::Last
-    };
+    let select = args.select;
     let folds: Vec<usize> = match args.fold {
         Some(k) if k >= run.config.folds => {
             return Err(super::UsageError(format!(

@@ -32,6 +32,15 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `--bits`: 8 or 16.
+/// `--select last|best` as a [`mammo_train::Select`], the possible values listed in the help.
+pub fn select_parser() -> impl clap::builder::TypedValueParser<Value = mammo_train::Select> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["last", "best"]).map(|s| match s.as_str() {
+        "best" => mammo_train::Select::Best,
+        _ => mammo_train::Select::Last,
+    })
+}
+
 pub fn parse_bits(s: &str) -> Result<u32, String> {
     match s {
         "8" => Ok(8),

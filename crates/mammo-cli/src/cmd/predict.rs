@@ -41,8 +41,8 @@ pub struct Args {
     )]
     pub submission: Option<PathBuf>,
     /// Weights of each fold: `last` or `best` (default: the run's choice).
-    #[arg(long, value_parser = ["last", "best"])]
-    pub select: Option<String>,
+    #[arg(long, value_parser = super::select_parser())]
+    pub select: Option<Select>,
     /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
     /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
     #[arg(long, default_value = "auto")]
@@ -65,13 +65,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         None => None,
     };
     let device = super::open_device(args.device, false)?.device;
-    let select = args.select.as_deref().map(|s| {
-        if s == "best" {
-            Select::Best
-        } else {
-            Select::Last
-        }
-    });
+    let select = args.select;
     let ens = Ensemble::load(&args.run, select, &device)?;
     match test_set {
         Some(set) => {

@@ -24,8 +24,8 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
     /// Weights of each fold: `last` or `best` (default: the run's choice).
-    #[arg(long, value_parser = ["last", "best"])]
-    pub select: Option<String>,
+    #[arg(long, value_parser = super::select_parser())]
+    pub select: Option<Select>,
     /// Also write each study's results (Secondary Captures, SR, heat maps, JSON) here, in a
     /// folder named by the SR's series UID.
     #[arg(long)]
@@ -44,13 +44,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let device = super::open_device(args.device, false)?.device;
-    let select = args.select.as_deref().map(|s| {
-        if s == "best" {
-            Select::Best
-        } else {
-            Select::Last
-        }
-    });
+    let select = args.select;
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }

@@ -49,8 +49,8 @@ pub struct Args {
     #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub oversample: Option<usize>,
     /// Which checkpoint gives the reported metrics: `last` (unbiased) or `best` (best validation AUC).
-    #[arg(long, value_parser = ["last", "best"])]
-    pub select: Option<String>,
+    #[arg(long, value_parser = super::select_parser())]
+    pub select: Option<Select>,
     /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),
     /// vulkan[:N], cuda[:N] (builds with those features). An absent device is a usage error.
     #[arg(long, default_value = "auto")]
@@ -112,12 +112,8 @@ impl Args {
         if let Some(v) = self.oversample {
             c.oversample_positives = v;
         }
-        if let Some(v) = &self.select {
-            c.select = if v == "best" {
-                Select::Best
-            } else {
-                Select::Last
-            };
+        if let Some(v) = self.select {
+            c.select = v;
         }
         let source = match &self.config {
             Some(p) => format!("{} with the flags given", p.display()),
