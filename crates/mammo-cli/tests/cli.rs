@@ -5,7 +5,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{TINY_GAN, mammo, stderr, tempdir};
+use common::{TINY_GAN, mammo, phantom, preprocess, stderr, tempdir};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -241,40 +241,9 @@ fn preprocess_reports_failures_goes_on_and_resumes() {
 fn phantom_set_preprocesses_without_failures() {
     let dir = tempdir("phantom");
     let data = dir.join("data");
-    let o = mammo(&[
-        "phantom",
-        "--out",
-        data.to_str().unwrap(),
-        "--patients",
-        "12",
-        "--size",
-        "200x260",
-        "--prevalence",
-        "0.5",
-        "--conspicuity",
-        "high",
-        "--seed",
-        "3",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    phantom(&data, 12, "200x260", 3, &["--conspicuity", "high"]);
     let out = dir.join("processed");
-    let o = mammo(&[
-        "preprocess",
-        "--csv",
-        data.join("train.csv").to_str().unwrap(),
-        "--images",
-        data.join("train_images").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--size",
-        "64",
-        "--flip-to",
-        "left",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let rows = mammo_preprocess::read_manifest(&out.join("64/manifest.csv")).unwrap();
+    let rows = mammo_preprocess::read_manifest(&preprocess(&data, &out, 64)).unwrap();
     assert!(rows.len() >= 48, "{} rows", rows.len());
     assert!(
         rows.iter().all(|r| r.status == "ok"),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{mammo, stderr, tempdir};
+use common::{mammo, phantom, stderr, tempdir};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -548,21 +548,7 @@ fn no_leftovers(dir: &Path) {
 fn killed_preprocess_and_train_resume_to_identical_outputs() {
     let dir = tempdir("kill");
     let data = dir.join("data");
-    let o = mammo(&[
-        "phantom",
-        "--out",
-        data.to_str().unwrap(),
-        "--patients",
-        "8",
-        "--size",
-        "160x200",
-        "--prevalence",
-        "0.5",
-        "--seed",
-        "5",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    phantom(&data, 8, "160x200", 5, &[]);
     let (csv, images) = (data.join("train.csv"), data.join("train_images"));
 
     // Preprocess: uninterrupted, then killed three times at seeded moments and resumed.

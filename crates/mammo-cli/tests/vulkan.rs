@@ -7,7 +7,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{TINY_GAN, mammo, stderr, tempdir};
+use common::{TINY_GAN, mammo, phantom, preprocess, stderr, tempdir};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -58,40 +58,9 @@ fn train_explain_and_gan_on_vulkan() {
     eprintln!("vulkan device: {vk}");
     let dir = tempdir("vulkan");
     let data = dir.join("data");
-    let o = mammo(&[
-        "phantom",
-        "--out",
-        s(&data),
-        "--patients",
-        "8",
-        "--size",
-        "200x260",
-        "--prevalence",
-        "0.5",
-        "--conspicuity",
-        "high",
-        "--seed",
-        "5",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    phantom(&data, 8, "200x260", 5, &["--conspicuity", "high"]);
     let out = dir.join("processed");
-    let o = mammo(&[
-        "preprocess",
-        "--csv",
-        s(&data.join("train.csv")),
-        "--images",
-        s(&data.join("train_images")),
-        "--out",
-        s(&out),
-        "--size",
-        "64",
-        "--flip-to",
-        "left",
-        "--quiet",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let manifest = out.join("64/manifest.csv");
+    let manifest = preprocess(&data, &out, 64);
 
     // One epoch of two folds on each device, from the same initialisation (drawn on the host).
     let train = |device: &str, run: &Path| {

@@ -22,26 +22,32 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A phantom set, preprocessed, and a run trained on it for one epoch (the plumbing, not
-/// learning): `(phantom dir, run dir)`.
-pub fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
-    let data = dir.join("data");
-    let o = mammo(&[
+/// `mammo phantom` into `data`: `patients` patients of `size` (WIDTHxHEIGHT), half with a
+/// cancer, seeded, plus any `extra` flags; asserts success.
+pub fn phantom(data: &Path, patients: usize, size: &str, seed: u64, extra: &[&str]) {
+    let (patients, seed) = (patients.to_string(), seed.to_string());
+    let mut args = vec![
         "phantom",
         "--out",
         data.to_str().unwrap(),
         "--patients",
-        "4",
+        &patients,
         "--size",
-        "200x260",
+        size,
         "--prevalence",
         "0.5",
         "--seed",
-        "5",
+        &seed,
         "--quiet",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = mammo(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = dir.join("processed");
+}
+
+/// `mammo preprocess` of the phantom set in `data` into `out` at one square `size`, chest
+/// walls to the left; asserts exit 0 and returns the manifest's path.
+pub fn preprocess(data: &Path, out: &Path, size: u32) -> PathBuf {
     let o = mammo(&[
         "preprocess",
         "--csv",
@@ -51,17 +57,26 @@ pub fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
         "--out",
         out.to_str().unwrap(),
         "--size",
-        "32",
+        &size.to_string(),
         "--flip-to",
         "left",
         "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    out.join(size.to_string()).join("manifest.csv")
+}
+
+/// A phantom set, preprocessed, and a run trained on it for one epoch (the plumbing, not
+/// learning): `(phantom dir, run dir)`.
+pub fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    phantom(&data, 4, "200x260", 5, &[]);
+    let manifest = preprocess(&data, &dir.join("processed"), 32);
     let run = dir.join("run");
     let o = mammo(&[
         "train",
         "--manifest",
-        out.join("32/manifest.csv").to_str().unwrap(),
+        manifest.to_str().unwrap(),
         "--out",
         run.to_str().unwrap(),
         "--folds",
