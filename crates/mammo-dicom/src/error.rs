@@ -21,8 +21,9 @@ pub enum DicomError {
     },
 }
 
-/// Joins an error and its sources into one line.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// Joins an error and its sources into one line (`a: b: c`), leaving out a cause whose text
+/// the line already holds. Shared by every crate that reports a whole chain in one message.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

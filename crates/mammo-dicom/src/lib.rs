@@ -21,7 +21,7 @@ mod render;
 mod rle;
 
 pub use decode::StoredFrame;
-pub use error::DicomError;
+pub use error::{DicomError, chain as error_chain};
 pub use lut::{LookupTable, ModalityLut, VoiFunction, VoiTransform, Window};
 pub use meta::{ImageMeta, Photometric, TransferSyntaxKind};
 pub use render::{Rendered, Renderer, VoiChoice, quantize};

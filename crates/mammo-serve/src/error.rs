@@ -96,17 +96,7 @@ impl ServeError {
 
     /// The message with its causes, one line (`a: b: c`), each cause once.
     pub fn message(&self) -> String {
-        let mut out = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !out.contains(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            source = s.source();
-        }
-        out
+        mammo_dicom::error_chain(self)
     }
 }
 
