@@ -22,6 +22,7 @@ use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
+use crate::kernels;
 use crate::layers::{
     Activation, BlockArgs, ConvStyle, DepthwiseSeparable, InvertedResidual, PYTORCH_BN_EPS,
     Padding, TF_BN_EPS, global_avg_pool,
@@ -240,7 +241,9 @@ impl Classifier for EfficientNet {
         if layer >= self.blocks.len() {
             return self.forward_features(x);
         }
-        let x = self.act.after_norm(&self.bn1, self.conv_stem.forward(x));
+        let x = self
+            .act
+            .after_norm(&self.bn1, kernels::conv2d(&self.conv_stem, x));
         self.blocks
             .iter()
             .take(layer + 1)
@@ -259,7 +262,9 @@ impl Classifier for EfficientNet {
                 .map(|&l| self.forward_until(x.clone(), l))
                 .collect();
         }
-        let mut x = self.act.after_norm(&self.bn1, self.conv_stem.forward(x));
+        let mut x = self
+            .act
+            .after_norm(&self.bn1, kernels::conv2d(&self.conv_stem, x));
         let mut out = Vec::with_capacity(layers.len());
         for (i, stage) in self
             .blocks
@@ -285,17 +290,23 @@ impl Classifier for EfficientNet {
             .skip(layer + 1)
             .flatten()
             .fold(activations, |x, block| block.forward(x));
-        self.forward_head(self.act.after_norm(&self.bn2, self.conv_head.forward(x)))
+        self.forward_head(
+            self.act
+                .after_norm(&self.bn2, kernels::conv2d(&self.conv_head, x)),
+        )
     }
 
     fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.act.after_norm(&self.bn1, self.conv_stem.forward(x)); // [B, 32, H/2, W/2]
+        let x = self
+            .act
+            .after_norm(&self.bn1, kernels::conv2d(&self.conv_stem, x)); // [B, 32, H/2, W/2]
         let x = self
             .blocks
             .iter()
             .flatten()
             .fold(x, |x, block| block.forward(x)); // [B, 320, H/32, W/32]
-        self.act.after_norm(&self.bn2, self.conv_head.forward(x)) // [B, 1280, H/32, W/32]
+        self.act
+            .after_norm(&self.bn2, kernels::conv2d(&self.conv_head, x)) // [B, 1280, H/32, W/32]
     }
 
     fn forward_head(&self, features: Tensor<4>) -> Tensor<2> {

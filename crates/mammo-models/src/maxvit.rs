@@ -25,7 +25,7 @@ use burn::nn::{BatchNorm, Dropout, DropoutConfig, LayerNorm, Linear, LinearConfi
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
-use crate::kernels::{Act, norm_act};
+use crate::kernels::{self, Act, norm_act};
 use crate::layers::{
     MbConv, MbConvArgs, Partition, PartitionAttention, PartitionAttentionArgs, TRANSFORMER_LN_EPS,
     batch_norm, conv2d, global_avg_pool, layer_norm, layer_norm_2d,
@@ -88,8 +88,8 @@ pub struct Stem {
 
 impl Stem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = norm_act(&self.norm1, self.conv1.forward(x), Act::Silu); // [B, 32, H/2, W/2]
-        self.conv2.forward(x) // [B, 64, H/2, W/2]
+        let x = norm_act(&self.norm1, kernels::conv2d(&self.conv1, x), Act::Silu); // [B, 32, H/2, W/2]
+        kernels::conv2d(&self.conv2, x) // [B, 64, H/2, W/2]
     }
 }
 

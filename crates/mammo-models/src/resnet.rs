@@ -15,7 +15,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::classifier::Classifier;
-use crate::kernels::{Act, max_pool2d, norm_act};
+use crate::kernels::{self, Act, max_pool2d, norm_act};
 use crate::layers::{batch_norm, conv2d, global_avg_pool, max_pool_3x3_s2};
 
 /// Which residual block a ResNet stacks (timm's `block` argument).
@@ -85,7 +85,7 @@ fn downsample(in_chans: usize, out_chans: usize, stride: usize, device: &Device)
 
 fn shortcut(downsample: &Option<Downsample>, x: Tensor<4>) -> Tensor<4> {
     match downsample {
-        Some((conv, bn)) => norm_act(bn, conv.forward(x), Act::Identity), // [B, C_out, H/s, W/s]
+        Some((conv, bn)) => norm_act(bn, kernels::conv2d(conv, x), Act::Identity), // [B, C_out, H/s, W/s]
         None => x,
     }
 }
@@ -120,8 +120,12 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = norm_act(&self.bn1, self.conv1.forward(x.clone()), Act::Relu); // [B, P, H/s, W/s]
-        let y = norm_act(&self.bn2, self.conv2.forward(y), Act::Identity); // [B, P, H/s, W/s]
+        let y = norm_act(
+            &self.bn1,
+            kernels::conv2d(&self.conv1, x.clone()),
+            Act::Relu,
+        ); // [B, P, H/s, W/s]
+        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv2, y), Act::Identity); // [B, P, H/s, W/s]
         relu(y + shortcut(&self.downsample, x)) // [B, P, H/s, W/s]
     }
 }
@@ -161,9 +165,13 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = norm_act(&self.bn1, self.conv1.forward(x.clone()), Act::Relu); // [B, P, H, W]
-        let y = norm_act(&self.bn2, self.conv2.forward(y), Act::Relu); // [B, P, H/s, W/s]
-        let y = norm_act(&self.bn3, self.conv3.forward(y), Act::Identity); // [B, 4P, H/s, W/s]
+        let y = norm_act(
+            &self.bn1,
+            kernels::conv2d(&self.conv1, x.clone()),
+            Act::Relu,
+        ); // [B, P, H, W]
+        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv2, y), Act::Relu); // [B, P, H/s, W/s]
+        let y = norm_act(&self.bn3, kernels::conv2d(&self.conv3, y), Act::Identity); // [B, 4P, H/s, W/s]
         relu(y + shortcut(&self.downsample, x)) // [B, 4P, H/s, W/s]
     }
 }
@@ -291,7 +299,7 @@ impl ResNet {
 
     /// `conv1`, `bn1`, ReLU and the 3x3/2 max pool: `[B, 64, H/4, W/4]`.
     fn stem(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = norm_act(&self.bn1, self.conv1.forward(x), Act::Relu); // [B, 64, H/2, W/2]
+        let x = norm_act(&self.bn1, kernels::conv2d(&self.conv1, x), Act::Relu); // [B, 64, H/2, W/2]
         max_pool2d(&self.maxpool, x)
     }
 }

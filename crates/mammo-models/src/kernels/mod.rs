@@ -111,6 +111,20 @@ pub trait MammoKernels: Backend {
         pb: usize,
         pr: usize,
     ) -> FloatTensor<Self>;
+    /// Dense convolution (`groups == 1`, dilation 1, no bias) of `x` `[N, C, H, W]` with
+    /// `weight` `[C_out, C, kh, kw]`, stride `(sh, sw)` and zero padding top, left, bottom,
+    /// right.
+    #[allow(clippy::too_many_arguments)]
+    fn dense_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self>;
     /// Max pool (dilation 1, no ceil mode) of `x` `[N, C, H, W]` with a `kh x kw` window,
     /// stride `(sh, sw)` and padding top, left, bottom, right that is never selected.
     #[allow(clippy::too_many_arguments)]
@@ -226,6 +240,30 @@ fn flex_depthwise(
     flex_tensor(y, vec![n, c, g.oh, g.ow])
 }
 
+fn dense_geom(x: &FlexTensor, w: &FlexTensor, stride: [usize; 2], pad: [usize; 4]) -> cpu::Dense {
+    let xd = x.layout().shape().to_vec();
+    let wd = w.layout().shape().to_vec();
+    assert!(
+        xd.len() == 4 && wd.len() == 4 && wd[1] == xd[1],
+        "dense conv: input {xd:?} and weight {wd:?} (want [N, C, H, W] and [C_out, C, kh, kw])"
+    );
+    let window = cpu::Window::new([xd[2], xd[3]], [wd[2], wd[3]], stride, pad)
+        .expect("dense conv: kernel larger than the padded input");
+    cpu::Dense {
+        n: xd[0],
+        c: xd[1],
+        co: wd[0],
+        window,
+    }
+}
+
+fn flex_dense(x: &FlexTensor, w: &FlexTensor, stride: [usize; 2], pad: [usize; 4]) -> FlexTensor {
+    let (x, w) = (contiguous(x), contiguous(w));
+    let d = dense_geom(&x, &w, stride, pad);
+    let y = cpu::dense_forward(values(&x), values(&w), d);
+    flex_tensor(y, vec![d.n, d.co, d.window.oh, d.window.ow])
+}
+
 /// `(planes, window)` of a max pool.
 fn pool_window(
     x: &FlexTensor,
@@ -305,6 +343,19 @@ impl MammoKernels for Flex {
         pr: usize,
     ) -> FloatTensor<Self> {
         flex_depthwise(&x, &weight, [sh, sw], [pt, pl, pb, pr])
+    }
+
+    fn dense_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self> {
+        flex_dense(&x, &weight, [sh, sw], [pt, pl, pb, pr])
     }
 
     fn max_pool2d(
@@ -453,6 +504,30 @@ impl Backward<Flex, 2> for DepthwiseBackward {
 }
 
 #[derive(Debug)]
+struct DenseBackward;
+
+impl Backward<Flex, 2> for DenseBackward {
+    /// Input, weight, stride and padding, as for the depthwise convolution.
+    type State = DepthwiseState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = contiguous(&grads.consume::<Flex>(&ops.node));
+        let DepthwiseState { x, w, stride, pad } = ops.state;
+        let (x, w) = (contiguous(&x), contiguous(&w));
+        let d = dense_geom(&x, &w, stride, pad);
+        let [px, pw] = ops.parents;
+        if let Some(p) = px {
+            let dx = cpu::dense_input_grad(values(&dy), values(&w), d);
+            grads.register::<Flex>(p.id, flex_tensor(dx, x.layout().shape().to_vec()));
+        }
+        if let Some(p) = pw {
+            let dw = cpu::dense_weight_grad(values(&x), values(&dy), d);
+            grads.register::<Flex>(p.id, flex_tensor(dw, w.layout().shape().to_vec()));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct MaxPoolBackward;
 
 /// Input shape, window and the argmax of every output.
@@ -546,6 +621,27 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
             pad,
         };
         record::<C, _, 2>(DepthwiseBackward, [x.node(), weight.node()], state, y)
+    }
+
+    fn dense_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        sh: usize,
+        sw: usize,
+        pt: usize,
+        pl: usize,
+        pb: usize,
+        pr: usize,
+    ) -> FloatTensor<Self> {
+        let (stride, pad) = ([sh, sw], [pt, pl, pb, pr]);
+        let y = flex_dense(x.primitive(), weight.primitive(), stride, pad);
+        let state = || DepthwiseState {
+            x: x.primitive().clone(),
+            w: weight.primitive().clone(),
+            stride,
+            pad,
+        };
+        record::<C, _, 2>(DenseBackward, [x.node(), weight.node()], state, y)
     }
 
     fn max_pool2d(
@@ -675,15 +771,20 @@ pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tenso
     apply_act(Tensor::from_dispatch(out), act)
 }
 
-/// `conv.forward(x)`, with depthwise convolutions (`groups == channels_in == channels_out`,
-/// dilation 1) on flex through mammo's kernel: forward, input and weight gradients each one
-/// pass per plane, where flex runs grouped im2col GEMMs with one row per group and a
-/// transposed convolution.
+/// `conv.forward(x)`, on flex through mammo's kernels where they apply (dilation 1):
+///
+/// * depthwise convolutions (`groups == channels_in == channels_out`): forward, input and
+///   weight gradients each one pass per plane, where flex runs grouped im2col GEMMs with one
+///   row per group and a transposed convolution;
+/// * dense convolutions (`groups == 1`): im2col + one GEMM per group of images for the
+///   forward pass and both gradients ([`cpu::dense_forward`]), where burn computes the weight
+///   gradient as a convolution with one GEMM column per filter tap.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [c_out, c_per_group, kh, kw] = conv.weight.dims();
     let [_, c_in, h, w] = x.dims();
     let depthwise = conv.groups > 1 && conv.groups == c_in && c_out == c_in && c_per_group == 1;
-    if !fused(&x) || !depthwise || conv.dilation != [1, 1] {
+    let dense = conv.groups == 1 && c_per_group == c_in;
+    if !fused(&x) || !(depthwise || dense) || conv.dilation != [1, 1] {
         return conv.forward(x);
     }
     let [sh, sw] = conv.stride;
@@ -698,7 +799,15 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
             (t, l, b, r)
         }
     };
-    let y = Tensor::<4>::from_dispatch(<Dispatch as MammoKernels>::depthwise_conv2d(
+    if h + pt + pb < kh || w + pl + pr < kw {
+        return conv.forward(x);
+    }
+    let op = if depthwise {
+        <Dispatch as MammoKernels>::depthwise_conv2d
+    } else {
+        <Dispatch as MammoKernels>::dense_conv2d
+    };
+    let y = Tensor::<4>::from_dispatch(op(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
         sh,

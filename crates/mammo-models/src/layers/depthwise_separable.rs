@@ -52,7 +52,7 @@ impl DepthwiseSeparable {
             Some(se) => se.forward(y),
             None => y,
         };
-        let y = norm_act(&self.bn2, self.conv_pw.forward(y), Act::Identity); // [B, C_out, H/s, W/s]
+        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv_pw, y), Act::Identity); // [B, C_out, H/s, W/s]
         if self.has_skip { y + x } else { y }
     }
 }

@@ -35,7 +35,7 @@ impl Downsample2d {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.pool.forward(x); // [B, C_in, H/2, W/2]
         match &self.expand {
-            Some(conv) => conv.forward(x), // [B, C_out, H/2, W/2]
+            Some(conv) => kernels::conv2d(conv, x), // [B, C_out, H/2, W/2]
             None => x,
         }
     }
@@ -105,10 +105,10 @@ impl MbConv {
             None => x.clone(),
         };
         let y = norm_act(&self.pre_norm, x, Act::Identity); // [B, C_in, H, W]
-        let y = norm_act(&self.norm1, self.conv1_1x1.forward(y), Act::Silu); // [B, M, H, W]
+        let y = norm_act(&self.norm1, kernels::conv2d(&self.conv1_1x1, y), Act::Silu); // [B, M, H, W]
         let y = norm_act(&self.norm2, kernels::conv2d(&self.conv2_kxk, y), Act::Silu); // [B, M, H/s, W/s]
         let y = self.se.forward(y); // [B, M, H/s, W/s]
-        self.conv3_1x1.forward(y) + shortcut // [B, C_out, H/s, W/s]
+        kernels::conv2d(&self.conv3_1x1, y) + shortcut // [B, C_out, H/s, W/s]
     }
 }
 

@@ -1,8 +1,8 @@
 //! Slice kernels behind [`super`]'s fused operations: SiLU forward/backward and batch norm
 //! (statistics, normalise + activation, backward) on contiguous NCHW `f32` data.
 //!
-//! Each loop is written once, branch-free, and compiled twice: for AVX2 + FMA (picked at run
-//! time) and for the baseline target. Large inputs are split across rayon's pool, the pool
+//! Each loop is written once, branch-free, and compiled three times: for AVX-512, for AVX2 +
+//! FMA (the widest the CPU has is picked at run time) and for the baseline target. Large inputs are split across rayon's pool, the pool
 //! flex itself runs on.
 
 /// Elements per parallel chunk of the elementwise kernels (256 KiB of f32).
@@ -83,8 +83,9 @@ fn silu_f32<const FMA: bool>(x: f32) -> f32 {
     x * sigmoid_f32::<FMA>(x)
 }
 
-/// Runs `$body` (generic over `const FMA: bool`) compiled for AVX2 + FMA when the CPU has
-/// them, and for the baseline target otherwise.
+/// Runs `$body` (generic over `const FMA: bool`) compiled for AVX-512 (F + VL) when the CPU
+/// has it, else for AVX2 + FMA when it has those, else for the baseline target: one binary,
+/// the widest vector unit present, picked at run time.
 macro_rules! multiversion {
     (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         fn $name($($arg: $ty),*) {
@@ -93,6 +94,18 @@ macro_rules! multiversion {
 
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    body::<true>($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports the features `avx512` was compiled for.
+                    unsafe { avx512($($arg),*) };
+                    return;
+                }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
                     body::<true>($($arg),*)
@@ -111,6 +124,7 @@ macro_rules! multiversion {
 }
 
 mod act;
+mod dense;
 mod depthwise;
 mod norm;
 mod pool;
@@ -118,6 +132,7 @@ mod pool;
 mod tests;
 
 pub use act::*;
+pub use dense::*;
 pub use depthwise::*;
 pub use norm::*;
 pub use pool::*;

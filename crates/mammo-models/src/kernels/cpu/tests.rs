@@ -358,3 +358,78 @@ fn max_pool_matches_the_direct_definition_and_routes_gradients_to_the_first_maxi
         assert_eq!(dx, want);
     }
 }
+
+/// Dense convolution (groups 1) in f64 by definition: output and both gradients.
+fn dense_reference(x: &[f32], wt: &[f32], dy: &[f32], d: Dense) -> [Vec<f64>; 3] {
+    let g = d.window;
+    let mut y = vec![0.0; d.n * d.co * g.oh * g.ow];
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; wt.len()];
+    for b in 0..d.n {
+        for o in 0..d.co {
+            for ci in 0..d.c {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        for i in 0..g.kh {
+                            for j in 0..g.kw {
+                                let r = (oy * g.sh + i) as isize - g.ph as isize;
+                                let s = (ox * g.sw + j) as isize - g.pw as isize;
+                                if r < 0 || s < 0 || r >= g.h as isize || s >= g.w as isize {
+                                    continue;
+                                }
+                                let xi = (b * d.c + ci) * g.h * g.w + r as usize * g.w + s as usize;
+                                let yi = ((b * d.co + o) * g.oh + oy) * g.ow + ox;
+                                let wi = ((o * d.c + ci) * g.kh + i) * g.kw + j;
+                                y[yi] += x[xi] as f64 * wt[wi] as f64;
+                                dx[xi] += dy[yi] as f64 * wt[wi] as f64;
+                                dw[wi] += dy[yi] as f64 * x[xi] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    [y, dx, dw]
+}
+
+#[test]
+fn dense_matches_the_direct_definition() {
+    // 3x3/1 and /2, 1x1/1 and /2 (ResNet's shortcut), the 7x7/2 stem, asymmetric padding, a
+    // kernel wider than the border, one-pixel outputs. COL_FLOATS is 600 in tests, so these
+    // run as several groups of images (and groups of one), accumulating across groups.
+    let cases = [
+        // (n, c, co, h, w, k, s, pt, pl, pb, pr)
+        (3, 4, 5, 9, 13, 3, 1, 1, 1, 1, 1),
+        (2, 3, 4, 12, 11, 3, 2, 1, 1, 1, 1),
+        (3, 6, 7, 8, 8, 1, 1, 0, 0, 0, 0),
+        (2, 5, 3, 9, 7, 1, 2, 0, 0, 0, 0),
+        (2, 1, 4, 15, 14, 7, 2, 3, 3, 3, 3),
+        (2, 3, 2, 7, 20, 3, 2, 0, 0, 1, 1),
+        (1, 2, 3, 4, 3, 5, 1, 2, 2, 2, 2),
+        (4, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1),
+    ];
+    for (n, c, co, h, w, k, s, pt, pl, pb, pr) in cases {
+        let window = Window::new([h, w], [k, k], [s, s], [pt, pl, pb, pr]).unwrap();
+        let d = Dense { n, c, co, window };
+        let x = inputs(n * c * h * w, 2.0);
+        let wt = inputs(co * c * k * k, 1.0)
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>();
+        let dy = inputs(n * co * window.oh * window.ow, 1.5);
+        let [y_ref, dx_ref, dw_ref] = dense_reference(&x, &wt, &dy, d);
+        let close = |a: &[f32], b: &[f64], what: &str| {
+            assert_eq!(a.len(), b.len(), "{what} {d:?}");
+            for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (a as f64 - b).abs() < 1e-4 * b.abs().max(1.0),
+                    "{what}[{i}] {a} vs {b} {d:?}"
+                );
+            }
+        };
+        close(&dense_forward(&x, &wt, d), &y_ref, "y");
+        close(&dense_input_grad(&dy, &wt, d), &dx_ref, "dx");
+        close(&dense_weight_grad(&x, &dy, d), &dw_ref, "dw");
+    }
+}

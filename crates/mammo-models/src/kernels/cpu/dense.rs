@@ -1,0 +1,389 @@
+//! Dense convolution (groups 1, dilation 1) as im2col + GEMM over groups of images: the forward
+//! pass and both gradients.
+//!
+//! burn's default weight gradient is a convolution of the input (batch and channels swapped)
+//! with the output gradient as its kernel: per input channel a GEMM with as many columns as
+//! the filter has taps (9 for 3x3), which keeps the vector units mostly idle. Here it is the
+//! textbook product, `dW[co, c*kh*kw] = dY[co, n*p] x col[c*kh*kw, n*p]^T`, with the
+//! reduction running over the pixels of several images at once; the input gradient is
+//! `col2im(W^T x dY)`. At small images (the demo's 64 px: 4 x 4 pixels at the last stage) a
+//! GEMM per image would be tiny, so images are grouped until a group's column matrix reaches
+//! [`COL_FLOATS`], and every GEMM spans the whole group.
+
+use rayon::prelude::*;
+
+use super::Window;
+
+/// Largest column matrix (`c*kh*kw x images*oh*ow` floats, 32 MiB) built at once.
+#[cfg(not(test))]
+const COL_FLOATS: usize = 8 << 20;
+/// Small in the unit tests, so that they run several groups, and groups of one image.
+#[cfg(test)]
+const COL_FLOATS: usize = 600;
+
+/// Geometry of a dense convolution of `[n, c, h, w]` with `[co, c, kh, kw]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dense {
+    pub n: usize,
+    pub c: usize,
+    pub co: usize,
+    pub window: Window,
+}
+
+impl Dense {
+    /// Rows of the column matrix: one per input channel and filter tap.
+    fn k(&self) -> usize {
+        self.c * self.window.kh * self.window.kw
+    }
+
+    /// Output pixels per image.
+    fn p(&self) -> usize {
+        self.window.oh * self.window.ow
+    }
+
+    /// Input pixels per plane.
+    fn hw(&self) -> usize {
+        self.window.h * self.window.w
+    }
+
+    /// Images per group: as many as keep the column matrix within [`COL_FLOATS`] (at least one).
+    fn group(&self) -> usize {
+        (COL_FLOATS / (self.k() * self.p()).max(1)).clamp(1, self.n.max(1))
+    }
+
+    /// A 1x1 convolution with stride 1 and no padding: the column matrix of an image is the
+    /// image itself, so each image is one GEMM on its own planes, with no copies.
+    fn pointwise(&self) -> bool {
+        let g = &self.window;
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w
+    }
+
+    /// The groups of images, as ranges.
+    fn groups(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let g = self.group();
+        (0..self.n).step_by(g).map(move |s| s..(s + g).min(self.n))
+    }
+}
+
+/// `dst = a[m, k] x b[k, n]` (`accumulate`: `dst += ...`), each matrix given by its row and
+/// column strides, on rayon's pool when the product is large enough to pay for it.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    (m, k, n): (usize, usize, usize),
+    dst: &mut [f32],
+    (dst_rs, dst_cs): (usize, usize),
+    accumulate: bool,
+    a: &[f32],
+    (a_rs, a_cs): (usize, usize),
+    b: &[f32],
+    (b_rs, b_cs): (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        last(m, n, dst_rs, dst_cs) < dst.len(),
+        "gemm: dst too short"
+    );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    assert!(last(m, k, a_rs, a_cs) < a.len(), "gemm: lhs too short");
+    assert!(last(k, n, b_rs, b_cs) < b.len(), "gemm: rhs too short");
+    let parallelism = if m * n * k >= 128 * 128 * 128 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every element the strides address inside its slice; dst
+    // is borrowed mutably, so it overlaps neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Writes image `x` (`[c, h, w]`) into columns `off..off + oh*ow` of the column matrix `col`
+/// (row `(ci * kh + i) * kw + j`, row length `ld`): row `(ci, i, j)` holds, for every output
+/// pixel, the input pixel under filter tap `(i, j)`, 0 in the padding.
+fn im2col_channel(plane: &[f32], g: &Window, rows: &mut [f32], ld: usize, off: usize) {
+    let (oh, ow) = (g.oh, g.ow);
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let r = i * g.kw + j;
+            let row = &mut rows[r * ld + off..r * ld + off + oh * ow];
+            let (lo, hi) = g.cols(j);
+            for oy in 0..oh {
+                let dst = &mut row[oy * ow..(oy + 1) * ow];
+                let Some(y) = g.in_row(oy, i) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                dst[..lo].fill(0.0);
+                dst[hi..].fill(0.0);
+                if lo == hi {
+                    continue;
+                }
+                let src = &plane[y * g.w..(y + 1) * g.w];
+                let x0 = lo * g.sw + j - g.pw;
+                if g.sw == 1 {
+                    dst[lo..hi].copy_from_slice(&src[x0..x0 + hi - lo]);
+                } else {
+                    for (t, d) in dst[lo..hi].iter_mut().enumerate() {
+                        *d = src[x0 + t * g.sw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reverse of [`im2col_channel`]: adds every column entry back onto the input pixel it
+/// was read from.
+fn col2im_channel(rows: &[f32], g: &Window, ld: usize, off: usize, plane: &mut [f32]) {
+    let (oh, ow) = (g.oh, g.ow);
+    plane.fill(0.0);
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let r = i * g.kw + j;
+            let row = &rows[r * ld + off..r * ld + off + oh * ow];
+            let (lo, hi) = g.cols(j);
+            if lo == hi {
+                continue;
+            }
+            for oy in 0..oh {
+                let Some(y) = g.in_row(oy, i) else {
+                    continue;
+                };
+                let src = &row[oy * ow + lo..oy * ow + hi];
+                let dst = &mut plane[y * g.w..(y + 1) * g.w];
+                let x0 = lo * g.sw + j - g.pw;
+                if g.sw == 1 {
+                    for (d, s) in dst[x0..x0 + hi - lo].iter_mut().zip(src) {
+                        *d += s;
+                    }
+                } else {
+                    for (t, s) in src.iter().enumerate() {
+                        dst[x0 + t * g.sw] += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The column matrix (`[c*kh*kw, images*oh*ow]`) of `images` of `x`.
+fn im2col(x: &[f32], d: &Dense, images: &std::ops::Range<usize>, col: &mut Vec<f32>) {
+    let (k, p, hw, taps) = (d.k(), d.p(), d.hw(), d.window.kh * d.window.kw);
+    let ld = images.len() * p;
+    col.resize(k * ld, 0.0);
+    let g = d.window;
+    // Each input channel owns `taps` consecutive rows; channels are independent.
+    col.par_chunks_mut(taps * ld)
+        .enumerate()
+        .for_each(|(ci, rows)| {
+            for (l, img) in images.clone().enumerate() {
+                let plane = &x[(img * d.c + ci) * hw..(img * d.c + ci + 1) * hw];
+                im2col_channel(plane, &g, rows, ld, l * p);
+            }
+        });
+}
+
+/// `rows[co, images*p]` gathered from `t` (`[n, co, p]`), image by image.
+fn gather(t: &[f32], co: usize, p: usize, images: &std::ops::Range<usize>, out: &mut Vec<f32>) {
+    let ld = images.len() * p;
+    out.resize(co * ld, 0.0);
+    out.par_chunks_mut(ld).enumerate().for_each(|(o, row)| {
+        for (l, img) in images.clone().enumerate() {
+            row[l * p..(l + 1) * p].copy_from_slice(&t[(img * co + o) * p..(img * co + o + 1) * p]);
+        }
+    });
+}
+
+/// Forward: `y[n, co, oh, ow]` of `x[n, c, h, w]` and `weight[co, c, kh, kw]`, no bias.
+pub fn dense_forward(x: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
+    let (k, p) = (d.k(), d.p());
+    let mut y = vec![0.0f32; d.n * d.co * p];
+    if d.pointwise() {
+        // y[n][co, p] = W[co, c] x x[n][c, p]
+        y.par_chunks_mut(d.co * p)
+            .zip(x.par_chunks(d.c * p))
+            .for_each(|(yn, xn)| {
+                gemm(
+                    (d.co, d.c, p),
+                    yn,
+                    (p, 1),
+                    false,
+                    weight,
+                    (k, 1),
+                    xn,
+                    (p, 1),
+                )
+            });
+        return y;
+    }
+    let (mut col, mut out) = (Vec::new(), Vec::new());
+    for images in d.groups() {
+        let ld = images.len() * p;
+        im2col(x, &d, &images, &mut col);
+        out.resize(d.co * ld, 0.0);
+        // out[co, ld] = W[co, k] x col[k, ld]
+        gemm(
+            (d.co, k, ld),
+            &mut out,
+            (ld, 1),
+            false,
+            weight,
+            (k, 1),
+            &col,
+            (ld, 1),
+        );
+        let base = images.start * d.co * p;
+        y[base..base + images.len() * d.co * p]
+            .par_chunks_mut(d.co * p)
+            .enumerate()
+            .for_each(|(l, img)| {
+                for (o, plane) in img.chunks_mut(p).enumerate() {
+                    plane.copy_from_slice(&out[o * ld + l * p..o * ld + (l + 1) * p]);
+                }
+            });
+    }
+    y
+}
+
+/// Weight gradient `[co, c, kh, kw]` from the input `x` and the output gradient `dy`.
+pub fn dense_weight_grad(x: &[f32], dy: &[f32], d: Dense) -> Vec<f32> {
+    let (k, p) = (d.k(), d.p());
+    if d.pointwise() {
+        // dW[co, c] = sum over n of dY[n][co, p] x x[n][c, p]^T, a partial sum per thread.
+        let per =
+            d.n.div_ceil(rayon::current_num_threads().clamp(1, d.n.max(1)));
+        let partials: Vec<Vec<f32>> = (0..d.n)
+            .step_by(per.max(1))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|start| {
+                let mut acc = vec![0.0f32; d.co * k];
+                for img in start..(start + per).min(d.n) {
+                    let dyn_ = &dy[img * d.co * p..(img + 1) * d.co * p];
+                    let xn = &x[img * d.c * p..(img + 1) * d.c * p];
+                    gemm(
+                        (d.co, p, k),
+                        &mut acc,
+                        (k, 1),
+                        img > start,
+                        dyn_,
+                        (p, 1),
+                        xn,
+                        (1, p),
+                    );
+                }
+                acc
+            })
+            .collect();
+        let mut parts = partials.into_iter();
+        let mut dw = parts.next().unwrap_or_else(|| vec![0.0f32; d.co * k]);
+        for part in parts {
+            dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        }
+        return dw;
+    }
+    let mut dw = vec![0.0f32; d.co * k];
+    let (mut col, mut dyg) = (Vec::new(), Vec::new());
+    for (step, images) in d.groups().enumerate() {
+        let ld = images.len() * p;
+        im2col(x, &d, &images, &mut col);
+        gather(dy, d.co, p, &images, &mut dyg);
+        // dW[co, k] (+)= dY[co, ld] x col[k, ld]^T
+        gemm(
+            (d.co, ld, k),
+            &mut dw,
+            (k, 1),
+            step > 0,
+            &dyg,
+            (ld, 1),
+            &col,
+            (1, ld),
+        );
+    }
+    dw
+}
+
+/// Input gradient `[n, c, h, w]` from the weight and the output gradient `dy`.
+pub fn dense_input_grad(dy: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
+    let (k, p, hw, taps) = (d.k(), d.p(), d.hw(), d.window.kh * d.window.kw);
+    let mut dx = vec![0.0f32; d.n * d.c * hw];
+    if d.pointwise() {
+        // dx[n][c, p] = W[co, c]^T x dY[n][co, p]
+        dx.par_chunks_mut(d.c * p)
+            .zip(dy.par_chunks(d.co * p))
+            .for_each(|(dxn, dyn_)| {
+                gemm(
+                    (d.c, d.co, p),
+                    dxn,
+                    (p, 1),
+                    false,
+                    weight,
+                    (1, k),
+                    dyn_,
+                    (p, 1),
+                )
+            });
+        return dx;
+    }
+    let (mut dyg, mut dcol) = (Vec::new(), Vec::new());
+    let g = d.window;
+    for images in d.groups() {
+        let ld = images.len() * p;
+        gather(dy, d.co, p, &images, &mut dyg);
+        dcol.resize(k * ld, 0.0);
+        // dcol[k, ld] = W[co, k]^T x dY[co, ld]
+        gemm(
+            (k, d.co, ld),
+            &mut dcol,
+            (ld, 1),
+            false,
+            weight,
+            (1, k),
+            &dyg,
+            (ld, 1),
+        );
+        let base = images.start * d.c * hw;
+        dx[base..base + images.len() * d.c * hw]
+            .par_chunks_mut(hw)
+            .enumerate()
+            .for_each(|(plane_index, plane)| {
+                let (l, ci) = (plane_index / d.c, plane_index % d.c);
+                let rows = &dcol[ci * taps * ld..(ci + 1) * taps * ld];
+                col2im_channel(rows, &g, ld, l * p, plane);
+            });
+    }
+    dx
+}
