@@ -521,6 +521,50 @@ fn dev_label(device: &Device) -> String {
     inner.split('(').next().unwrap_or(inner).to_lowercase()
 }
 
+/// The CPU (from /proc/cpuinfo, where there is one) and the vector units the kernels can use:
+/// the same binary picks AVX-512 or AVX2 + FMA at run time, so the table says which ran.
+fn cpu_line() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    #[cfg(target_arch = "x86_64")]
+    let units = {
+        let has = |yes: bool| if yes { "yes" } else { "no" };
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        format!(
+            "AVX2 + FMA {}, AVX-512 (F, VL) {}; mammo's elementwise kernels run {}, GEMMs gemm's {} microkernels",
+            has(avx2),
+            has(avx512),
+            if avx512 {
+                "AVX-512"
+            } else if avx2 {
+                "AVX2 + FMA"
+            } else {
+                "baseline x86-64"
+            },
+            if cfg!(feature = "x86-v4") && avx512 {
+                "AVX-512 (feature x86-v4)"
+            } else if avx2 {
+                "AVX2 + FMA"
+            } else {
+                "baseline"
+            }
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let units = "no x86 vector units".to_string();
+    format!("CPU: {model}; {units}")
+}
+
 fn main() {
     let args = Args::parse();
     if let Some(n) = args.threads {
@@ -536,6 +580,7 @@ fn main() {
         Some("train") => (false, true),
         Some(other) => panic!("--only forward|train, not {other}"),
     };
+    println!("{}", cpu_line());
     eprintln!(
         "batch {}, input {}x{}x{}, rayon threads (flex) {threads}, warm-up {}, median of {}",
         args.batch, args.in_chans, args.size, args.size, args.warmup, args.iters
