@@ -19,7 +19,15 @@ use common::{mammo, stderr, tempdir, tiny_run};
 /// The tiny run and its phantom data, made once for every test here.
 fn shared_run() -> &'static (PathBuf, PathBuf) {
     static RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    RUN.get_or_init(|| tiny_run(&tempdir("serve")))
+    RUN.get_or_init(|| {
+        // A static is never dropped, so a scratch folder per process would be left behind by
+        // every run: this one lives in cargo's scratch folder for the target, under a fixed
+        // name, and the next run replaces it.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-shared-run");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        tiny_run(&dir)
+    })
 }
 
 /// Phantom patient `k`'s screening study: the first L-CC, L-MLO, R-CC and R-MLO image (a

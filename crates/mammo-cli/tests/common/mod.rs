@@ -11,11 +11,38 @@ pub fn mammo(args: &[&str]) -> Output {
         .expect("run mammo")
 }
 
-pub fn tempdir(tag: &str) -> PathBuf {
+/// A scratch folder, removed when dropped unless its test is failing (then it stays, for a
+/// look at what the run left).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// An empty scratch folder `mammo-cli-TAG-PID` under the system temp dir.
+pub fn tempdir(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("mammo-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 pub fn stderr(o: &Output) -> String {
