@@ -116,11 +116,24 @@ fn check(root: &Path) {
     );
 }
 
+/// The string value of `key` in configs/demo.toml (the README's main job).
+fn demo_setting(key: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/demo.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.split('=').next().is_some_and(|k| k.trim() == key))
+        .unwrap_or_else(|| panic!("configs/demo.toml sets no {key}"));
+    line.split('"').nth(1).unwrap().to_string()
+}
+
 #[test]
 fn no_global_statistic_tells_cancer_from_normal_in_the_demo_phantom() {
-    // The demo's conspicuity and density mix (configs/demo.toml), another seed than the
-    // demo's data.
-    check(&dataset(Conspicuity::Obvious, "AB".parse().unwrap(), 11));
+    // The demo's conspicuity and density mix, read from configs/demo.toml so that the two stay
+    // in step, on another seed than the demo's data.
+    let conspicuity: Conspicuity = demo_setting("conspicuity").parse().unwrap();
+    let density: DensityMix = demo_setting("density").parse().unwrap();
+    check(&dataset(conspicuity, density, 11));
 }
 
 #[test]
