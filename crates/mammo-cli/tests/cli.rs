@@ -330,8 +330,16 @@ fn phantom_set_preprocesses_without_failures() {
         "folds.csv",
         "plots/roc.svg",
         "fold-1/last.safetensors",
+        "fold-1/checkpoint/state.json",
     ] {
         assert!(run.join(f).is_file(), "{f}");
+    }
+    // A finished fold keeps only its progress, not the model and optimiser it resumes from.
+    for f in ["fold-0/checkpoint/model.bpk", "fold-1/checkpoint/optim.bpk"] {
+        assert!(
+            !run.join(f).exists(),
+            "{f} left after the fold's last epoch"
+        );
     }
     let o = train("1e-2");
     assert_eq!(o.status.code(), Some(1));

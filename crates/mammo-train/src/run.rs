@@ -5,7 +5,8 @@
 //! RUN/model_config.json      ModelConfig (architecture, input size, normalisation)
 //! RUN/run.json               manifest path + sha256, counts, versions, device
 //! RUN/folds.csv              image_id, patient_id, laterality, label, synthetic, fold, synthetic_fold
-//! RUN/fold-K/checkpoint/     resume state of fold K (model + optimiser + state.json)
+//! RUN/fold-K/checkpoint/     resume state of fold K (model + optimiser + state.json; only
+//!                            state.json once the fold has run every epoch)
 //! RUN/fold-K/last.safetensors, best.safetensors   timm-format weights
 //! RUN/fold-K/history.csv     per-epoch losses and validation metrics
 //! RUN/fold-K/predictions_{last,best}.csv          validation predictions

@@ -462,7 +462,7 @@ fn train_fold(
         save_safetensors(&valid, model_cfg, &dir.join("last.safetensors"))?;
         write_csv(&dir.join("predictions_last.csv"), &rows)?;
         write_csv(&dir.join("history.csv"), &st.history)?;
-        save_checkpoint(&dir, &model, &optim, &st)?;
+        save_checkpoint(&dir, &model, &optim, &st, st.epochs_done >= cfg.epochs)?;
         if opts.log {
             eprintln!(
                 "fold {}/{} epoch {}/{}: train loss {:.4}, val loss {:.4}, AUC {}, F1 {:.3}, pF1 {:.3} ({:.0} s){}",
@@ -488,11 +488,15 @@ fn train_fold(
 }
 
 /// Writes model, optimiser and state into `checkpoint.tmp/`, then swaps it in with renames.
+/// A `finished` fold keeps only its state: it is never resumed (a run refuses any other
+/// configuration, and the state says every epoch is done), and its model and optimiser
+/// would only take space (128 MB for resnet18; the weights are in `last.safetensors`).
 fn save_checkpoint(
     dir: &Path,
     model: &Model,
     optim: &ModuleOptimizer,
     state: &FoldState,
+    finished: bool,
 ) -> Result<()> {
     let tmp = dir.join("checkpoint.tmp");
     let ckpt = checkpoint_dir(dir);
@@ -500,13 +504,15 @@ fn save_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(|e| io_err("remove", &tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
-    let path = tmp.join("model.bpk");
-    let mut store = BurnpackStore::from_file(&path).overwrite(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| io_err("write", &path, e))?;
-    let path = tmp.join("optim.bpk");
-    optim.save(&path).map_err(|e| io_err("write", &path, e))?;
+    if !finished {
+        let path = tmp.join("model.bpk");
+        let mut store = BurnpackStore::from_file(&path).overwrite(true);
+        model
+            .save_into(&mut store)
+            .map_err(|e| io_err("write", &path, e))?;
+        let path = tmp.join("optim.bpk");
+        optim.save(&path).map_err(|e| io_err("write", &path, e))?;
+    }
     write_json(&tmp.join("state.json"), state)?;
     mammo_image::swap_dir(&tmp, &ckpt).map_err(|e| io_err("swap in", &ckpt, e))
 }
