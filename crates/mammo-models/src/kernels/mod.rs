@@ -474,9 +474,9 @@ impl Backward<Flex, 3> for NormTrainBackward {
 #[derive(Debug)]
 struct DepthwiseBackward;
 
-/// Input, weight, stride and padding.
+/// Input, weight, stride and padding of a convolution (depthwise or dense).
 #[derive(Debug, Clone)]
-struct DepthwiseState {
+struct ConvState {
     x: FlexTensor,
     w: FlexTensor,
     stride: [usize; 2],
@@ -484,11 +484,11 @@ struct DepthwiseState {
 }
 
 impl Backward<Flex, 2> for DepthwiseBackward {
-    type State = DepthwiseState;
+    type State = ConvState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = contiguous(&grads.consume::<Flex>(&ops.node));
-        let DepthwiseState { x, w, stride, pad } = ops.state;
+        let ConvState { x, w, stride, pad } = ops.state;
         let (x, w) = (contiguous(&x), contiguous(&w));
         let (n, c, g) = dw_geom(&x, &w, stride, pad);
         let [px, pw] = ops.parents;
@@ -507,12 +507,11 @@ impl Backward<Flex, 2> for DepthwiseBackward {
 struct DenseBackward;
 
 impl Backward<Flex, 2> for DenseBackward {
-    /// Input, weight, stride and padding, as for the depthwise convolution.
-    type State = DepthwiseState;
+    type State = ConvState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = contiguous(&grads.consume::<Flex>(&ops.node));
-        let DepthwiseState { x, w, stride, pad } = ops.state;
+        let ConvState { x, w, stride, pad } = ops.state;
         let (x, w) = (contiguous(&x), contiguous(&w));
         let d = dense_geom(&x, &w, stride, pad);
         let [px, pw] = ops.parents;
@@ -570,6 +569,26 @@ fn record<C: CheckpointStrategy, Op: Backward<Flex, N>, const N: usize>(
     }
 }
 
+/// A convolution computed on flex by `forward`, recorded with `op` as its backward (which
+/// reads the input, weight, stride and padding).
+fn record_conv<C: CheckpointStrategy, Op: Backward<Flex, 2, State = ConvState>>(
+    op: Op,
+    forward: fn(&FlexTensor, &FlexTensor, [usize; 2], [usize; 4]) -> FlexTensor,
+    x: FloatTensor<Ad<C>>,
+    weight: FloatTensor<Ad<C>>,
+    stride: [usize; 2],
+    pad: [usize; 4],
+) -> FloatTensor<Ad<C>> {
+    let y = forward(x.primitive(), weight.primitive(), stride, pad);
+    let state = || ConvState {
+        x: x.primitive().clone(),
+        w: weight.primitive().clone(),
+        stride,
+        pad,
+    };
+    record::<C, _, 2>(op, [x.node(), weight.node()], state, y)
+}
+
 impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
     fn silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let y = <Flex as MammoKernels>::silu(x.primitive().clone());
@@ -612,15 +631,14 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
         pb: usize,
         pr: usize,
     ) -> FloatTensor<Self> {
-        let (stride, pad) = ([sh, sw], [pt, pl, pb, pr]);
-        let y = flex_depthwise(x.primitive(), weight.primitive(), stride, pad);
-        let state = || DepthwiseState {
-            x: x.primitive().clone(),
-            w: weight.primitive().clone(),
-            stride,
-            pad,
-        };
-        record::<C, _, 2>(DepthwiseBackward, [x.node(), weight.node()], state, y)
+        record_conv::<C, _>(
+            DepthwiseBackward,
+            flex_depthwise,
+            x,
+            weight,
+            [sh, sw],
+            [pt, pl, pb, pr],
+        )
     }
 
     fn dense_conv2d(
@@ -633,15 +651,14 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
         pb: usize,
         pr: usize,
     ) -> FloatTensor<Self> {
-        let (stride, pad) = ([sh, sw], [pt, pl, pb, pr]);
-        let y = flex_dense(x.primitive(), weight.primitive(), stride, pad);
-        let state = || DepthwiseState {
-            x: x.primitive().clone(),
-            w: weight.primitive().clone(),
-            stride,
-            pad,
-        };
-        record::<C, _, 2>(DenseBackward, [x.node(), weight.node()], state, y)
+        record_conv::<C, _>(
+            DenseBackward,
+            flex_dense,
+            x,
+            weight,
+            [sh, sw],
+            [pt, pl, pb, pr],
+        )
     }
 
     fn max_pool2d(
