@@ -6,6 +6,7 @@
 #   tools/scale_run.sh MAMMO_BINARY WORK_DIR PATIENTS [PATIENTS ...]
 #
 # SIZE (default small) is the phantom's image size: `small`, or WxH for every image.
+# TRAIN=0 stops after preprocessing (to remeasure the data stages alone).
 #
 # Prints one Markdown table row per stage and size; the working folders are removed after
 # each size. Needs GNU time (/usr/bin/time).
@@ -42,11 +43,13 @@ for n in "$@"; do
   images=$(($(wc -l <"$d/data/train.csv") - 1))
   stage "$n" "preprocess 64 px" "$images" "$mammo" preprocess --csv "$d/data/train.csv" \
     --images "$d/data/train_images" --out "$d/processed" --size 64 --flip-to left --quiet
-  stage "$n" "train resnet18, 1 epoch, fold 0 of 5" "$images" "$mammo" train \
-    --manifest "$d/processed/64/manifest.csv" --out "$d/run" --model resnet18 --folds 5 \
-    --fold 0 --epochs 1 --batch-size 64 --lr 1e-3 --device flex
-  # The fold's out-of-fold metrics, from train's epoch line.
-  metrics+=("$n patients: $(grep -m1 'fold 1/5 epoch 1/1' "$work/out-$n-train resnet18, 1 epoch, fold 0 of 5.txt" || echo 'no epoch line')")
+  if [ "${TRAIN:-1}" != 0 ]; then
+    stage "$n" "train resnet18, 1 epoch, fold 0 of 5" "$images" "$mammo" train \
+      --manifest "$d/processed/64/manifest.csv" --out "$d/run" --model resnet18 --folds 5 \
+      --fold 0 --epochs 1 --batch-size 64 --lr 1e-3 --device flex
+    # The fold's out-of-fold metrics, from train's epoch line.
+    metrics+=("$n patients: $(grep -m1 'fold 1/5 epoch 1/1' "$work/out-$n-train resnet18, 1 epoch, fold 0 of 5.txt" || echo 'no epoch line')")
+  fi
   rm -rf "$d"
 done
 echo

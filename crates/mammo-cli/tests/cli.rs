@@ -28,7 +28,12 @@ fn convert_writes_a_viewer_rendering() {
         "{}",
         stderr(&o)
     );
-    let (w, h, bits, px) = mammo_image::read_png_gray(&out).unwrap();
+    let mammo_image::GrayPng {
+        width: w,
+        height: h,
+        bit_depth: bits,
+        samples: px,
+    } = mammo_image::read_png_gray(&out).unwrap();
     assert_eq!((w, h, bits), (120, 150, 8));
     assert!(px.contains(&0) && px.iter().any(|&v| v > 200));
 
@@ -43,7 +48,8 @@ fn convert_writes_a_viewer_rendering() {
         out16.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (_, _, bits, px) = mammo_image::read_png_gray(&out16).unwrap();
+    let png16 = mammo_image::read_png_gray(&out16).unwrap();
+    let (bits, px) = (png16.bit_depth, png16.samples);
     assert_eq!(bits, 16);
     assert_eq!(
         (*px.iter().min().unwrap(), *px.iter().max().unwrap()),
@@ -190,9 +196,8 @@ fn preprocess_reports_failures_goes_on_and_resumes() {
                 .all(|r| r.status.starts_with("failed: "))
         );
         for r in &ok {
-            let (pw, ph, bits) =
-                mammo_image::png_dimensions(&out.join(label).join(&r.path)).unwrap();
-            assert_eq!((pw, ph, bits), (w, h, 8));
+            let png = mammo_image::png_dimensions(&out.join(label).join(&r.path)).unwrap();
+            assert_eq!((png.width, png.height, png.bit_depth), (w, h, 8));
             assert_eq!(r.flipped, (r.laterality == "R") as u8, "{r:?}");
             assert!(r.crop_x1 > r.crop_x0 && r.crop_x1 <= r.source_width);
         }
@@ -288,7 +293,8 @@ fn phantom_set_preprocesses_without_failures() {
             px >= 0.0 && py >= 0.0 && px < r.width as f64 && py < r.height as f64,
             "{image_id}: ({px}, {py})"
         );
-        let (w, _, _, pixels) = mammo_image::read_png_gray(&out.join("64").join(&r.path)).unwrap();
+        let png = mammo_image::read_png_gray(&out.join("64").join(&r.path)).unwrap();
+        let (w, pixels) = (png.width, png.samples);
         let v = pixels[py as usize * w as usize + px as usize];
         assert!(v > 20, "{image_id}: lesion centre maps to background ({v})");
         checked += 1;

@@ -120,9 +120,8 @@ pub fn explain_run(
             .map(|r| (r.image_id.clone(), r))
             .collect();
     let truth = lesions
-        .map(mammo_phantom::read_lesion_boxes)
-        .transpose()
-        .map_err(ExperimentError::Invalid)?;
+        .map(mammo_preprocess::lesion_boxes_by_image)
+        .transpose()?;
     let base = run
         .info
         .manifest

@@ -50,6 +50,10 @@ pub enum ExperimentError {
         action: &'static str,
         reason: String,
     },
+    #[error(transparent)]
+    File(#[from] mammo_io::FileError),
+    #[error(transparent)]
+    Preprocess(#[from] mammo_preprocess::PreprocessError),
 }
 
 pub(crate) fn io_err(

@@ -77,8 +77,7 @@ fn sha256_file(path: &Path) -> Result<String, ExperimentError> {
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ExperimentError> {
-    let text = serde_json::to_string_pretty(value).expect("JSON");
-    mammo_image::write_atomic(path, text.as_bytes()).map_err(|e| io_err("write", path, e))
+    Ok(mammo_io::write_json(path, value)?)
 }
 
 /// Runs the steps in order, counting and announcing them.

@@ -139,11 +139,15 @@ pub fn load_set(images: Vec<RealImage>, res: usize) -> Result<ImageSet> {
         .par_chunks_mut(per)
         .zip(images.par_iter())
         .try_for_each(|(out, img)| -> Result<()> {
-            let (w, h, bits, px) =
-                mammo_image::read_png_gray(&img.path).map_err(|e| GanError::Data {
-                    path: img.path.clone(),
-                    reason: e.to_string(),
-                })?;
+            let mammo_image::GrayPng {
+                height: h,
+                width: w,
+                bit_depth: bits,
+                samples: px,
+            } = mammo_image::read_png_gray(&img.path).map_err(|e| GanError::Data {
+                path: img.path.clone(),
+                reason: e.to_string(),
+            })?;
             let max = ((1u32 << bits) - 1) as f32;
             let g = GrayImage::new(w, h, px.iter().map(|&v| v as f32 / max).collect());
             let g = if (w as usize, h as usize) == (res, res) {

@@ -7,6 +7,8 @@ pub enum GanError {
     /// Another process is writing the run folder.
     #[error(transparent)]
     Locked(#[from] mammo_image::LockError),
+    #[error(transparent)]
+    File(#[from] mammo_io::FileError),
     #[error("invalid GAN config: {0}")]
     Config(String),
     #[error("cannot {action} {}: {reason}", path.display())]

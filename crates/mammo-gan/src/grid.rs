@@ -33,9 +33,8 @@ pub fn write_grid(path: &Path, values: &[f32], n: usize, res: usize, cols: usize
 pub fn write_progress(path: &Path, grids: &[std::path::PathBuf], res: usize) -> Result<()> {
     let mut rows: Vec<(usize, Vec<u16>)> = Vec::new();
     for g in grids {
-        let (w, h, _, px) =
-            mammo_image::read_png_gray(g).map_err(|e| GanError::io("read", g, e))?;
-        let (w, h) = (w as usize, h as usize);
+        let png = mammo_image::read_png_gray(g).map_err(|e| GanError::io("read", g, e))?;
+        let (w, h, px) = (png.width as usize, png.height as usize, png.samples);
         let band = (res + 2).min(h);
         rows.push((w, px[..band * w].to_vec()));
     }

@@ -118,22 +118,15 @@ struct DataRecord {
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).expect("serialisable");
-    mammo_image::write_atomic(path, text.as_bytes()).map_err(|e| GanError::io("write", path, e))
+    Ok(mammo_io::write_json(path, v)?)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| GanError::io("read", path, e))?;
-    serde_json::from_str(&text).map_err(|e| GanError::io("parse", path, e))
+    Ok(mammo_io::read_json(path)?)
 }
 
 fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| GanError::io("write", path, e))?;
-    }
-    let bytes = w.into_inner().map_err(|e| GanError::io("write", path, e))?;
-    mammo_image::write_atomic(path, &bytes).map_err(|e| GanError::io("write", path, e))
+    Ok(mammo_io::write_csv(path, rows)?)
 }
 
 /// The architecture of a finished run's generator.

@@ -189,7 +189,8 @@ fn stem_resume_grow_generate() {
         rows.iter()
             .all(|r| r.synthetic == 1 && r.label == "1" && r.height == 32 && r.is_ok())
     );
-    let (w, h, bits, _) = mammo_image::read_png_gray(&syn.join(&rows[0].path)).unwrap();
+    let png = mammo_image::read_png_gray(&syn.join(&rows[0].path)).unwrap();
+    let (w, h, bits) = (png.width, png.height, png.bit_depth);
     assert_eq!((w, h, bits), (32, 32, 16));
     // the same seed gives the same images
     let again = tmp.join("syn2");

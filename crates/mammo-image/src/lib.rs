@@ -4,15 +4,18 @@
 //! function of its inputs; none draws random numbers.
 
 mod crop;
-mod outdir;
 mod png_io;
 mod resize;
 
 pub use crop::{BreastRegion, CropParams, detect_breast};
-pub use outdir::{LOCK_FILE, LockError, OutputLock, is_temp_name, sweep_temp_files};
+// The file plumbing moved to mammo-io; re-exported for the crates that read images anyway.
+pub use mammo_io::{
+    AtomicFile, LOCK_FILE, LockError, OutputLock, is_temp_name, recover_dir, swap_dir,
+    sweep_temp_files, write_atomic,
+};
 pub use png_io::{
-    MAX_PNG_PIXELS, PngError, png_dimensions, read_png_gray, read_png_gray_from, recover_dir,
-    swap_dir, write_atomic, write_png_gray,
+    GrayPng, MAX_PNG_PIXELS, PngError, png_dimensions, read_png_gray, read_png_gray_from,
+    write_png_gray,
 };
 pub use resize::{Filter, Placement, fit_and_pad, resize};
 

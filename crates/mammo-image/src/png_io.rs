@@ -2,8 +2,9 @@
 //! pipeline needs to validate finished outputs.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use mammo_io::write_atomic;
 
 /// Errors of PNG input/output; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -65,66 +66,30 @@ pub fn write_png_gray(
     })
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+/// A decoded grayscale PNG. Fields are named, so that no caller has to remember an order of
+/// width and height.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrayPng {
+    pub height: u32,
+    pub width: u32,
+    /// 8 or 16.
+    pub bit_depth: u32,
+    /// Row-major, `height * width` values in `0..2^bit_depth`.
+    pub samples: Vec<u16>,
 }
 
-/// Replaces the folder `dst` by the complete folder `tmp` with two renames through
-/// `<dst>.old`; a kill between them leaves `<dst>.old`, which [`recover_dir`] puts back.
-pub fn swap_dir(tmp: &Path, dst: &Path) -> std::io::Result<()> {
-    let old = dst.with_extension("old");
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    if dst.exists() {
-        std::fs::rename(dst, &old)?;
-    }
-    std::fs::rename(tmp, dst)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    Ok(())
+/// A complete PNG file's [`GrayPng`] without its samples; an error when it is truncated or
+/// corrupt (the whole image is decoded, so a half-written file never passes).
+pub fn png_dimensions(path: &Path) -> Result<GrayPng, PngError> {
+    let png = read_png_gray(path)?;
+    Ok(GrayPng {
+        samples: Vec::new(),
+        ..png
+    })
 }
 
-/// Undoes a [`swap_dir`] killed between its renames: `<dst>.old` back to `dst` when `dst` is
-/// missing.
-pub fn recover_dir(dst: &Path) -> std::io::Result<()> {
-    let old = dst.with_extension("old");
-    if !dst.exists() && old.exists() {
-        std::fs::rename(&old, dst)?;
-    }
-    Ok(())
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// Width, height and bit depth of a complete PNG file; an error when it is truncated
-/// or corrupt (the whole image is decoded, so a half-written file never passes).
-pub fn png_dimensions(path: &Path) -> Result<(u32, u32, u32), PngError> {
-    let (w, h, bits, _) = read_png_gray(path)?;
-    Ok((w, h, bits))
-}
-
-/// Reads a grayscale PNG: width, height, bit depth, samples.
-pub fn read_png_gray(path: &Path) -> Result<(u32, u32, u32, Vec<u16>), PngError> {
+/// Reads a grayscale PNG.
+pub fn read_png_gray(path: &Path) -> Result<GrayPng, PngError> {
     let file = File::open(path).map_err(|e| PngError::Read {
         path: path.into(),
         reason: e.to_string(),
@@ -140,7 +105,7 @@ pub const MAX_PNG_PIXELS: u64 = 1 << 28;
 pub fn read_png_gray_from(
     source: impl std::io::BufRead + std::io::Seek,
     path: &Path,
-) -> Result<(u32, u32, u32, Vec<u16>), PngError> {
+) -> Result<GrayPng, PngError> {
     let err = |reason: String| PngError::Read {
         path: path.into(),
         reason,
@@ -183,7 +148,12 @@ pub fn read_png_gray_from(
             .map(|c| u16::from_be_bytes([c[0], c[1]]))
             .collect()
     };
-    Ok((info.width, info.height, bits, values))
+    Ok(GrayPng {
+        height: info.height,
+        width: info.width,
+        bit_depth: bits,
+        samples: values,
+    })
 }
 
 #[cfg(test)]
@@ -201,9 +171,9 @@ mod tests {
                 .collect();
             let p = dir.join(format!("x{bits}.png"));
             write_png_gray(&p, 12, 7, &values, bits).unwrap();
-            let (w, h, b, back) = read_png_gray(&p).unwrap();
-            assert_eq!((w, h, b), (12, 7, bits));
-            assert_eq!(back, values);
+            let png = read_png_gray(&p).unwrap();
+            assert_eq!((png.width, png.height, png.bit_depth), (12, 7, bits));
+            assert_eq!(png.samples, values);
             let bytes = std::fs::read(&p).unwrap();
             std::fs::write(&p, &bytes[..bytes.len() - 20]).unwrap();
             assert!(png_dimensions(&p).is_err(), "truncated PNG accepted");

@@ -47,7 +47,8 @@ fn cases() -> Vec<Case> {
 /// over the image's minimum and maximum, to 0..1.
 fn load(file: &str) -> GrayImage {
     let stem = file.trim_end_matches(".dcm");
-    let (w, h, bits, px) = read_png_gray(&fixtures().join(format!("{stem}_d8.png"))).unwrap();
+    let png = read_png_gray(&fixtures().join(format!("{stem}_d8.png"))).unwrap();
+    let (w, h, bits, px) = (png.width, png.height, png.bit_depth, png.samples);
     assert_eq!(bits, 16);
     let (lo, hi) = px
         .iter()

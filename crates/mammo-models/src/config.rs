@@ -168,16 +168,14 @@ impl ModelConfig {
         Ok(cfg)
     }
 
-    /// Write [`Self::to_json`] to `path` atomically (temporary sibling, then rename).
+    /// Write [`Self::to_json`] to `path` atomically (synced temporary sibling, then rename).
     pub fn save_json(&self, path: &Path) -> Result<()> {
         let io_err = |e: std::io::Error| ModelError::Store {
             action: "write",
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json()).map_err(io_err)?;
-        std::fs::rename(&tmp, path).map_err(io_err)
+        mammo_io::write_atomic(path, self.to_json().as_bytes()).map_err(io_err)
     }
 
     /// Read a config written by [`Self::save_json`].

@@ -3,8 +3,6 @@
 //! its machine: encapsulated JPEG 2000 (PS3.5 A.4: one fragment, empty Basic Offset Table)
 //! or native Explicit VR Little Endian.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value};
@@ -224,17 +222,11 @@ pub fn write_file(path: &Path, plan: &ImagePlan, img: &RenderedImage) -> Result<
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` via a temporary sibling and a rename.
+/// Writes `bytes` to `path` via a synced temporary sibling and a rename
+/// ([`mammo_io::write_atomic`]); the temporary is removed on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PhantomError> {
-    let io = |source| PhantomError::Io {
+    mammo_io::write_atomic(path, bytes).map_err(|source| PhantomError::Io {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let mut f = fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io)
+    })
 }

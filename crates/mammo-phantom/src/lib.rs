@@ -32,9 +32,9 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use output::{LESION_COLUMNS, MachineCount, PhantomSummary, generate, read_lesion_boxes};
+pub use output::{LESION_COLUMNS, MachineCount, PhantomSummary, generate};
 pub use render::{RenderedImage, render};
-pub use study::{ImagePlan, plan_dataset};
+pub use study::{DatasetPlanner, ImagePlan, plan_dataset};
 
 /// RSNA's patient-level cancer prevalence in train.csv: 486 of 11,913 patients.
 pub const RSNA_PREVALENCE: f64 = 486.0 / 11913.0;
@@ -66,6 +66,9 @@ pub enum PhantomError {
         /// The writer's message.
         message: String,
     },
+    /// Another process is writing the output folder.
+    #[error(transparent)]
+    Locked(#[from] mammo_io::LockError),
     /// A CSV could not be written.
     #[error("cannot write {path}: {source}")]
     Csv {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::dicom_write::{write_atomic, write_file};
 use crate::machines::machines;
 use crate::render::render;
-use crate::study::{ImagePlan, plan_dataset};
+use crate::study::{DatasetPlanner, ImagePlan};
 use crate::{PhantomConfig, PhantomError};
 
 /// Images and patients per machine.
@@ -142,6 +142,9 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
         let path = path.to_owned();
         move |source| PhantomError::Io { path, source }
     };
+    // One writer per folder; what a killed writer left half-written goes first.
+    let _lock = mammo_io::OutputLock::acquire(&cfg.out, "mammo phantom")?;
+    mammo_io::sweep_temp_files(&cfg.out).map_err(io(&cfg.out))?;
     let images_dir = cfg.out.join("train_images");
     fs::create_dir_all(&images_dir).map_err(io(&images_dir))?;
 
@@ -158,9 +161,11 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
         .is_some_and(|old| Some(old) == output_key(&json));
     write_atomic(&config_json, json.as_bytes())?;
 
-    let plans = plan_dataset(cfg);
+    // Planned in full one run of patients at a time (the planner keeps ids only), rendered,
+    // and the CSV rows streamed: memory does not grow with the set (docs/scale.md).
+    let planner = DatasetPlanner::new(cfg);
     let bar = if cfg.progress {
-        let bar = ProgressBar::new(plans.len() as u64);
+        let bar = ProgressBar::new(planner.images() as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} {bar:40} {pos}/{len} images  {elapsed} (eta {eta})",
@@ -171,41 +176,24 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
     } else {
         ProgressBar::hidden()
     };
-    let reused: Vec<bool> = plans
-        .par_iter()
-        .map(|plan| {
-            let path = image_path(&cfg.out, plan);
-            let result = if resume && path.is_file() {
-                Ok(true)
-            } else {
-                let dir = path.parent().expect("image paths have a folder");
-                fs::create_dir_all(dir)
-                    .map_err(io(dir))
-                    .and_then(|()| write_file(&path, plan, &render(plan)))
-                    .map(|()| false)
-            };
-            bar.inc(1);
-            result
-        })
-        .collect::<Result<_, _>>()?;
-    bar.finish_and_clear();
-
     let train_csv = cfg.out.join("train.csv");
-    write_atomic(
-        &train_csv,
-        &train_rows(&plans).map_err(|source| PhantomError::Csv {
-            path: train_csv.clone(),
-            source,
-        })?,
-    )?;
     let lesions_csv = cfg.out.join("lesions.csv");
-    write_atomic(
-        &lesions_csv,
-        &lesion_rows(&plans).map_err(|source| PhantomError::Csv {
-            path: lesions_csv.clone(),
-            source,
-        })?,
-    )?;
+    let csv_writer = |path: &Path| {
+        mammo_io::AtomicFile::create(path)
+            .map(csv::Writer::from_writer)
+            .map_err(io(path))
+    };
+    let (mut train, mut lesions) = (csv_writer(&train_csv)?, csv_writer(&lesions_csv)?);
+    let csv_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| PhantomError::Csv { path, source }
+    };
+    train
+        .write_record(TRAIN_COLUMNS)
+        .map_err(csv_err(&train_csv))?;
+    lesions
+        .write_record(LESION_COLUMNS)
+        .map_err(csv_err(&lesions_csv))?;
 
     let mut per_machine: Vec<MachineCount> = machines()
         .iter()
@@ -218,35 +206,69 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
         })
         .collect();
     let mut last_patient = None;
-    let mut cancer_patients = 0;
-    let mut patient_has_cancer = false;
-    for plan in &plans {
-        let count = per_machine
-            .iter_mut()
-            .find(|c| c.machine_id == plan.machine.machine_id)
-            .expect("known machine");
-        if last_patient != Some(plan.patient_id) {
-            last_patient = Some(plan.patient_id);
-            count.patients += 1;
-            patient_has_cancer = false;
-        }
-        count.images += 1;
-        if plan.cancer {
-            count.cancer_images += 1;
-            if !patient_has_cancer {
-                cancer_patients += 1;
-                patient_has_cancer = true;
+    let (mut cancer_patients, mut patient_has_cancer) = (0, false);
+    let (mut images, mut cancer_images, mut lesion_count, mut reused_images) = (0, 0, 0, 0);
+    for patients in planner.patients().chunks(PATIENT_CHUNK) {
+        let plans = planner.plan(cfg, patients);
+        let reused: Vec<bool> = plans
+            .par_iter()
+            .map(|plan| {
+                let path = image_path(&cfg.out, plan);
+                let result = if resume && path.is_file() {
+                    Ok(true)
+                } else {
+                    let dir = path.parent().expect("image paths have a folder");
+                    fs::create_dir_all(dir)
+                        .map_err(io(dir))
+                        .and_then(|()| write_file(&path, plan, &render(plan)))
+                        .map(|()| false)
+                };
+                bar.inc(1);
+                result
+            })
+            .collect::<Result<_, _>>()?;
+        reused_images += reused.iter().filter(|&&r| r).count();
+        for plan in &plans {
+            train_row(&mut train, plan).map_err(csv_err(&train_csv))?;
+            lesion_rows(&mut lesions, plan).map_err(csv_err(&lesions_csv))?;
+            let count = per_machine
+                .iter_mut()
+                .find(|c| c.machine_id == plan.machine.machine_id)
+                .expect("known machine");
+            if last_patient != Some(plan.patient_id) {
+                last_patient = Some(plan.patient_id);
+                count.patients += 1;
+                patient_has_cancer = false;
+            }
+            count.images += 1;
+            images += 1;
+            lesion_count += plan.lesions.len();
+            if plan.cancer {
+                count.cancer_images += 1;
+                cancer_images += 1;
+                if !patient_has_cancer {
+                    cancer_patients += 1;
+                    patient_has_cancer = true;
+                }
             }
         }
     }
+    bar.finish_and_clear();
+    // The CSVs go into place last, after every image.
+    for (w, path) in [(train, &train_csv), (lesions, &lesions_csv)] {
+        w.into_inner()
+            .map_err(|e| io(path)(e.into_error()))?
+            .commit()
+            .map_err(io(path))?;
+    }
     Ok(PhantomSummary {
         patients: cfg.patients,
-        images: plans.len(),
-        cancer_images: plans.iter().filter(|p| p.cancer).count(),
+        images,
+        cancer_images,
         cancer_patients,
-        lesions: plans.iter().map(|p| p.lesions.len()).sum(),
+        lesions: lesion_count,
         per_machine,
-        reused_images: reused.iter().filter(|&&r| r).count(),
+        reused_images,
         out: cfg.out.clone(),
         train_csv,
         lesions_csv,
@@ -255,106 +277,58 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
     })
 }
 
+/// Patients planned, rendered and written at once.
+const PATIENT_CHUNK: usize = 256;
+
 fn flag(b: bool) -> &'static str {
     if b { "1" } else { "0" }
 }
 
-/// train.csv in RSNA's formatting: `age` and `BIRADS` as floats ("61.0", "0.0") or empty,
-/// `difficult_negative_case` as Python booleans.
-fn train_rows(plans: &[ImagePlan]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(TRAIN_COLUMNS)?;
-    for p in plans {
+/// One train.csv row in RSNA's formatting: `age` and `BIRADS` as floats ("61.0", "0.0") or
+/// empty, `difficult_negative_case` as Python booleans.
+fn train_row<W: std::io::Write>(w: &mut csv::Writer<W>, p: &ImagePlan) -> Result<(), csv::Error> {
+    w.write_record([
+        p.site_id.to_string().as_str(),
+        &p.patient_id.to_string(),
+        &p.image_id.to_string(),
+        p.laterality.as_str(),
+        p.view.as_str(),
+        &p.age.map_or(String::new(), |a| format!("{a}.0")),
+        flag(p.cancer),
+        flag(p.biopsy),
+        flag(p.invasive),
+        &p.birads.map_or(String::new(), |b| format!("{b}.0")),
+        flag(p.implant),
+        if p.density_reported {
+            p.density.as_str()
+        } else {
+            ""
+        },
+        &p.machine.machine_id.to_string(),
+        if p.difficult_negative {
+            "True"
+        } else {
+            "False"
+        },
+    ])
+}
+
+/// The lesions.csv rows of one image.
+fn lesion_rows<W: std::io::Write>(w: &mut csv::Writer<W>, p: &ImagePlan) -> Result<(), csv::Error> {
+    for l in &p.lesions {
+        let b = l.bbox();
         w.write_record([
-            p.site_id.to_string().as_str(),
+            p.image_id.to_string().as_str(),
             &p.patient_id.to_string(),
-            &p.image_id.to_string(),
             p.laterality.as_str(),
             p.view.as_str(),
-            &p.age.map_or(String::new(), |a| format!("{a}.0")),
-            flag(p.cancer),
-            flag(p.biopsy),
-            flag(p.invasive),
-            &p.birads.map_or(String::new(), |b| format!("{b}.0")),
-            flag(p.implant),
-            if p.density_reported {
-                p.density.as_str()
-            } else {
-                ""
-            },
-            &p.machine.machine_id.to_string(),
-            if p.difficult_negative {
-                "True"
-            } else {
-                "False"
-            },
+            l.kind.as_str(),
+            &b.x0.to_string(),
+            &b.y0.to_string(),
+            &b.x1.to_string(),
+            &b.y1.to_string(),
+            &format!("{:.4}", l.contrast),
         ])?;
     }
-    w.into_inner().map_err(|e| e.into_error().into())
-}
-
-fn lesion_rows(plans: &[ImagePlan]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(LESION_COLUMNS)?;
-    for p in plans {
-        for l in &p.lesions {
-            let b = l.bbox();
-            w.write_record([
-                p.image_id.to_string().as_str(),
-                &p.patient_id.to_string(),
-                p.laterality.as_str(),
-                p.view.as_str(),
-                l.kind.as_str(),
-                &b.x0.to_string(),
-                &b.y0.to_string(),
-                &b.x1.to_string(),
-                &b.y1.to_string(),
-                &format!("{:.4}", l.contrast),
-            ])?;
-        }
-    }
-    w.into_inner().map_err(|e| e.into_error().into())
-}
-
-/// Lesion boxes of a `lesions.csv` by image id: `[x0, y0, x1, y1]` in stored-image pixels.
-/// Errors name the file and the row.
-pub fn read_lesion_boxes(
-    path: &std::path::Path,
-) -> Result<std::collections::HashMap<String, Vec<[f64; 4]>>, String> {
-    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let mut r = csv::Reader::from_path(path).map_err(|e| fail(&e))?;
-    let headers = r.headers().map_err(|e| fail(&e))?.clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| fail(&format!("no column {name}")))
-    };
-    let (id, x0, y0, x1, y1) = (
-        col("image_id")?,
-        col("x0")?,
-        col("y0")?,
-        col("x1")?,
-        col("y1")?,
-    );
-    let mut out: std::collections::HashMap<String, Vec<[f64; 4]>> =
-        std::collections::HashMap::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| fail(&e))?;
-        let num = |c: usize| {
-            rec.get(c)
-                .and_then(|v| v.parse::<f64>().ok())
-                .ok_or_else(|| {
-                    fail(&format!(
-                        "row {}: {} is not a number",
-                        i + 2,
-                        headers.get(c).unwrap_or("?")
-                    ))
-                })
-        };
-        out.entry(rec[id].to_string())
-            .or_default()
-            .push([num(x0)?, num(y0)?, num(x1)?, num(y1)?]);
-    }
-    Ok(out)
+    Ok(())
 }

@@ -135,39 +135,113 @@ const TAG_UID: u64 = 0x5549_4400;
 
 /// Plans the whole dataset; images are ordered by patient_id, then acquisition.
 pub fn plan_dataset(cfg: &PhantomConfig) -> Vec<ImagePlan> {
-    let mut ids = Rng::from_keys(cfg.seed, &[TAG_IDS]);
-    let hi = 65_535u64.max(10_000 + 4 * cfg.patients as u64);
-    let mut seen = HashSet::new();
-    let patient_ids: Vec<u64> = (0..cfg.patients)
-        .map(|_| {
-            loop {
-                let id = ids.int_in(10_000, hi);
-                if seen.insert(id) {
-                    break id;
+    let planner = DatasetPlanner::new(cfg);
+    planner.plan(cfg, planner.patients())
+}
+
+/// The dataset's plan in a form whose size is a few ids per image: who the patients are (in
+/// output order) and the image ids that had to be redrawn. [`plan`](Self::plan) then plans
+/// any run of patients in full, identical to what [`plan_dataset`] returns for them, so that
+/// a writer holds one run of [`ImagePlan`]s at a time, not the whole set's.
+#[derive(Debug, Clone)]
+pub struct DatasetPlanner {
+    /// `(patient index, patient_id)`, sorted by patient_id: the output order.
+    patients: Vec<(u64, u64)>,
+    /// `(patient index, image index) -> image_id` for the rare image whose drawn id collided
+    /// with an earlier patient's.
+    redrawn: std::collections::HashMap<(u64, usize), u64>,
+    images: usize,
+}
+
+/// Patients planned at once while the ids are checked.
+const PLAN_CHUNK: usize = 1024;
+
+impl DatasetPlanner {
+    /// Draws the patient ids, then plans every patient once (in chunks, dropped as it goes)
+    /// to resolve image-id collisions, in patient-index order.
+    pub fn new(cfg: &PhantomConfig) -> Self {
+        let mut ids = Rng::from_keys(cfg.seed, &[TAG_IDS]);
+        let hi = 65_535u64.max(10_000 + 4 * cfg.patients as u64);
+        let mut seen = HashSet::new();
+        let patient_ids: Vec<u64> = (0..cfg.patients)
+            .map(|_| {
+                loop {
+                    let id = ids.int_in(10_000, hi);
+                    if seen.insert(id) {
+                        break id;
+                    }
+                }
+            })
+            .collect();
+        // image_id is drawn per patient; resolve the rare collision deterministically.
+        let mut image_ids = HashSet::new();
+        let mut redrawn = std::collections::HashMap::new();
+        let mut images = 0;
+        for (c, chunk) in patient_ids.chunks(PLAN_CHUNK).enumerate() {
+            let planned: Vec<Vec<ImagePlan>> = chunk
+                .par_iter()
+                .enumerate()
+                .map(|(i, &pid)| plan_patient(cfg, (c * PLAN_CHUNK + i) as u64, pid))
+                .collect();
+            for (i, patient) in planned.into_iter().enumerate() {
+                let k = (c * PLAN_CHUNK + i) as u64;
+                for (j, mut im) in patient.into_iter().enumerate() {
+                    let mut attempt = 0;
+                    while !image_ids.insert(im.image_id) {
+                        attempt += 1;
+                        im.image_id = Rng::from_keys(
+                            cfg.seed,
+                            &[TAG_IDS, im.patient_id, im.image_id, attempt],
+                        )
+                        .int_in(10_000_000, 2_147_483_647);
+                    }
+                    if attempt > 0 {
+                        redrawn.insert((k, j), im.image_id);
+                    }
+                    images += 1;
                 }
             }
-        })
-        .collect();
-    let mut patients: Vec<Vec<ImagePlan>> = patient_ids
-        .par_iter()
-        .enumerate()
-        .map(|(k, &pid)| plan_patient(cfg, k as u64, pid))
-        .collect();
-    // image_id is drawn per patient; resolve the rare collision deterministically.
-    let mut image_ids = HashSet::new();
-    for images in &mut patients {
-        for im in images.iter_mut() {
-            let mut attempt = 0;
-            while !image_ids.insert(im.image_id) {
-                attempt += 1;
-                im.image_id =
-                    Rng::from_keys(cfg.seed, &[TAG_IDS, im.patient_id, im.image_id, attempt])
-                        .int_in(10_000_000, 2_147_483_647);
-            }
+        }
+        let mut patients: Vec<(u64, u64)> = patient_ids
+            .into_iter()
+            .enumerate()
+            .map(|(k, pid)| (k as u64, pid))
+            .collect();
+        patients.sort_by_key(|&(_, pid)| pid);
+        Self {
+            patients,
+            redrawn,
+            images,
         }
     }
-    patients.sort_by_key(|p| p.first().map_or(0, |im| im.patient_id));
-    patients.into_iter().flatten().collect()
+
+    /// `(patient index, patient_id)` in output order (by patient_id).
+    pub fn patients(&self) -> &[(u64, u64)] {
+        &self.patients
+    }
+
+    /// Images in the whole dataset.
+    pub fn images(&self) -> usize {
+        self.images
+    }
+
+    /// The images of `patients` (a run of [`patients`](Self::patients)), in that order, then
+    /// acquisition; planned in parallel.
+    pub fn plan(&self, cfg: &PhantomConfig, patients: &[(u64, u64)]) -> Vec<ImagePlan> {
+        let planned: Vec<Vec<ImagePlan>> = patients
+            .par_iter()
+            .map(|&(k, pid)| {
+                let mut images = plan_patient(cfg, k, pid);
+                for (j, im) in images.iter_mut().enumerate() {
+                    if let Some(&id) = self.redrawn.get(&(k, j)) {
+                        im.image_id = id;
+                    }
+                }
+                images
+            })
+            .collect();
+        planned.into_iter().flatten().collect()
+    }
 }
 
 /// A breast of one patient, with its per-breast findings.

@@ -14,7 +14,7 @@ use crate::datasets::{Dataset, DatasetKind, LesionBox, load_dataset};
 use crate::error::{PreprocessError, io_err};
 use crate::manifest::{ManifestRow, write_csv};
 use crate::pipeline::{PipelineConfig, Processed, process_image};
-use crate::rsna::{RsnaRow, read_rsna_csv};
+use crate::rsna::{RsnaReader, RsnaRow};
 
 /// Where to read and write, and how hard to work.
 #[derive(Debug, Clone)]
@@ -179,15 +179,31 @@ pub fn run_batch(
 ) -> Result<BatchReport, PreprocessError> {
     let started = std::time::Instant::now();
     cfg.validate().map_err(PreprocessError::Config)?;
-    let table = read_rsna_csv(&opts.csv)?;
+    // Every row is checked before any work (a bad row stops the batch, naming it); only the
+    // count and the warnings are kept, and the rows are read again as the batch goes.
+    let open = || {
+        std::fs::File::open(&opts.csv)
+            .map(std::io::BufReader::new)
+            .map_err(|e| PreprocessError::Csv {
+                path: opts.csv.clone(),
+                reason: e.to_string(),
+            })
+    };
+    let mut check = RsnaReader::new(open()?, &opts.csv, true)?;
+    let mut total = 0;
+    for row in check.by_ref() {
+        row?;
+        total += 1;
+    }
+    // The duplicate check's id map goes with it.
+    let warnings = std::mem::take(&mut check.warnings);
+    drop(check);
     let images_root = std::fs::canonicalize(&opts.images).map_err(|e| io_err(&opts.images, e))?;
     if !images_root.is_dir() {
         return Err(io_err(&opts.images, "not a folder"));
     }
-    let items = table
-        .rows
-        .into_iter()
-        .map(|row| Item {
+    let items = RsnaReader::new(open()?, &opts.csv, false)?.map(|row| {
+        row.map(|row| Item {
             file: opts
                 .images
                 .join(&row.patient_id)
@@ -196,12 +212,13 @@ pub fn run_batch(
             journal_file: None,
             split: String::new(),
         })
-        .collect();
+    });
     let run = Run {
         opts,
         images_root: &images_root,
-        items,
-        warnings: table.warnings,
+        items: Box::new(items),
+        total,
+        warnings,
         lesions: None,
         started,
     };
@@ -261,16 +278,14 @@ fn run_dataset(
     started: std::time::Instant,
 ) -> Result<BatchReport, PreprocessError> {
     let images_root = std::fs::canonicalize(&dataset.root).map_err(|e| io_err(&dataset.root, e))?;
-    let items = dataset
-        .images
-        .iter()
-        .map(|r| Item {
+    let items = dataset.images.iter().map(|r| {
+        Ok(Item {
             row: r.to_rsna_row(),
             file: r.dicom.clone(),
             journal_file: Some(r.dicom.display().to_string()),
             split: r.split.clone(),
         })
-        .collect();
+    });
     let batch_opts = BatchOptions {
         csv: PathBuf::from(format!("{} dataset", dataset.kind)),
         images: dataset.root.clone(),
@@ -281,7 +296,8 @@ fn run_dataset(
     let run = Run {
         opts: &batch_opts,
         images_root: &images_root,
-        items,
+        items: Box::new(items),
+        total: dataset.images.len(),
         warnings: dataset.warnings.clone(),
         lesions: Some(&dataset.lesions),
         started,
@@ -294,7 +310,10 @@ struct Run<'a> {
     opts: &'a BatchOptions,
     /// Canonical; every file must resolve inside it.
     images_root: &'a Path,
-    items: Vec<Item>,
+    /// Read as the batch goes, [`MANIFEST_CHUNK`] at a time.
+    items: Box<dyn Iterator<Item = Result<Item, PreprocessError>> + 'a>,
+    /// How many `items` will yield (the progress bar's length).
+    total: usize,
     warnings: Vec<String>,
     /// Written to `OUT/lesions.csv` when given.
     lesions: Option<&'a [LesionBox]>,
@@ -306,6 +325,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
         opts,
         images_root,
         items,
+        total,
         warnings,
         lesions,
         started,
@@ -331,48 +351,17 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
         entry.rows.len() == cfg.sizes.len()
             && entry.rows.iter().all(|r| {
                 let p = opts.out.join(size_dir(r)).join(&r.path);
-                matches!(mammo_image::png_dimensions(&p), Ok((w, h, _)) if w == r.width && h == r.height)
+                matches!(mammo_image::png_dimensions(&p), Ok(png) if png.width == r.width && png.height == r.height)
             })
     });
-    // What each current row can take from the journal: the manifest always follows the CSV.
-    let mut refreshed_entries = Vec::new();
-    let done: HashMap<String, Vec<ManifestRow>> = items
-        .iter()
-        .filter_map(|item| {
-            let row = &item.row;
-            let entry = journal_entries.get(&row.image_id)?;
-            match reuse(entry, item) {
-                Reuse::AsIs(r) => Some((row.image_id.clone(), r)),
-                Reuse::Refresh(r) => {
-                    refreshed_entries.push(JournalEntry {
-                        image_id: row.image_id.clone(),
-                        source: Some(row.clone()),
-                        file: item.journal_file.clone(),
-                        split: item.split.clone(),
-                        rows: r.clone(),
-                    });
-                    Some((row.image_id.clone(), r))
-                }
-                Reuse::Redo => None,
-            }
-        })
-        .collect();
-    let refreshed = refreshed_entries.len();
-    let mut journal_file = OpenOptions::new()
+    let journal_file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&journal_path)
         .map_err(|e| io_err(&journal_path, e))?;
-    // Rewritten rows go into the journal too (a later line wins), so that the next run
-    // compares against the CSV as it is now.
-    for entry in &refreshed_entries {
-        let line = serde_json::to_string(entry).expect("rows serialise");
-        writeln!(journal_file, "{line}").map_err(|e| io_err(&journal_path, e))?;
-    }
     let journal = Mutex::new(journal_file);
-
     let bar = if opts.progress {
-        ProgressBar::new(items.len() as u64)
+        ProgressBar::new(total as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -388,85 +377,91 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
         .num_threads(opts.jobs)
         .build()
         .map_err(|e| PreprocessError::Config(e.to_string()))?;
-    let skipped = items
-        .iter()
-        .filter(|it| done.contains_key(&it.row.image_id))
-        .count();
-    bar.inc(skipped as u64);
 
-    let results: Vec<(usize, Vec<ManifestRow>)> = pool.install(|| {
-        items
-            .par_iter()
-            .enumerate()
-            .filter(|(_, it)| !done.contains_key(&it.row.image_id))
-            .map(|(i, item)| {
-                let (row, file) = (&item.row, &item.file);
-                let out_rows = match process_one(file, images_root, item, cfg, &opts.out) {
-                    Ok(rows) => {
-                        let line = serde_json::to_string(&JournalEntry {
-                            image_id: row.image_id.clone(),
-                            source: Some(row.clone()),
-                            file: item.journal_file.clone(),
-                            split: item.split.clone(),
-                            rows: rows.clone(),
-                        })
-                        .expect("rows serialise");
-                        let mut j = journal.lock().expect("journal lock");
-                        // A failed journal write only costs redoing this image on resume.
-                        let _ = writeln!(j, "{line}").and_then(|_| j.flush());
-                        rows
-                    }
-                    Err(reason) => {
-                        bar.println(format!("failed: {}: {reason}", file.display()));
-                        failures.lock().expect("failures lock").push(Failure {
-                            file: file.display().to_string(),
-                            reason: reason.clone(),
-                        });
-                        cfg.sizes
-                            .iter()
-                            .map(|s| ManifestRow {
-                                height: s.height,
-                                width: s.width,
-                                status: format!("failed: {reason}"),
-                                ..base_row(row, &item.split)
-                            })
-                            .collect()
-                    }
-                };
-                bar.inc(1);
-                (i, out_rows)
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-
-    // Assemble manifests in CSV order: finished-before rows from the journal, new ones.
-    let mut by_index: HashMap<usize, Vec<ManifestRow>> = results.into_iter().collect();
-    let mut per_size: Vec<Vec<ManifestRow>> =
-        vec![Vec::with_capacity(items.len()); cfg.sizes.len()];
-    for (i, item) in items.iter().enumerate() {
-        let image_rows = by_index
-            .remove(&i)
-            .or_else(|| done.get(&item.row.image_id).cloned())
-            .unwrap_or_default();
-        for (k, r) in image_rows.into_iter().enumerate().take(cfg.sizes.len()) {
-            per_size[k].push(r);
-        }
-    }
+    // The items are read, processed and their manifest rows written in CSV order a chunk at
+    // a time, so that memory holds one chunk, not the whole set (docs/scale.md).
     let mut manifests = Vec::new();
-    for (k, size) in cfg.sizes.iter().enumerate() {
+    let mut writers = Vec::new();
+    for size in &cfg.sizes {
         let dir = opts.out.join(size.label());
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         let path = dir.join("manifest.csv");
-        write_csv(&path, &per_size[k])?;
+        let file = mammo_image::AtomicFile::create(&path).map_err(|e| io_err(&path, e))?;
+        writers.push(csv::Writer::from_writer(file));
         manifests.push(path);
+    }
+    let (mut skipped, mut refreshed, mut seen) = (0, 0, 0);
+    let mut items = items.peekable();
+    while items.peek().is_some() {
+        let chunk: Vec<Item> = items
+            .by_ref()
+            .take(MANIFEST_CHUNK)
+            .collect::<Result<_, _>>()?;
+        seen += chunk.len();
+        // What each current row can take from the journal: the manifest always follows the
+        // CSV. Rewritten rows go into the journal too (a later line wins), so that the next
+        // run compares against the CSV as it is now.
+        let mut done: Vec<Option<Vec<ManifestRow>>> = Vec::with_capacity(chunk.len());
+        for item in &chunk {
+            let reused = match journal_entries
+                .get(&item.row.image_id)
+                .map(|e| reuse(e, item))
+            {
+                Some(Reuse::AsIs(r)) => Some(r),
+                Some(Reuse::Refresh(r)) => {
+                    let entry = JournalEntry {
+                        image_id: item.row.image_id.clone(),
+                        source: Some(item.row.clone()),
+                        file: item.journal_file.clone(),
+                        split: item.split.clone(),
+                        rows: r.clone(),
+                    };
+                    let line = serde_json::to_string(&entry).expect("rows serialise");
+                    let mut j = journal.lock().expect("journal lock");
+                    writeln!(j, "{line}").map_err(|e| io_err(&journal_path, e))?;
+                    refreshed += 1;
+                    Some(r)
+                }
+                Some(Reuse::Redo) | None => None,
+            };
+            skipped += usize::from(reused.is_some());
+            done.push(reused);
+        }
+        bar.inc(done.iter().filter(|d| d.is_some()).count() as u64);
+        let chunk_rows: Vec<Vec<ManifestRow>> = pool.install(|| {
+            chunk
+                .par_iter()
+                .zip(done.into_par_iter())
+                .map(|(item, done)| {
+                    if let Some(rows) = done {
+                        return rows;
+                    }
+                    let rows =
+                        process_or_fail(item, images_root, cfg, opts, &journal, &failures, &bar);
+                    bar.inc(1);
+                    rows
+                })
+                .collect()
+        });
+        for image_rows in chunk_rows {
+            for ((row, w), path) in image_rows.iter().zip(&mut writers).zip(&manifests) {
+                w.serialize(row).map_err(|e| io_err(path, e))?;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    for (w, path) in writers.into_iter().zip(&manifests) {
+        w.into_inner()
+            .map_err(|e| io_err(path, e.into_error()))?
+            .commit()
+            .map_err(|e| io_err(path, e))?;
     }
     let mut failures = failures.into_inner().expect("failures lock");
     failures.sort_by(|a, b| a.file.cmp(&b.file));
     write_csv(&opts.out.join("failures.csv"), &failures)?;
     let report = BatchReport {
-        total: items.len(),
-        processed: items.len() - skipped - failures.len(),
+        total: seen,
+        processed: seen - skipped - failures.len(),
         skipped_done: skipped,
         failed: failures.len(),
         failures,
@@ -486,6 +481,56 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
     )
     .map_err(|e| io_err(&summary, e))?;
     Ok(report)
+}
+
+/// Images per chunk of a batch: the manifest rows of one chunk are held in memory before they
+/// are written.
+const MANIFEST_CHUNK: usize = 2048;
+
+/// Processes one image, journals its rows; a failure is reported, collected and gets rows
+/// with the reason as their status.
+fn process_or_fail(
+    item: &Item,
+    images_root: &Path,
+    cfg: &PipelineConfig,
+    opts: &BatchOptions,
+    journal: &Mutex<std::fs::File>,
+    failures: &Mutex<Vec<Failure>>,
+    bar: &ProgressBar,
+) -> Vec<ManifestRow> {
+    let (row, file) = (&item.row, &item.file);
+    match process_one(file, images_root, item, cfg, &opts.out) {
+        Ok(rows) => {
+            let line = serde_json::to_string(&JournalEntry {
+                image_id: row.image_id.clone(),
+                source: Some(row.clone()),
+                file: item.journal_file.clone(),
+                split: item.split.clone(),
+                rows: rows.clone(),
+            })
+            .expect("rows serialise");
+            let mut j = journal.lock().expect("journal lock");
+            // A failed journal write only costs redoing this image on resume.
+            let _ = writeln!(j, "{line}").and_then(|_| j.flush());
+            rows
+        }
+        Err(reason) => {
+            bar.println(format!("failed: {}: {reason}", file.display()));
+            failures.lock().expect("failures lock").push(Failure {
+                file: file.display().to_string(),
+                reason: reason.clone(),
+            });
+            cfg.sizes
+                .iter()
+                .map(|s| ManifestRow {
+                    height: s.height,
+                    width: s.width,
+                    status: format!("failed: {reason}"),
+                    ..base_row(row, &item.split)
+                })
+                .collect()
+        }
+    }
 }
 
 fn size_dir(r: &ManifestRow) -> String {

@@ -1,6 +1,6 @@
 //! `lesions.csv`: ground-truth boxes in stored-image pixels, keyed by image id, in the
 //! phantom's format (`mammo explain --truth` and the experiment read it through
-//! `mammo_phantom::read_lesion_boxes`, then map each box into a PNG with
+//! [`lesion_boxes_by_image`], then map each box into a PNG with
 //! [`crate::ManifestRow::box_to_output`]: crop box, mirror, scale, offset).
 
 use std::path::Path;
@@ -52,6 +52,21 @@ pub fn write_lesions_csv(path: &Path, lesions: &[LesionBox]) -> Result<(), Prepr
     }
     let bytes = w.into_inner().map_err(|e| io_err(path, e))?;
     mammo_image::write_atomic(path, &bytes).map_err(|e| io_err(path, e))
+}
+
+/// The boxes of a `lesions.csv` by image id: `[x0, y0, x1, y1]` in stored-image pixels, in
+/// file order. Errors name the file and the row ([`read_lesions_csv`]).
+pub fn lesion_boxes_by_image(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, Vec<[f64; 4]>>, PreprocessError> {
+    let mut out: std::collections::HashMap<String, Vec<[f64; 4]>> =
+        std::collections::HashMap::new();
+    for l in read_lesions_csv(path)? {
+        out.entry(l.image_id)
+            .or_default()
+            .push([l.x0, l.y0, l.x1, l.y1]);
+    }
+    Ok(out)
 }
 
 /// Reads a `lesions.csv` (the phantom's or [`write_lesions_csv`]'s) back into boxes. The

@@ -31,7 +31,7 @@ pub use batch::{
 };
 pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, load_dataset};
 pub use error::PreprocessError;
-pub use lesions::{LESION_CSV_COLUMNS, read_lesions_csv, write_lesions_csv};
+pub use lesions::{LESION_CSV_COLUMNS, lesion_boxes_by_image, read_lesions_csv, write_lesions_csv};
 pub use manifest::{ManifestRow, read_manifest, read_manifest_from, write_manifest};
 pub use mapping::SourceMap;
 pub use pipeline::{

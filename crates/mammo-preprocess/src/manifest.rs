@@ -169,12 +169,7 @@ pub fn write_manifest(path: &Path, rows: &[ManifestRow]) -> Result<(), Preproces
 
 /// Writes rows as CSV atomically.
 pub(crate) fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), PreprocessError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| io_err(path, e))?;
-    }
-    let bytes = w.into_inner().map_err(|e| io_err(path, e))?;
-    mammo_image::write_atomic(path, &bytes).map_err(|e| io_err(path, e))
+    mammo_io::write_csv(path, rows).map_err(|e| io_err(path, e.cause))
 }
 
 #[cfg(test)]

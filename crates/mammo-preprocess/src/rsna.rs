@@ -1,6 +1,6 @@
 //! The RSNA Screening Mammography `train.csv`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -147,53 +147,97 @@ pub fn read_rsna_csv_from(
     source: impl std::io::Read,
     path: &Path,
 ) -> Result<RsnaTable, PreprocessError> {
-    let err = |reason: String| PreprocessError::Csv {
-        path: path.into(),
-        reason,
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(source);
-    let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
-    for required in ["patient_id", "image_id"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(err(format!(
-                "no {required} column (columns: {})",
-                headers.iter().collect::<Vec<_>>().join(",")
-            )));
+    let mut reader = RsnaReader::new(source, path, true)?;
+    let rows = reader.by_ref().collect::<Result<_, _>>()?;
+    Ok(RsnaTable {
+        rows,
+        warnings: reader.warnings,
+    })
+}
+
+/// train.csv row by row, each row checked as [`read_rsna_csv`] checks it (an `image_id`
+/// seen before only when made with `duplicates`), so that a batch can read the rows as it
+/// goes instead of holding them all.
+pub(crate) struct RsnaReader<R: std::io::Read> {
+    rows: csv::DeserializeRecordsIntoIter<R, RsnaRow>,
+    path: PathBuf,
+    index: usize,
+    seen: Option<std::collections::HashMap<String, usize>>,
+    /// Unknown views so far, one per row.
+    pub warnings: Vec<String>,
+}
+
+impl<R: std::io::Read> RsnaReader<R> {
+    /// Reads the header; fails when a required column is missing.
+    pub fn new(source: R, path: &Path, duplicates: bool) -> Result<Self, PreprocessError> {
+        let err = |reason: String| PreprocessError::Csv {
+            path: path.into(),
+            reason,
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(source);
+        let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
+        for required in ["patient_id", "image_id"] {
+            if !headers.iter().any(|h| h == required) {
+                return Err(err(format!(
+                    "no {required} column (columns: {})",
+                    headers.iter().collect::<Vec<_>>().join(",")
+                )));
+            }
         }
+        Ok(Self {
+            rows: reader.into_deserialize(),
+            path: path.to_path_buf(),
+            index: 0,
+            seen: duplicates.then(std::collections::HashMap::new),
+            warnings: Vec::new(),
+        })
     }
-    let mut table = RsnaTable::default();
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (i, rec) in reader.deserialize::<RsnaRow>().enumerate() {
-        let line = i + 2;
-        let row_err = |reason: String| err(format!("row {line}: {reason}"));
-        let mut row = rec.map_err(|e| row_err(e.to_string()))?;
-        check_row_ids(&row.patient_id, &row.image_id).map_err(row_err)?;
-        parse_label(&row.cancer).map_err(row_err)?;
+
+    fn check(&mut self, line: usize, rec: csv::Result<RsnaRow>) -> Result<RsnaRow, String> {
+        let mut row = rec.map_err(|e| e.to_string())?;
+        check_row_ids(&row.patient_id, &row.image_id)?;
+        parse_label(&row.cancer)?;
         row.laterality = match row.laterality.to_ascii_uppercase().as_str() {
             "" => String::new(),
             "L" => "L".into(),
             "R" => "R".into(),
             other => {
-                return Err(row_err(format!(
+                return Err(format!(
                     "laterality {other:?} is neither L nor R (nor empty)"
-                )));
+                ));
             }
         };
+        let mut scratch = std::collections::HashMap::new();
         check_row_view_and_id(
-            path,
+            &self.path,
             line,
             &row.view,
             &row.image_id,
             "kept as is",
-            &mut seen,
-            &mut table.warnings,
-        )
-        .map_err(row_err)?;
-        table.rows.push(row);
+            self.seen.as_mut().unwrap_or(&mut scratch),
+            &mut self.warnings,
+        )?;
+        Ok(row)
     }
-    Ok(table)
+}
+
+impl<R: std::io::Read> Iterator for RsnaReader<R> {
+    type Item = Result<RsnaRow, PreprocessError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rec = self.rows.next()?;
+        let line = self.index + 2;
+        self.index += 1;
+        Some(
+            self.check(line, rec)
+                .map_err(|reason| PreprocessError::Csv {
+                    path: self.path.clone(),
+                    reason: format!("row {line}: {reason}"),
+                }),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -254,11 +254,15 @@ pub fn validation_items(folds: &[Option<usize>], fold: usize) -> Vec<usize> {
 
 /// A grey image read from PNG as `[0, 1]` floats.
 pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let (w, h, bits, values) = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
+    let png = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
         path: path.into(),
         reason: e.to_string(),
     })?;
-    Ok((h as usize, w as usize, unit_range(&values, bits)))
+    Ok((
+        png.height as usize,
+        png.width as usize,
+        unit_range(&png.samples, png.bit_depth),
+    ))
 }
 
 /// Decoded training images held in memory up to a byte budget (`mammo train --cache-mb`),
@@ -312,11 +316,15 @@ impl ImageCache {
         if let Some(c) = self.images.read().ok().and_then(|m| m.get(path).cloned()) {
             return Ok((c.height, c.width, unit_range(&c.values, c.bits)));
         }
-        let (w, h, bits, values) =
-            mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
+        let mammo_image::GrayPng {
+            height: h,
+            width: w,
+            bit_depth: bits,
+            samples: values,
+        } = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         let pixels = unit_range(&values, bits);
         let bytes = values.len() * 2;
         // Reserve the bytes first, so threads racing to fill the cache cannot overshoot it.

@@ -46,6 +46,8 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Model(#[from] mammo_models::ModelError),
+    #[error(transparent)]
+    File(#[from] mammo_io::FileError),
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;

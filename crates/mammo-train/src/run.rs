@@ -66,34 +66,23 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Write `bytes` to `path` through a temporary sibling and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    mammo_image::write_atomic(path, bytes).map_err(|e| io_err("write", path, e))
+    mammo_io::write_atomic(path, bytes).map_err(|e| io_err("write", path, e))
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).expect("serialisable");
-    write_atomic(path, text.as_bytes())
+    Ok(mammo_io::write_json(path, value)?)
 }
 
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_err("read", path, e))?;
-    serde_json::from_str(&text).map_err(|e| io_err("parse", path, e))
+    Ok(mammo_io::read_json(path)?)
 }
 
 pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| io_err("write", path, e))?;
-    }
-    let bytes = w.into_inner().map_err(|e| io_err("write", path, e))?;
-    write_atomic(path, &bytes)
+    Ok(mammo_io::write_csv(path, rows)?)
 }
 
 pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| io_err("read", path, e))?;
-    r.deserialize()
-        .enumerate()
-        .map(|(i, row)| row.map_err(|e| io_err("parse", path, format!("row {}: {e}", i + 2))))
-        .collect()
+    Ok(mammo_io::read_csv(path)?)
 }
 
 /// Creates the run folder or checks that an existing one was started with the same config,

@@ -165,9 +165,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let truth = args
         .truth
         .as_deref()
-        .map(mammo_phantom::read_lesion_boxes)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+        .map(mammo_preprocess::lesion_boxes_by_image)
+        .transpose()?;
     std::fs::create_dir_all(&args.out)?;
     let _lock = mammo_image::OutputLock::acquire(&args.out, "mammo explain")?;
     mammo_image::sweep_temp_files(&args.out)?;

@@ -1,0 +1,14 @@
+//! mammo's file plumbing, shared by every stage: files and folders that appear whole or not
+//! at all ([`AtomicFile`], [`write_atomic`], [`swap_dir`]), JSON and CSV read and written
+//! through them with errors naming the file and the row ([`FileError`]), and output folders
+//! owned by one writer at a time ([`OutputLock`]) with the temporaries of killed writers swept
+//! ([`sweep_temp_files`]).
+
+mod atomic;
+mod outdir;
+
+pub use atomic::{
+    AtomicFile, CsvRowError, FileError, read_csv, read_json, recover_dir, swap_dir, tmp_path,
+    write_atomic, write_csv, write_json,
+};
+pub use outdir::{LOCK_FILE, LockError, OutputLock, is_temp_name, sweep_temp_files};
