@@ -528,6 +528,14 @@ figures = 2
             && md.contains("| Processed dataset | resnet18 |"),
         "{md}"
     );
+    // The localisation columns are named after the configured method, and the findings
+    // give the paper's CAM beside it.
+    assert!(
+        md.contains("| pF1 | Grad-CAM pointing | Grad-CAM box IoU |")
+            && md.contains("Grad-CAM at ")
+            && md.contains("CAM, the paper's method, points for "),
+        "{md}"
+    );
     // The findings say, in words, how the stages compare and what phantom data can show.
     assert!(
         md.contains("resnet18 at 32 px: AUC original ")

@@ -43,6 +43,17 @@ impl Method {
             Method::HiResCam => "hirescam",
         }
     }
+
+    /// The name as its paper writes it ("Grad-CAM++"), for tables and figures.
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Cam => "CAM",
+            Method::GradCam => "Grad-CAM",
+            Method::GradCamPlusPlus => "Grad-CAM++",
+            Method::LayerCam => "LayerCAM",
+            Method::HiResCam => "HiResCAM",
+        }
+    }
 }
 
 impl std::fmt::Display for Method {
