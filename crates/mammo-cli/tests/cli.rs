@@ -501,9 +501,31 @@ figures = 2
         out.to_str().unwrap(),
         "--quiet",
     ];
+    // The plan first: every step, in the order and with the count the run then shows, and
+    // nothing written.
+    let dry = mammo(&[&args[..], &["--dry-run"]].concat());
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert_eq!(
+        plan.lines().collect::<Vec<_>>(),
+        [
+            "[1/8] data phantom",
+            "[2/8] preprocess original",
+            "[3/8] preprocess processed",
+            "[4/8] train original-32-resnet18",
+            "[5/8] explain original-32-resnet18",
+            "[6/8] train processed-32-resnet18",
+            "[7/8] explain processed-32-resnet18",
+            "[8/8] report",
+        ],
+        "{plan}"
+    );
+    assert!(!out.exists(), "--dry-run wrote {}", out.display());
     let o = mammo(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("[8/8] report"), "{}", stderr(&o));
+    for line in plan.lines() {
+        assert!(stderr(&o).contains(line), "{line} not in\n{}", stderr(&o));
+    }
     let report = out.join("report/report.html");
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use config::{ExperimentConfig, Stage};
-pub use steps::{ExperimentOptions, ExperimentSummary, run_experiment};
+pub use steps::{ExperimentOptions, ExperimentSummary, PlannedStep, plan, run_experiment};
 pub use weights::{ModelWeights, find_in_hub_cache, resolve_weights};
 
 #[derive(Debug, Error)]

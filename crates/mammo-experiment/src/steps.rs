@@ -224,6 +224,76 @@ fn pipeline_for(stage: Stage, resolutions: &[u32]) -> PipelineConfig {
     }
 }
 
+/// One step of an experiment's plan: its kind (`data`, `preprocess`, `gan`, `train`,
+/// `explain`, `report`) and name, as the progress lines and the step folders call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl std::fmt::Display for PlannedStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.name.is_empty() {
+            f.write_str(self.kind)
+        } else {
+            write!(f, "{} {}", self.kind, self.name)
+        }
+    }
+}
+
+/// The augmented stage trains on the processed images plus generated positives, so the
+/// stages to preprocess are the configured ones with augmented read as processed.
+fn preprocessed_stages(stages: &[Stage]) -> Vec<Stage> {
+    let mut prep: Vec<Stage> = stages
+        .iter()
+        .map(|&s| {
+            if s == Stage::Augmented {
+                Stage::Processed
+            } else {
+                s
+            }
+        })
+        .collect();
+    prep.sort();
+    prep.dedup();
+    prep
+}
+
+/// Every step [`run_experiment`] takes for `cfg`, in order, before any runs (`mammo experiment
+/// --dry-run` prints it); `phantom` when the data is the built-in phantom (no `--data`).
+pub fn plan(cfg: &ExperimentConfig, phantom: bool) -> Vec<PlannedStep> {
+    let e = &cfg.experiment;
+    let step = |kind, name: String| PlannedStep { kind, name };
+    let mut stages = e.stages.clone();
+    stages.sort();
+    stages.dedup();
+    let mut out = Vec::new();
+    if phantom {
+        out.push(step("data", "phantom".into()));
+    }
+    for stage in preprocessed_stages(&stages) {
+        out.push(step("preprocess", stage.name().into()));
+    }
+    if stages.contains(&Stage::Augmented) {
+        for &res in &e.resolutions {
+            for fold in 0..cfg.train.folds {
+                out.push(step("gan", format!("{res}-fold{fold}")));
+            }
+        }
+    }
+    for &res in &e.resolutions {
+        for &stage in &stages {
+            for model in &e.models {
+                out.push(step("train", format!("{stage}-{res}-{model}")));
+                out.push(step("explain", format!("{stage}-{res}-{model}")));
+            }
+        }
+    }
+    out.push(step("report", String::new()));
+    out
+}
+
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, ExperimentError> {
     let started = Instant::now();
     let cfg = &opts.config;
@@ -262,27 +332,11 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let mut stages = e.stages.clone();
     stages.sort();
     stages.dedup();
-    // The augmented stage trains on the processed images plus generated positives.
-    let mut prep_stages: Vec<Stage> = stages
-        .iter()
-        .map(|&s| {
-            if s == Stage::Augmented {
-                Stage::Processed
-            } else {
-                s
-            }
-        })
-        .collect();
-    prep_stages.dedup();
-    let runs = e.resolutions.len() * stages.len() * e.models.len();
-    let gan_steps = if augmented {
-        e.resolutions.len() * cfg.train.folds
-    } else {
-        0
-    };
+    let prep_stages = preprocessed_stages(&stages);
+    let planned = plan(cfg, opts.data.is_none());
     let mut steps = Steps {
         root: opts.out.clone(),
-        total: usize::from(opts.data.is_none()) + prep_stages.len() + gan_steps + 2 * runs + 1,
+        total: planned.len(),
         index: 0,
         cached: 0,
         stale: 0,
@@ -534,6 +588,11 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     }
 
     steps.index += 1;
+    debug_assert_eq!(
+        steps.index,
+        planned.len(),
+        "the plan counts every step taken"
+    );
     eprintln!(
         "{}",
         overall(
@@ -579,6 +638,50 @@ mod tests {
         assert_eq!(
             overall(3, 4, "train", "x", " (done, cached)", 75.0),
             "[3/4] train x (done, cached)  [############------------] 50% of steps, 1m15s elapsed"
+        );
+    }
+
+    #[test]
+    fn the_plan_lists_every_step_in_order() {
+        let mut cfg = ExperimentConfig::from_toml_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/demo-full.toml"),
+        )
+        .unwrap();
+        cfg.experiment.resolutions = vec![64, 32];
+        cfg.train.folds = 2;
+        let names: Vec<String> = plan(&cfg, true).iter().map(|s| s.to_string()).collect();
+        let mut want: Vec<String> = [
+            "data phantom",
+            "preprocess original",
+            "preprocess processed",
+            "gan 64-fold0",
+            "gan 64-fold1",
+            "gan 32-fold0",
+            "gan 32-fold1",
+        ]
+        .map(String::from)
+        .to_vec();
+        for res in [64, 32] {
+            for stage in ["original", "processed", "augmented"] {
+                want.push(format!("train {stage}-{res}-resnet18"));
+                want.push(format!("explain {stage}-{res}-resnet18"));
+            }
+        }
+        want.push("report".into());
+        assert_eq!(names, want);
+        // Given data, no phantom step; without the augmented stage, no GANs.
+        cfg.experiment.stages = vec![Stage::Processed];
+        let names: Vec<String> = plan(&cfg, false).iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "preprocess processed",
+                "train processed-64-resnet18",
+                "explain processed-64-resnet18",
+                "train processed-32-resnet18",
+                "explain processed-32-resnet18",
+                "report"
+            ]
         );
     }
 

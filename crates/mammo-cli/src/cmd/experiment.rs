@@ -48,6 +48,10 @@ pub struct Args {
     /// inputs). By default a step whose code changed runs again.
     #[arg(long)]
     pub reuse_stale: bool,
+    /// Print the steps the experiment takes, one a line, and stop: nothing is run, opened or
+    /// written (not even --out).
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -66,6 +70,13 @@ pub fn run(a: Args) -> Result<Outcome> {
     }
     if let Err(e) = config.validate() {
         return Err(super::UsageError(format!("{}: {e}", a.config.display())).into());
+    }
+    if a.dry_run {
+        let steps = mammo_experiment::plan(&config, a.data.is_none());
+        for (i, step) in steps.iter().enumerate() {
+            println!("[{}/{}] {step}", i + 1, steps.len());
+        }
+        return Ok(Outcome::Ok);
     }
     let device = super::open_device(a.device.unwrap_or(config.experiment.device), a.quiet)?.device;
     let progress = !a.quiet && std::io::stderr().is_terminal();
