@@ -24,7 +24,7 @@ pub use decode::StoredFrame;
 pub use error::{DicomError, chain as error_chain};
 pub use lut::{LookupTable, ModalityLut, VoiFunction, VoiTransform, Window};
 pub use meta::{ImageMeta, Photometric, TransferSyntaxKind};
-pub use render::{Rendered, Renderer, VoiChoice, quantize};
+pub use render::{RenderError, Rendered, Renderer, VoiChoice, quantize};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -63,6 +63,17 @@ pub struct Renderer {
     pub voi: VoiChoice,
 }
 
+/// Why a frame cannot be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("Photometric Interpretation {0} is not grayscale")]
+    NotGrayscale(String),
+    #[error("{0} samples per pixel: only grayscale images are rendered")]
+    SamplesPerPixel(u16),
+    #[error("VOI transform {requested} requested, the image offers {available}")]
+    NoSuchVoi { requested: usize, available: usize },
+}
+
 /// Inputs with more distinct stored values than this are mapped per pixel, not by table.
 const MAX_TABLE: i64 = 1 << 20;
 
@@ -72,19 +83,14 @@ impl Renderer {
     }
 
     /// Renders one frame. Fails for colour images and for a VOI index the data set lacks.
-    pub fn render(&self, meta: &ImageMeta, frame: &StoredFrame) -> Result<Rendered, String> {
+    pub fn render(&self, meta: &ImageMeta, frame: &StoredFrame) -> Result<Rendered, RenderError> {
         let inverted = match &meta.photometric {
             Photometric::Monochrome1 => true,
             Photometric::Monochrome2 => false,
-            Photometric::Other(p) => {
-                return Err(format!("Photometric Interpretation {p} is not grayscale"));
-            }
+            Photometric::Other(p) => return Err(RenderError::NotGrayscale(p.clone())),
         };
         if frame.samples_per_pixel != 1 {
-            return Err(format!(
-                "{} samples per pixel: only grayscale images are rendered",
-                frame.samples_per_pixel
-            ));
+            return Err(RenderError::SamplesPerPixel(frame.samples_per_pixel));
         }
         let (smin, smax) = frame.min_max();
         let modality = &meta.modality_lut;
@@ -109,11 +115,9 @@ impl Renderer {
                 VoiChoice::Index(i) => i,
                 _ => 0,
             };
-            let t = meta.voi.get(i).cloned().ok_or_else(|| {
-                format!(
-                    "VOI transform {i} requested, the image offers {}",
-                    meta.voi.len()
-                )
+            let t = meta.voi.get(i).cloned().ok_or(RenderError::NoSuchVoi {
+                requested: i,
+                available: meta.voi.len(),
             })?;
             let used = t.describe();
             (t, used)
@@ -175,4 +179,29 @@ pub fn quantize(values: &[f32], bits: u32) -> Vec<u16> {
         .iter()
         .map(|&v| (v.clamp(0.0, 1.0) * max + 0.5) as u16)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_errors_say_what_is_wrong() {
+        assert_eq!(
+            RenderError::NotGrayscale("RGB".into()).to_string(),
+            "Photometric Interpretation RGB is not grayscale"
+        );
+        assert_eq!(
+            RenderError::SamplesPerPixel(3).to_string(),
+            "3 samples per pixel: only grayscale images are rendered"
+        );
+        assert_eq!(
+            RenderError::NoSuchVoi {
+                requested: 2,
+                available: 1
+            }
+            .to_string(),
+            "VOI transform 2 requested, the image offers 1"
+        );
+    }
 }
