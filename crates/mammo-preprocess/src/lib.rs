@@ -39,6 +39,7 @@ pub use pipeline::{
     process_image,
 };
 pub use rsna::{
-    KNOWN_VIEWS, RsnaRow, RsnaTable, check_path_id, parse_label, read_rsna_csv, read_rsna_csv_from,
+    KNOWN_VIEWS, PathIdError, RsnaRow, RsnaTable, check_path_id, parse_label, read_rsna_csv,
+    read_rsna_csv_from,
 };
 pub use rsna_test::{RsnaTestRow, RsnaTestSet, prediction_id, read_rsna_test_csv_from};

@@ -143,8 +143,8 @@ pub fn read_manifest_from(
 /// Absolute paths are taken as they are (manifests merged by `mammo gan generate
 /// --with-manifest` and the experiment hold them).
 fn check_row_paths(row: &ManifestRow) -> Result<(), String> {
-    crate::rsna::check_path_id("patient_id", &row.patient_id)?;
-    crate::rsna::check_path_id("image_id", &row.image_id)?;
+    crate::rsna::check_path_id("patient_id", &row.patient_id).map_err(|e| e.to_string())?;
+    crate::rsna::check_path_id("image_id", &row.image_id).map_err(|e| e.to_string())?;
     let p = Path::new(&row.path);
     if row.path.contains('\0') {
         return Err(format!("path {:?} holds a NUL byte", row.path));

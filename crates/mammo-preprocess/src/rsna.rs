@@ -72,27 +72,47 @@ pub const KNOWN_VIEWS: [&str; 10] = [
 /// `..`, no path separator, drive colon, NUL or other control character. Ids name files
 /// (`<patient_id>/<image_id>.dcm`, `<size>/<patient_id>/<image_id>.png`), so an id that
 /// fails here could read or write outside `--images` or `--out`.
-pub fn check_path_id(field: &str, value: &str) -> Result<(), String> {
+pub fn check_path_id(field: &'static str, value: &str) -> Result<(), PathIdError> {
     if value.is_empty() {
-        return Err(format!("empty {field}"));
+        return Err(PathIdError::Empty { field });
     }
     if value == "." || value == ".." {
-        return Err(format!("{field} {value:?} is not a file name"));
+        return Err(PathIdError::Dots {
+            field,
+            value: value.into(),
+        });
     }
     if let Some(c) = value
         .chars()
         .find(|&c| c == '/' || c == '\\' || c == ':' || c.is_control())
     {
-        return Err(format!(
-            "{field} {value:?} holds {c:?}, which cannot be part of a file name here"
-        ));
+        return Err(PathIdError::Char {
+            field,
+            value: value.into(),
+            found: c,
+        });
     }
     Ok(())
 }
 
+/// Why a CSV id cannot be one path component ([`check_path_id`]); `field` names the column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathIdError {
+    #[error("empty {field}")]
+    Empty { field: &'static str },
+    #[error("{field} {value:?} is not a file name")]
+    Dots { field: &'static str, value: String },
+    #[error("{field} {value:?} holds {found:?}, which cannot be part of a file name here")]
+    Char {
+        field: &'static str,
+        value: String,
+        found: char,
+    },
+}
+
 /// The id checks every RSNA CSV row gets (train.csv and test.csv): `patient_id` and
 /// `image_id` can each be one path component ([`check_path_id`]).
-pub(crate) fn check_row_ids(patient_id: &str, image_id: &str) -> Result<(), String> {
+pub(crate) fn check_row_ids(patient_id: &str, image_id: &str) -> Result<(), PathIdError> {
     check_path_id("patient_id", patient_id)?;
     check_path_id("image_id", image_id)
 }
@@ -197,7 +217,7 @@ impl<R: std::io::Read> RsnaReader<R> {
 
     fn check(&mut self, line: usize, rec: csv::Result<RsnaRow>) -> Result<RsnaRow, String> {
         let mut row = rec.map_err(|e| e.to_string())?;
-        check_row_ids(&row.patient_id, &row.image_id)?;
+        check_row_ids(&row.patient_id, &row.image_id).map_err(|e| e.to_string())?;
         parse_label(&row.cancer)?;
         row.laterality = match row.laterality.to_ascii_uppercase().as_str() {
             "" => String::new(),
@@ -287,6 +307,35 @@ mod tests {
                 "{bad:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn path_id_errors_are_typed() {
+        assert_eq!(
+            check_path_id("image_id", ""),
+            Err(PathIdError::Empty { field: "image_id" })
+        );
+        assert_eq!(
+            check_path_id("image_id", ".."),
+            Err(PathIdError::Dots {
+                field: "image_id",
+                value: "..".into()
+            })
+        );
+        let e = check_path_id("patient_id", "a/b").unwrap_err();
+        assert_eq!(
+            e,
+            PathIdError::Char {
+                field: "patient_id",
+                value: "a/b".into(),
+                found: '/'
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "patient_id \"a/b\" holds '/', which cannot be part of a file name here"
+        );
+        assert_eq!(check_path_id("image_id", "12345"), Ok(()));
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn read_rsna_test_csv_from(
         let line = i + 2;
         let row_err = |reason: String| err(format!("row {line}: {reason}"));
         let raw = rec.map_err(|e| row_err(e.to_string()))?;
-        check_row_ids(&raw.patient_id, &raw.image_id).map_err(row_err)?;
+        check_row_ids(&raw.patient_id, &raw.image_id).map_err(|e| row_err(e.to_string()))?;
         let laterality = match raw.laterality.to_ascii_uppercase().as_str() {
             "L" => "L",
             "R" => "R",

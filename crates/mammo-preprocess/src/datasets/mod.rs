@@ -305,30 +305,67 @@ fn load_rsna(ds: &mut Dataset) -> Result<(), PreprocessError> {
 /// absolute (`/x`, `\x`, `C:x`), a `..` component, NUL or another control character. `/`
 /// and `\` both separate components. Symbolic links are the batch's check (it resolves each
 /// file and requires it under the root).
-pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, String> {
+pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, RelPathError> {
+    let err = |kind| RelPathError {
+        path: rel.to_string(),
+        kind,
+    };
     if rel.is_empty() {
-        return Err("empty path".into());
+        return Err(err(RelPathProblem::Empty));
     }
     if let Some(c) = rel.chars().find(|c| c.is_control()) {
-        return Err(format!("path {rel:?} holds {c:?}"));
+        return Err(err(RelPathProblem::Control(c)));
     }
     if rel.starts_with('/') || rel.starts_with('\\') || rel.contains(':') {
-        return Err(format!(
-            "path {rel:?} is absolute; give it relative to the dataset's root"
-        ));
+        return Err(err(RelPathProblem::Absolute));
     }
     let mut out = root.to_path_buf();
     for part in rel.split(['/', '\\']) {
         match part {
             "" | "." => {}
-            ".." => return Err(format!("path {rel:?} leaves the dataset's root ('..')")),
+            ".." => return Err(err(RelPathProblem::LeavesRoot)),
             p => out.push(p),
         }
     }
     if out.components().any(|c| matches!(c, Component::ParentDir)) || out == root {
-        return Err(format!("path {rel:?} names no file under the root"));
+        return Err(err(RelPathProblem::NoFile));
     }
     Ok(out)
+}
+
+/// A table's relative path that [`safe_join`] refuses, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct RelPathError {
+    pub path: String,
+    pub kind: RelPathProblem,
+}
+
+/// What is wrong with a [`RelPathError`]'s path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelPathProblem {
+    Empty,
+    Control(char),
+    Absolute,
+    LeavesRoot,
+    NoFile,
+}
+
+impl RelPathError {
+    fn message(&self) -> String {
+        let rel = &self.path;
+        match self.kind {
+            RelPathProblem::Empty => "empty path".into(),
+            RelPathProblem::Control(c) => format!("path {rel:?} holds {c:?}"),
+            RelPathProblem::Absolute => {
+                format!("path {rel:?} is absolute; give it relative to the dataset's root")
+            }
+            RelPathProblem::LeavesRoot => {
+                format!("path {rel:?} leaves the dataset's root ('..')")
+            }
+            RelPathProblem::NoFile => format!("path {rel:?} names no file under the root"),
+        }
+    }
 }
 
 /// The DICOM files under `dir`, sorted, without following symbolic links to folders (files
@@ -512,19 +549,25 @@ mod tests {
             safe_join(root, "./a//b.dcm").unwrap(),
             Path::new("/data/set/a/b.dcm")
         );
-        for bad in [
-            "",
-            "/etc/passwd",
-            "\\x",
-            "C:\\x",
-            "a/../../b",
-            "..",
-            "a\u{0}b",
-            "a\nb",
-            ".",
-            "./",
+        use RelPathProblem::*;
+        for (bad, why) in [
+            ("", Empty),
+            ("/etc/passwd", Absolute),
+            ("\\x", Absolute),
+            ("C:\\x", Absolute),
+            ("a/../../b", LeavesRoot),
+            ("..", LeavesRoot),
+            ("a\u{0}b", Control('\0')),
+            ("a\nb", Control('\n')),
+            (".", NoFile),
+            ("./", NoFile),
         ] {
-            assert!(safe_join(root, bad).is_err(), "{bad:?}");
+            let e = safe_join(root, bad).unwrap_err();
+            assert_eq!((e.path.as_str(), e.kind), (bad, why), "{bad:?}");
         }
+        assert_eq!(
+            safe_join(root, "a/../../b").unwrap_err().to_string(),
+            "path \"a/../../b\" leaves the dataset's root ('..')"
+        );
     }
 }
