@@ -242,6 +242,14 @@ impl std::fmt::Display for PlannedStep {
     }
 }
 
+/// The configured stages in run order (original, processed, augmented), each once.
+fn run_stages(stages: &[Stage]) -> Vec<Stage> {
+    let mut stages = stages.to_vec();
+    stages.sort();
+    stages.dedup();
+    stages
+}
+
 /// The augmented stage trains on the processed images plus generated positives, so the
 /// stages to preprocess are the configured ones with augmented read as processed.
 fn preprocessed_stages(stages: &[Stage]) -> Vec<Stage> {
@@ -265,9 +273,7 @@ fn preprocessed_stages(stages: &[Stage]) -> Vec<Stage> {
 pub fn plan(cfg: &ExperimentConfig, phantom: bool) -> Vec<PlannedStep> {
     let e = &cfg.experiment;
     let step = |kind, name: String| PlannedStep { kind, name };
-    let mut stages = e.stages.clone();
-    stages.sort();
-    stages.dedup();
+    let stages = run_stages(&e.stages);
     let mut out = Vec::new();
     if phantom {
         out.push(step("data", "phantom".into()));
@@ -329,9 +335,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
     let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo experiment")?;
     mammo_image::sweep_temp_files(&opts.out)
         .map_err(|err| io_err("clean temporary files in", &opts.out, err))?;
-    let mut stages = e.stages.clone();
-    stages.sort();
-    stages.dedup();
+    let stages = run_stages(&e.stages);
     let prep_stages = preprocessed_stages(&stages);
     let planned = plan(cfg, opts.data.is_none());
     let mut steps = Steps {

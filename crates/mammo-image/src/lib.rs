@@ -14,7 +14,7 @@ pub use mammo_io::{
     sweep_temp_files, write_atomic,
 };
 pub use png_io::{
-    GrayPng, MAX_PNG_PIXELS, PngError, png_dimensions, read_png_gray, read_png_gray_from,
+    GrayPng, MAX_PNG_PIXELS, PngError, PngSize, png_dimensions, read_png_gray, read_png_gray_from,
     write_png_gray,
 };
 pub use resize::{Filter, Placement, fit_and_pad, resize};

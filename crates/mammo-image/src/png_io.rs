@@ -78,13 +78,22 @@ pub struct GrayPng {
     pub samples: Vec<u16>,
 }
 
-/// A complete PNG file's [`GrayPng`] without its samples; an error when it is truncated or
-/// corrupt (the whole image is decoded, so a half-written file never passes).
-pub fn png_dimensions(path: &Path) -> Result<GrayPng, PngError> {
+/// The size and bit depth of a PNG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PngSize {
+    pub height: u32,
+    pub width: u32,
+    pub bit_depth: u32,
+}
+
+/// A complete PNG file's size; an error when it is truncated or corrupt (the whole image is
+/// decoded, so a half-written file never passes).
+pub fn png_dimensions(path: &Path) -> Result<PngSize, PngError> {
     let png = read_png_gray(path)?;
-    Ok(GrayPng {
-        samples: Vec::new(),
-        ..png
+    Ok(PngSize {
+        height: png.height,
+        width: png.width,
+        bit_depth: png.bit_depth,
     })
 }
 

@@ -89,6 +89,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.commit()
 }
 
+/// Flushes a CSV writer streaming into an [`AtomicFile`] and commits the file.
+pub fn commit_csv(w: csv::Writer<AtomicFile>) -> std::io::Result<()> {
+    w.into_inner().map_err(|e| e.into_error())?.commit()
+}
+
 /// Where [`AtomicFile`] writes before its rename: `<name>.tmp<pid>` beside `path`.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path
@@ -157,10 +162,7 @@ pub fn write_csv<T: Serialize>(
     for r in rows {
         w.serialize(r).map_err(err)?;
     }
-    w.into_inner()
-        .map_err(|e| FileError::new("write", path, e.into_error()))?
-        .commit()
-        .map_err(|e| FileError::new("write", path, e))
+    commit_csv(w).map_err(|e| FileError::new("write", path, e))
 }
 
 /// Reads every row of a CSV file with a header as `T`; a bad row is named

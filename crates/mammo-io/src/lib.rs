@@ -8,7 +8,7 @@ mod atomic;
 mod outdir;
 
 pub use atomic::{
-    AtomicFile, CsvRowError, FileError, read_csv, read_json, recover_dir, swap_dir, tmp_path,
-    write_atomic, write_csv, write_json,
+    AtomicFile, CsvRowError, FileError, commit_csv, read_csv, read_json, recover_dir, swap_dir,
+    tmp_path, write_atomic, write_csv, write_json,
 };
 pub use outdir::{LOCK_FILE, LockError, OutputLock, is_temp_name, sweep_temp_files};

@@ -256,10 +256,7 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
     bar.finish_and_clear();
     // The CSVs go into place last, after every image.
     for (w, path) in [(train, &train_csv), (lesions, &lesions_csv)] {
-        w.into_inner()
-            .map_err(|e| io(path)(e.into_error()))?
-            .commit()
-            .map_err(io(path))?;
+        mammo_io::commit_csv(w).map_err(io(path))?;
     }
     Ok(PhantomSummary {
         patients: cfg.patients,

@@ -14,7 +14,7 @@ use crate::datasets::{Dataset, DatasetKind, LesionBox, load_dataset};
 use crate::error::{PreprocessError, io_err};
 use crate::manifest::{ManifestRow, write_csv};
 use crate::pipeline::{PipelineConfig, Processed, process_image};
-use crate::rsna::{RsnaReader, RsnaRow};
+use crate::rsna::{RsnaReader, RsnaRow, open_csv};
 
 /// Where to read and write, and how hard to work.
 #[derive(Debug, Clone)]
@@ -108,6 +108,20 @@ struct JournalEntry {
     rows: Vec<ManifestRow>,
 }
 
+impl JournalEntry {
+    /// The journal line saying that `item` is done with `rows`.
+    fn line(item: &Item, rows: &[ManifestRow]) -> String {
+        serde_json::to_string(&JournalEntry {
+            image_id: item.row.image_id.clone(),
+            source: Some(item.row.clone()),
+            file: item.journal_file.clone(),
+            split: item.split.clone(),
+            rows: rows.to_vec(),
+        })
+        .expect("rows serialise")
+    }
+}
+
 /// One image to process: its row (the train.csv row, or a dataset record as one), its file.
 struct Item {
     row: RsnaRow,
@@ -181,15 +195,7 @@ pub fn run_batch(
     cfg.validate().map_err(PreprocessError::Config)?;
     // Every row is checked before any work (a bad row stops the batch, naming it); only the
     // count and the warnings are kept, and the rows are read again as the batch goes.
-    let open = || {
-        std::fs::File::open(&opts.csv)
-            .map(std::io::BufReader::new)
-            .map_err(|e| PreprocessError::Csv {
-                path: opts.csv.clone(),
-                reason: e.to_string(),
-            })
-    };
-    let mut check = RsnaReader::new(open()?, &opts.csv, true)?;
+    let mut check = RsnaReader::new(open_csv(&opts.csv)?, &opts.csv, true)?;
     let mut total = 0;
     for row in check.by_ref() {
         row?;
@@ -202,7 +208,7 @@ pub fn run_batch(
     if !images_root.is_dir() {
         return Err(io_err(&opts.images, "not a folder"));
     }
-    let items = RsnaReader::new(open()?, &opts.csv, false)?.map(|row| {
+    let items = RsnaReader::new(open_csv(&opts.csv)?, &opts.csv, false)?.map(|row| {
         row.map(|row| Item {
             file: opts
                 .images
@@ -386,7 +392,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
         let dir = opts.out.join(size.label());
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         let path = dir.join("manifest.csv");
-        let file = mammo_image::AtomicFile::create(&path).map_err(|e| io_err(&path, e))?;
+        let file = mammo_io::AtomicFile::create(&path).map_err(|e| io_err(&path, e))?;
         writers.push(csv::Writer::from_writer(file));
         manifests.push(path);
     }
@@ -409,14 +415,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
             {
                 Some(Reuse::AsIs(r)) => Some(r),
                 Some(Reuse::Refresh(r)) => {
-                    let entry = JournalEntry {
-                        image_id: item.row.image_id.clone(),
-                        source: Some(item.row.clone()),
-                        file: item.journal_file.clone(),
-                        split: item.split.clone(),
-                        rows: r.clone(),
-                    };
-                    let line = serde_json::to_string(&entry).expect("rows serialise");
+                    let line = JournalEntry::line(item, &r);
                     let mut j = journal.lock().expect("journal lock");
                     writeln!(j, "{line}").map_err(|e| io_err(&journal_path, e))?;
                     refreshed += 1;
@@ -424,10 +423,11 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
                 }
                 Some(Reuse::Redo) | None => None,
             };
-            skipped += usize::from(reused.is_some());
             done.push(reused);
         }
-        bar.inc(done.iter().filter(|d| d.is_some()).count() as u64);
+        let reused = done.iter().filter(|d| d.is_some()).count();
+        skipped += reused;
+        bar.inc(reused as u64);
         let chunk_rows: Vec<Vec<ManifestRow>> = pool.install(|| {
             chunk
                 .par_iter()
@@ -451,10 +451,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
     }
     bar.finish_and_clear();
     for (w, path) in writers.into_iter().zip(&manifests) {
-        w.into_inner()
-            .map_err(|e| io_err(path, e.into_error()))?
-            .commit()
-            .map_err(|e| io_err(path, e))?;
+        mammo_io::commit_csv(w).map_err(|e| io_err(path, e))?;
     }
     let mut failures = failures.into_inner().expect("failures lock");
     failures.sort_by(|a, b| a.file.cmp(&b.file));
@@ -501,14 +498,7 @@ fn process_or_fail(
     let (row, file) = (&item.row, &item.file);
     match process_one(file, images_root, item, cfg, &opts.out) {
         Ok(rows) => {
-            let line = serde_json::to_string(&JournalEntry {
-                image_id: row.image_id.clone(),
-                source: Some(row.clone()),
-                file: item.journal_file.clone(),
-                split: item.split.clone(),
-                rows: rows.clone(),
-            })
-            .expect("rows serialise");
+            let line = JournalEntry::line(item, &rows);
             let mut j = journal.lock().expect("journal lock");
             // A failed journal write only costs redoing this image on resume.
             let _ = writeln!(j, "{line}").and_then(|_| j.flush());

@@ -110,11 +110,7 @@ impl ManifestRow {
 
 /// Reads a manifest written by [`crate::run_batch`] (or by hand, with the same header).
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, PreprocessError> {
-    let file = std::fs::File::open(path).map_err(|e| PreprocessError::Csv {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    read_manifest_from(std::io::BufReader::new(file), path)
+    read_manifest_from(crate::rsna::open_csv(path)?, path)
 }
 
 /// [`read_manifest`] from any reader; `path` only names the source in errors.

@@ -118,15 +118,15 @@ pub(crate) fn check_row_ids(patient_id: &str, image_id: &str) -> Result<(), Path
 }
 
 /// The last checks every RSNA CSV row gets: an unknown view is a warning (row `line` of
-/// `path`, ending with what was done with it, `kept`), and an `image_id` already in `seen` is
-/// an error naming the row it was first on.
+/// `path`, ending with what was done with it, `kept`), and, when given `seen`, an `image_id`
+/// already in it is an error naming the row it was first on.
 pub(crate) fn check_row_view_and_id(
     path: &Path,
     line: usize,
     view: &str,
     image_id: &str,
     kept: &str,
-    seen: &mut std::collections::HashMap<String, usize>,
+    seen: Option<&mut std::collections::HashMap<String, usize>>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     if !view.is_empty() && !KNOWN_VIEWS.contains(&view.to_ascii_uppercase().as_str()) {
@@ -136,10 +136,45 @@ pub(crate) fn check_row_view_and_id(
             KNOWN_VIEWS.join(", ")
         ));
     }
-    match seen.insert(image_id.to_string(), line) {
+    match seen.and_then(|seen| seen.insert(image_id.to_string(), line)) {
         Some(first) => Err(format!("image_id {image_id} already on row {first}")),
         None => Ok(()),
     }
+}
+
+/// Opens a CSV file (train.csv, test.csv, a manifest) for reading; an error names it.
+pub(crate) fn open_csv(path: &Path) -> Result<std::io::BufReader<std::fs::File>, PreprocessError> {
+    std::fs::File::open(path)
+        .map(std::io::BufReader::new)
+        .map_err(|e| PreprocessError::Csv {
+            path: path.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// A CSV reader over `source` (fields trimmed) whose header has every `required` column;
+/// otherwise an error naming the columns it has, then `hint`. `path` names the source.
+pub(crate) fn csv_with_columns<R: std::io::Read>(
+    source: R,
+    path: &Path,
+    required: &[&str],
+    hint: &str,
+) -> Result<csv::Reader<R>, PreprocessError> {
+    let err = |reason: String| PreprocessError::Csv {
+        path: path.into(),
+        reason,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(source);
+    let headers = reader.headers().map_err(|e| err(e.to_string()))?;
+    if let Some(missing) = required.iter().find(|&&r| !headers.iter().any(|h| h == r)) {
+        return Err(err(format!(
+            "no {missing} column (columns: {}){hint}",
+            headers.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
+    Ok(reader)
 }
 
 /// A read train.csv: its rows, all checked, and what looked odd but was kept.
@@ -155,11 +190,7 @@ pub struct RsnaTable {
 /// ([`check_path_id`]), a `cancer` value that is not a label ([`parse_label`]), a laterality
 /// other than `L` or `R`, or an `image_id` seen before. An unknown view is a warning.
 pub fn read_rsna_csv(path: &Path) -> Result<RsnaTable, PreprocessError> {
-    let file = std::fs::File::open(path).map_err(|e| PreprocessError::Csv {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    read_rsna_csv_from(std::io::BufReader::new(file), path)
+    read_rsna_csv_from(open_csv(path)?, path)
 }
 
 /// [`read_rsna_csv`] from any reader; `path` only names the source in errors.
@@ -190,22 +221,7 @@ pub(crate) struct RsnaReader<R: std::io::Read> {
 impl<R: std::io::Read> RsnaReader<R> {
     /// Reads the header; fails when a required column is missing.
     pub fn new(source: R, path: &Path, duplicates: bool) -> Result<Self, PreprocessError> {
-        let err = |reason: String| PreprocessError::Csv {
-            path: path.into(),
-            reason,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(source);
-        let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
-        for required in ["patient_id", "image_id"] {
-            if !headers.iter().any(|h| h == required) {
-                return Err(err(format!(
-                    "no {required} column (columns: {})",
-                    headers.iter().collect::<Vec<_>>().join(",")
-                )));
-            }
-        }
+        let reader = csv_with_columns(source, path, &["patient_id", "image_id"], "")?;
         Ok(Self {
             rows: reader.into_deserialize(),
             path: path.to_path_buf(),
@@ -229,14 +245,13 @@ impl<R: std::io::Read> RsnaReader<R> {
                 ));
             }
         };
-        let mut scratch = std::collections::HashMap::new();
         check_row_view_and_id(
             &self.path,
             line,
             &row.view,
             &row.image_id,
             "kept as is",
-            self.seen.as_mut().unwrap_or(&mut scratch),
+            self.seen.as_mut(),
             &mut self.warnings,
         )?;
         Ok(row)

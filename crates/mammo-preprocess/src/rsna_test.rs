@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::batch::check_under;
 use crate::error::{PreprocessError, io_err};
-use crate::rsna::{check_row_ids, check_row_view_and_id};
+use crate::rsna::{check_row_ids, check_row_view_and_id, csv_with_columns, open_csv};
 
 /// One image of `test.csv`, checked. The other columns (`site_id`, `age`, `implant`,
 /// `machine_id`) are not needed to predict and are not kept.
@@ -55,18 +55,12 @@ pub fn read_rsna_test_csv_from(
         path: path.into(),
         reason,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(source);
-    let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
-    for required in ["patient_id", "image_id", "laterality"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(err(format!(
-                "no {required} column (columns: {}); an RSNA test.csv has site_id, patient_id, image_id, laterality, view, age, implant, machine_id, prediction_id",
-                headers.iter().collect::<Vec<_>>().join(",")
-            )));
-        }
-    }
+    let mut reader = csv_with_columns(
+        source,
+        path,
+        &["patient_id", "image_id", "laterality"],
+        "; an RSNA test.csv has site_id, patient_id, image_id, laterality, view, age, implant, machine_id, prediction_id",
+    )?;
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -97,7 +91,7 @@ pub fn read_rsna_test_csv_from(
             &raw.view,
             &raw.image_id,
             "predicted all the same",
-            &mut seen,
+            Some(&mut seen),
             &mut warnings,
         )
         .map_err(row_err)?;
@@ -134,11 +128,7 @@ impl RsnaTestSet {
     /// image's failure ([`RsnaTestSet::dicom`]), not the set's.
     pub fn open(dir: &Path) -> Result<Self, PreprocessError> {
         let csv = dir.join("test.csv");
-        let file = std::fs::File::open(&csv).map_err(|e| PreprocessError::Csv {
-            path: csv.clone(),
-            reason: e.to_string(),
-        })?;
-        let (rows, warnings) = read_rsna_test_csv_from(std::io::BufReader::new(file), &csv)?;
+        let (rows, warnings) = read_rsna_test_csv_from(open_csv(&csv)?, &csv)?;
         let images = dir.join("test_images");
         let images = std::fs::canonicalize(&images).map_err(|e| io_err(&images, e))?;
         if !images.is_dir() {
