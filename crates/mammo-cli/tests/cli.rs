@@ -186,25 +186,25 @@ fn preprocess_reports_failures_goes_on_and_resumes() {
     );
 
     for (label, w, h) in [("64", 64, 64), ("96x48", 48, 96)] {
-        let rows = mammo_preprocess::read_manifest(&out.join(label).join("manifest.csv")).unwrap();
+        let rows = mammo_dataset::read_manifest(&out.join(label).join("manifest.csv")).unwrap();
         assert_eq!(rows.len(), 6);
         let ok: Vec<_> = rows.iter().filter(|r| r.is_ok()).collect();
         assert_eq!(ok.len(), 4);
         assert!(
             rows.iter()
                 .filter(|r| !r.is_ok())
-                .all(|r| r.status.starts_with("failed: "))
+                .all(|r| matches!(r.status, mammo_dataset::Status::Failed(_)))
         );
         for r in &ok {
             let png = mammo_image::png_dimensions(&out.join(label).join(&r.path)).unwrap();
             assert_eq!((png.width, png.height, png.bit_depth), (w, h, 8));
-            assert_eq!(r.flipped, (r.laterality == "R") as u8, "{r:?}");
+            assert_eq!(r.flipped, r.laterality == "R", "{r:?}");
             assert!(r.crop_x1 > r.crop_x0 && r.crop_x1 <= r.source_width);
         }
         let labelled = rows.iter().find(|r| r.image_id == "102").unwrap();
         assert_eq!(
-            (labelled.label.as_str(), labelled.view.as_str()),
-            ("1", "MLO")
+            (labelled.label, labelled.view.as_str()),
+            (Some(true), "MLO")
         );
     }
 
@@ -248,12 +248,12 @@ fn phantom_set_preprocesses_without_failures() {
     let data = dir.join("data");
     phantom(&data, 12, "200x260", 3, &["--conspicuity", "high"]);
     let out = dir.join("processed");
-    let rows = mammo_preprocess::read_manifest(&preprocess(&data, &out, 64)).unwrap();
+    let rows = mammo_dataset::read_manifest(&preprocess(&data, &out, 64)).unwrap();
     assert!(rows.len() >= 48, "{} rows", rows.len());
     assert!(
-        rows.iter().all(|r| r.status == "ok"),
+        rows.iter().all(|r| r.status == mammo_dataset::Status::Ok),
         "{:?}",
-        rows.iter().find(|r| r.status != "ok")
+        rows.iter().find(|r| r.status != mammo_dataset::Status::Ok)
     );
     assert_eq!(
         std::fs::read_to_string(out.join("failures.csv"))
@@ -280,7 +280,7 @@ fn phantom_set_preprocesses_without_failures() {
             .find(|r| r.image_id == image_id)
             .expect("lesion image in manifest");
         let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-        let dx = if r.flipped == 1 {
+        let dx = if r.flipped {
             r.crop_x1 as f64 - cx
         } else {
             cx - r.crop_x0 as f64
@@ -819,9 +819,9 @@ fn gan_train_generate_and_fid() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows = mammo_preprocess::read_manifest(&syn.join("manifest.csv")).unwrap();
+    let rows = mammo_dataset::read_manifest(&syn.join("manifest.csv")).unwrap();
     assert_eq!(rows.len(), 10);
-    assert!(rows.iter().all(|r| r.synthetic == 1 && r.label == "1"));
+    assert!(rows.iter().all(|r| r.synthetic && r.label == Some(true)));
 
     let o = mammo(&[
         "gan",

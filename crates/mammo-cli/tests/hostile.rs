@@ -146,9 +146,9 @@ fn train_csv_values_are_checked_on_read() {
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("row 3: unknown view \"XYZ\""), "{err}");
-    let rows = mammo_preprocess::read_manifest(&out.join("32/manifest.csv")).unwrap();
-    let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
-    assert_eq!(labels, ["1", "0"]);
+    let rows = mammo_dataset::read_manifest(&out.join("32/manifest.csv")).unwrap();
+    let labels: Vec<Option<bool>> = rows.iter().map(|r| r.label).collect();
+    assert_eq!(labels, [Some(true), Some(false)]);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -251,13 +251,13 @@ fn an_edited_train_csv_rewrites_or_redoes_exactly_what_it_changes() {
         err.contains("2 finished images had changed train.csv rows"),
         "{err}"
     );
-    let manifest = mammo_preprocess::read_manifest(&out.join("32/manifest.csv")).unwrap();
+    let manifest = mammo_dataset::read_manifest(&out.join("32/manifest.csv")).unwrap();
     let get = |i: &str| manifest.iter().find(|r| r.image_id == i).unwrap();
-    assert_eq!(get("100").label, "1");
+    assert_eq!(get("100").label, Some(true));
     assert_eq!(get("110").age, "56");
     assert_eq!(
         (get("101").laterality.as_str(), get("101").flipped),
-        ("L", 0)
+        ("L", false)
     );
     assert_eq!(
         mtime(png("100", "10")),

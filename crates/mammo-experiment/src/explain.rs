@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use burn::tensor::Device;
+use mammo_explain::batch::{
+    BatchOptions, BoxRule, Explained, Layers, Loaded, Target, explain_batch,
+};
 use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
 use mammo_explain::{
-    BBox, Explainer, Localisation, LocalisationSummary, METHODS, Method, centered_box, explain,
-    localise, summarise,
+    Explainer, Localisation, LocalisationSummary, METHODS, Method, centered_box, summarise,
 };
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, load_input};
@@ -61,11 +63,8 @@ impl ExplainStep {
     }
 }
 
-fn step_err(run: &Path, e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::Step {
-        step: format!("explain {}", run.display()),
-        reason: e.to_string(),
-    }
+fn step_err(run: &Path, e: impl Into<crate::Cause>) -> ExperimentError {
+    ExperimentError::step(format!("explain {}", run.display()), e)
 }
 
 /// Grey `[0, 1]` pixels as RGB.
@@ -113,8 +112,8 @@ pub fn explain_run(
     let [h, w] = run.info.input_size;
     let box_size = ((w as f64 * section.box_fraction).round() as usize).max(1);
     std::fs::create_dir_all(out).map_err(|e| io_err("create", out, e))?;
-    let rows: HashMap<String, mammo_preprocess::ManifestRow> =
-        mammo_preprocess::read_manifest(&run.info.manifest)
+    let rows: HashMap<String, mammo_dataset::ManifestRow> =
+        mammo_dataset::read_manifest(&run.info.manifest)
             .map_err(|e| step_err(run_dir, e))?
             .into_iter()
             .map(|r| (r.image_id.clone(), r))
@@ -133,26 +132,28 @@ pub fn explain_run(
     let per_fold = section.images.div_ceil(folds.max(1));
     // Per image: the configured method's map at every layer (for the triptychs); per
     // (layer, method): the localisation scores.
-    struct Explained {
+    struct Figure {
         fold: usize,
-        image_id: String,
+        target: Target,
         probability: f64,
         pixels: Vec<f32>,
-        lesions: Vec<BBox>,
         heat_per_layer: Vec<Vec<f32>>,
     }
-    let mut images: Vec<Explained> = Vec::new();
+    let mut images: Vec<Figure> = Vec::new();
     let mut layers: Vec<String> = Vec::new();
     let mut default_layer = 0;
     let mut scores: HashMap<(usize, Method), Vec<Localisation>> = HashMap::new();
     for fold in 0..folds {
-        let positives: Vec<&mammo_train::run::FoldRow> = run
+        // The positives of the fold's own validation set: never an image its model trained on.
+        let targets: Vec<Target> = run
             .folds
             .iter()
             .filter(|r| r.fold == Some(fold) && r.label == 1)
             .take(per_fold)
+            .filter_map(|fr| rows.get(&fr.image_id))
+            .map(|row| Target::from_row(row, &base, truth.as_ref()))
             .collect();
-        if positives.is_empty() {
+        if targets.is_empty() {
             continue;
         }
         let model = run
@@ -168,58 +169,45 @@ pub fn explain_run(
                 .layer_index(None)
                 .map_err(|e| step_err(run_dir, e))?,
         };
-        for fr in positives {
-            let Some(row) = rows.get(&fr.image_id) else {
-                continue;
-            };
-            let pixels =
-                load_input(&run, &base.join(&row.path)).map_err(|e| step_err(run_dir, e))?;
-            let mut x = vec![0f32; run.model.in_chans * h * w];
-            normalise_into(&pixels, h, w, false, &run.model, &mut x);
-            let lesion_boxes: Vec<BBox> = truth
-                .as_ref()
-                .and_then(|t| t.get(&fr.image_id))
-                .map(|v| {
-                    v.iter()
-                        .map(|&b| BBox::from(row.box_to_output(b)))
-                        .collect()
-                })
-                .unwrap_or_default();
+        let opts = BatchOptions {
+            methods: METHODS.to_vec(),
             // Every layer when there is ground truth to score against; else only the one.
-            let layer_set: Vec<usize> = if lesion_boxes.is_empty() {
-                vec![default_layer]
-            } else {
-                (0..layers.len()).collect()
-            };
+            layers: Layers::EveryScored {
+                default: default_layer,
+                all: layers.len(),
+            },
+            boxes: BoxRule::Centered { size: box_size },
+            size: [h, w],
+        };
+        let load = |t: &Target| {
+            let pixels = load_input(&run, &t.path)?;
+            let mut input = vec![0f32; run.model.in_chans * h * w];
+            normalise_into(&pixels, h, w, false, &run.model, &mut input);
+            Ok::<_, mammo_train::TrainError>(Loaded { pixels, input })
+        };
+        let keep = |t: &Target, e: Explained| {
             let mut heat_per_layer = vec![Vec::new(); layers.len()];
-            let mut probability = 0.0;
-            for layer in layer_set {
-                let g = explainer
-                    .layer_gradients(x.clone(), h, w, layer)
-                    .map_err(|e| step_err(run_dir, e))?;
-                probability = mammo_train::report::sigmoid(f64::from(g.logit));
-                for e in explain(&g, &METHODS, h, w) {
-                    if !lesion_boxes.is_empty() {
-                        let b = centered_box(&e.heat, w, h, box_size, box_size);
-                        scores.entry((layer, e.method)).or_default().push(localise(
-                            e.peak,
-                            &b,
-                            &lesion_boxes,
-                        ));
-                    }
-                    if e.method == method {
-                        heat_per_layer[layer] = e.heat;
-                    }
+            for m in e.maps {
+                if m.explanation.method == method {
+                    heat_per_layer[m.layer] = m.explanation.heat;
                 }
             }
-            images.push(Explained {
+            images.push(Figure {
                 fold,
-                image_id: fr.image_id.clone(),
-                probability,
-                pixels,
-                lesions: lesion_boxes,
+                target: t.clone(),
+                probability: e.probability,
+                pixels: e.pixels,
                 heat_per_layer,
             });
+            Ok::<_, std::convert::Infallible>(())
+        };
+        let report = explain_batch(&[explainer], &targets, &opts, load, keep)
+            .map_err(|e| step_err(run_dir, e))?;
+        if let Some((_, e)) = report.failures.into_iter().next() {
+            return Err(step_err(run_dir, e));
+        }
+        for (key, s) in report.scores {
+            scores.entry(key).or_default().extend(s);
         }
     }
     let summaries: HashMap<(usize, Method), LocalisationSummary> =
@@ -260,14 +248,14 @@ pub fn explain_run(
         let heat = overlay(&im.pixels, heat_map, w, h, 0.4);
         let mut boxed = original.clone();
         let thick = (w / 128).max(1);
-        for t in &im.lesions {
+        for t in &im.target.lesions {
             draw_box(&mut boxed, t, [230, 40, 40], thick);
         }
         draw_box(&mut boxed, &b, [40, 220, 40], thick);
         let name = format!(
             "fold{}_{}_p{:03}.png",
             im.fold,
-            im.image_id,
+            im.target.name,
             (im.probability * 100.0).round() as u32
         );
         let path = out.join(&name);

@@ -6,10 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use mammo_dataset::{Dataset, ManifestRow, assign_folds};
 use mammo_gan::{GanConfig, GanTrainOptions, GenerateOptions, ImageSource, generate, train_gan};
-use mammo_preprocess::ManifestRow;
 use mammo_train::TrainConfig;
-use mammo_train::data::{Dataset, assign_folds};
 use serde::{Deserialize, Serialize};
 
 use crate::config::GanSection;
@@ -32,11 +31,8 @@ pub struct GanFold {
     pub features: String,
 }
 
-fn step_err(step: &str, e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::Step {
-        step: step.into(),
-        reason: e.to_string(),
-    }
+fn step_err(step: &str, e: impl Into<crate::Cause>) -> ExperimentError {
+    ExperimentError::step(step, e)
 }
 
 /// The resolved GAN config of `[gan]` (preset name or file).
@@ -61,7 +57,8 @@ pub fn run_fold(
 ) -> Result<GanFold, ExperimentError> {
     let name = format!("gan {res}px fold {fold}");
     let data = Dataset::from_manifest(processed).map_err(|e| step_err(&name, e))?;
-    let folds = assign_folds(&data.items, train).map_err(|e| step_err(&name, e))?;
+    let folds = assign_folds(&data.items, train.split, train.folds, train.seed)
+        .map_err(|e| step_err(&name, e))?;
     let keep: std::collections::HashSet<&str> = data
         .items
         .iter()
@@ -69,7 +66,7 @@ pub fn run_fold(
         .filter(|(it, f)| it.label == 1 && !it.synthetic && **f != Some(fold))
         .map(|(it, _)| it.image_id.as_str())
         .collect();
-    let rows = mammo_preprocess::read_manifest(processed).map_err(|e| step_err(&name, e))?;
+    let rows = mammo_dataset::read_manifest(processed).map_err(|e| step_err(&name, e))?;
     let base = processed
         .parent()
         .unwrap_or(Path::new("."))
@@ -94,10 +91,10 @@ pub fn run_fold(
     }
     std::fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
     let source_manifest = dir.join("real_positives.csv");
-    mammo_preprocess::write_manifest(&source_manifest, &real).map_err(|e| step_err(&name, e))?;
+    mammo_dataset::write_manifest(&source_manifest, &real).map_err(|e| step_err(&name, e))?;
     let source = ImageSource::Manifest {
         path: source_manifest,
-        label: Some(1),
+        label: Some(true),
     };
 
     let mut runs = Vec::new();
@@ -151,16 +148,16 @@ pub fn run_fold(
         progress,
     })
     .map_err(|e| step_err(&format!("{name}: generate"), e))?;
-    let mut rows = mammo_preprocess::read_manifest(&g.manifest).map_err(|e| step_err(&name, e))?;
+    let mut rows = mammo_dataset::read_manifest(&g.manifest).map_err(|e| step_err(&name, e))?;
     let syn_abs = syn.canonicalize().map_err(|e| io_err("resolve", &syn, e))?;
     for r in &mut rows {
         r.path = syn_abs.join(&r.path).to_string_lossy().into_owned();
-        r.synthetic_fold = fold.to_string();
+        r.synthetic_fold = Some(fold);
         r.patient_id = format!("f{fold}-{}", r.patient_id);
         r.image_id = format!("f{fold}-{}", r.image_id);
     }
     let manifest = dir.join("synthetic_rows.csv");
-    mammo_preprocess::write_manifest(&manifest, &rows).map_err(|e| step_err(&name, e))?;
+    mammo_dataset::write_manifest(&manifest, &rows).map_err(|e| step_err(&name, e))?;
     let m = last.metrics.last();
     let out = GanFold {
         resolution: res,
@@ -198,18 +195,15 @@ pub fn write_augmented(
         .unwrap_or(Path::new("."))
         .canonicalize()
         .map_err(|e| io_err("resolve", processed, e))?;
-    let mut rows =
-        mammo_preprocess::read_manifest(processed).map_err(|e| step_err("augment", e))?;
+    let mut rows = mammo_dataset::read_manifest(processed).map_err(|e| step_err("augment", e))?;
     for r in &mut rows {
         r.path = base.join(&r.path).to_string_lossy().into_owned();
     }
     for f in folds {
-        rows.extend(
-            mammo_preprocess::read_manifest(&f.manifest).map_err(|e| step_err("augment", e))?,
-        );
+        rows.extend(mammo_dataset::read_manifest(&f.manifest).map_err(|e| step_err("augment", e))?);
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| io_err("create", parent, e))?;
     }
-    mammo_preprocess::write_manifest(path, &rows).map_err(|e| step_err("augment", e))
+    mammo_dataset::write_manifest(path, &rows).map_err(|e| step_err("augment", e))
 }

@@ -42,8 +42,9 @@ pub enum ExperimentError {
     Config { path: PathBuf, reason: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("{step}: {reason}")]
-    Step { step: String, reason: String },
+    /// A step that failed; its cause stays typed (a training, GAN or dataset error).
+    #[error("{step}: {cause}")]
+    Step { step: String, cause: Cause },
     #[error("{path}: cannot {action}: {reason}")]
     Io {
         path: PathBuf,
@@ -54,6 +55,19 @@ pub enum ExperimentError {
     File(#[from] mammo_io::FileError),
     #[error(transparent)]
     Preprocess(#[from] mammo_preprocess::PreprocessError),
+}
+
+/// The cause of a failed step, kept typed.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl ExperimentError {
+    /// Step `step` failed because of `cause` (an error, or a message).
+    pub fn step(step: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        Self::Step {
+            step: step.into(),
+            cause: cause.into(),
+        }
+    }
 }
 
 pub(crate) fn io_err(

@@ -70,10 +70,7 @@ pub(crate) fn digest(key: &Value) -> String {
 }
 
 fn sha256_file(path: &Path) -> Result<String, ExperimentError> {
-    mammo_train::run::sha256_file(path).map_err(|e| ExperimentError::Step {
-        step: "data".into(),
-        reason: e.to_string(),
-    })
+    mammo_train::run::sha256_file(path).map_err(|e| ExperimentError::step("data", e))
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ExperimentError> {
@@ -369,10 +366,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                     jobs: e.jobs,
                     progress: opts.progress,
                 })
-                .map_err(|err| ExperimentError::Step {
-                    step: "phantom".into(),
-                    reason: err.to_string(),
-                })?;
+                .map_err(|err| ExperimentError::step("phantom", err))?;
                 steps.finish(&dir, &key, t)?;
             }
             data
@@ -425,10 +419,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                 },
                 &pipeline,
             )
-            .map_err(|err| ExperimentError::Step {
-                step: format!("preprocess {stage}"),
-                reason: err.to_string(),
-            })?;
+            .map_err(|err| ExperimentError::step(format!("preprocess {stage}"), err))?;
             if report.failed > 0 {
                 eprintln!(
                     "      {} of {} images failed (listed in {}); the runs go on without them",
@@ -541,12 +532,12 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                             cache_bytes: 0,
                         },
                     )
-                    .map_err(|err| ExperimentError::Step {
-                        step: format!("train {name}"),
-                        reason: err.to_string(),
-                    })?;
+                    .map_err(|err| ExperimentError::step(format!("train {name}"), err))?;
                     let Some(metrics) = report.metrics else {
-                        return Err(ExperimentError::Step { step: format!("train {name}"), reason: "stopped before every fold finished; run the experiment again to resume".into() });
+                        return Err(ExperimentError::step(
+                            format!("train {name}"),
+                            "stopped before every fold finished; run the experiment again to resume",
+                        ));
                     };
                     steps.finish(&dir, &key, t)?;
                     Some(metrics)
@@ -554,12 +545,8 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
                 // A run done in an earlier call: its metrics again from the saved predictions.
                 let metrics = match trained {
                     Some(m) => m,
-                    None => mammo_train::evaluate_run(&run_dir).map_err(|err| {
-                        ExperimentError::Step {
-                            step: format!("metrics {name}"),
-                            reason: err.to_string(),
-                        }
-                    })?,
+                    None => mammo_train::evaluate_run(&run_dir)
+                        .map_err(|err| ExperimentError::step(format!("metrics {name}"), err))?,
                 };
 
                 let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha, "code": fingerprint("explain")});

@@ -4,8 +4,10 @@
 //! (pointing game, IoU, hit rates).
 //!
 //! The maps are plain arithmetic on activations and gradients ([`cam`]); [`Explainer`] gets
-//! those from a burn model; [`boxes`] and [`render`] turn a map into boxes and pictures.
+//! those from a burn model; [`boxes`] and [`render`] turn a map into boxes and pictures;
+//! [`batch`] is the loop over images that `mammo explain` and the experiment share.
 
+pub mod batch;
 pub mod boxes;
 pub mod cam;
 mod gradients;

@@ -74,7 +74,7 @@ pub fn rsna_csv(data: &[u8]) {
 
 /// manifest.csv reading.
 pub fn manifest(data: &[u8]) {
-    let _ = mammo_preprocess::read_manifest_from(data, Path::new("manifest.csv"));
+    let _ = mammo_dataset::read_manifest_from(data, Path::new("manifest.csv"));
 }
 
 #[cfg(feature = "models")]

@@ -16,7 +16,12 @@ use crate::error::{GanError, Result};
 pub enum ImageSource {
     /// A `mammo preprocess` manifest; rows with this label (`None`: all), status ok, not
     /// synthetic.
-    Manifest { path: PathBuf, label: Option<u8> },
+    Manifest {
+        path: PathBuf,
+        /// Only rows with this label (`Some(true)`: cancer); `None`: every labelled or
+        /// unlabelled row.
+        label: Option<bool>,
+    },
     /// Every `.png` under a folder (recursively); each file is its own patient.
     Folder(PathBuf),
 }
@@ -61,21 +66,17 @@ pub struct RealData {
 pub fn list_images(source: &ImageSource) -> Result<Vec<RealImage>> {
     match source {
         ImageSource::Manifest { path, label } => {
-            let rows = mammo_preprocess::read_manifest(path).map_err(|e| GanError::Data {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let rows = mammo_dataset::read_manifest(path)?;
             let base = path.parent().unwrap_or(Path::new("."));
-            let want = label.map(|l| l == 1);
             let mut out = Vec::new();
             for r in rows {
-                if !r.is_ok() || r.synthetic != 0 || want.is_some_and(|w| r.cancer() != Some(w)) {
+                if !r.is_ok() || r.synthetic || label.is_some_and(|w| r.label != Some(w)) {
                     continue;
                 }
                 out.push(RealImage {
-                    image_id: r.image_id.clone(),
-                    patient_id: r.patient_id.clone(),
-                    path: base.join(&r.path),
+                    path: r.png_path(base),
+                    image_id: r.image_id,
+                    patient_id: r.patient_id,
                 });
             }
             if out.is_empty() {

@@ -9,6 +9,9 @@ pub enum GanError {
     Locked(#[from] mammo_image::LockError),
     #[error(transparent)]
     File(#[from] mammo_io::FileError),
+    /// A manifest that cannot be read or written.
+    #[error(transparent)]
+    Dataset(#[from] mammo_dataset::DatasetError),
     #[error("invalid GAN config: {0}")]
     Config(String),
     #[error("cannot {action} {}: {reason}", path.display())]

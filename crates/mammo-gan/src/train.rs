@@ -19,7 +19,6 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use mammo_fid::{Features, GaussianStats, frechet_distance, kernel_inception_distance};
@@ -196,7 +195,7 @@ pub fn sample(
     while done < n {
         let b = batch.min(n - done);
         let z = latents(&mut rng, b, z_dim, device);
-        device.seed(derive(seed, &[0x6e6f_6973, done as u64]));
+        mammo_models::seeded(device, derive(seed, &[0x6e6f_6973, done as u64]), || ());
         let img = g.forward(z, psi, Noise::Random);
         out.extend(img.into_data().try_into_vec::<f32>().expect("f32 images"));
         done += b;
@@ -341,10 +340,8 @@ fn build(
     resume: bool,
     device: &Device,
 ) -> Result<Nets> {
-    device.seed(derive(
-        cfg.training.seed,
-        &[0x696e_6974, arch.stages() as u64],
-    ));
+    let init_seed = derive(cfg.training.seed, &[0x696e_6974, arch.stages() as u64]);
+    mammo_models::seeded(device, init_seed, || ());
     let mut g = Generator::new(arch, device);
     if !resume && let Some(stem) = &opts.stem {
         let path = stem.join("generator.bpk");
@@ -550,17 +547,7 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
     );
     let stem_training = arch.stages() == 1;
 
-    let pb = if opts.progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    pb.set_style(
-        ProgressStyle::with_template("gan {prefix} [{bar:30}] {msg} ({elapsed}<{eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(format!("{res}px"));
+    let pb = mammo_io::progress_bar(opts.progress, total, format!("gan {res}px"));
     pb.set_position(st.nimg.min(total));
     let started = Instant::now();
     let seconds_before = st.seconds;
@@ -590,10 +577,8 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
             break;
         }
         let mut rng = Rng::from_keys(t.seed, &[0x7374_6570, arch.stages() as u64, st.step]);
-        device.seed(derive(
-            t.seed,
-            &[0x6e6f_6973, arch.stages() as u64, st.step],
-        ));
+        let step_seed = derive(t.seed, &[0x6e6f_6973, arch.stages() as u64, st.step]);
+        mammo_models::seeded(&device, step_seed, || ());
         let kimg = st.nimg as f64 / 1000.0;
         let sigma = cfg.discriminator.blur_sigma
             * (1.0 - kimg / cfg.discriminator.blur_fade_kimg.max(1e-9)).max(0.0);

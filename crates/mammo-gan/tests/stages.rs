@@ -183,11 +183,11 @@ fn stem_resume_grow_generate() {
     })
     .unwrap();
     assert_eq!((r.n, r.res), (5, 32));
-    let rows = mammo_preprocess::read_manifest(&syn.join("manifest.csv")).unwrap();
+    let rows = mammo_dataset::read_manifest(&syn.join("manifest.csv")).unwrap();
     assert_eq!(rows.len(), 5);
     assert!(
         rows.iter()
-            .all(|r| r.synthetic == 1 && r.label == "1" && r.height == 32 && r.is_ok())
+            .all(|r| r.synthetic && r.label == Some(true) && r.height == 32 && r.is_ok())
     );
     let png = mammo_image::read_png_gray(&syn.join(&rows[0].path)).unwrap();
     let (w, h, bits) = (png.width, png.height, png.bit_depth);

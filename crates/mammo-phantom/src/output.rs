@@ -9,7 +9,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -164,18 +163,7 @@ fn generate_in_pool(cfg: &PhantomConfig) -> Result<PhantomSummary, PhantomError>
     // Planned in full one run of patients at a time (the planner keeps ids only), rendered,
     // and the CSV rows streamed: memory does not grow with the set (docs/scale.md).
     let planner = DatasetPlanner::new(cfg);
-    let bar = if cfg.progress {
-        let bar = ProgressBar::new(planner.images() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {bar:40} {pos}/{len} images  {elapsed} (eta {eta})",
-            )
-            .expect("valid template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = mammo_io::progress_bar(cfg.progress, planner.images() as u64, "phantom");
     let train_csv = cfg.out.join("train.csv");
     let lesions_csv = cfg.out.join("lesions.csv");
     let csv_writer = |path: &Path| {

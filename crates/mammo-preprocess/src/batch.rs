@@ -6,15 +6,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::datasets::{Dataset, DatasetKind, LesionBox, load_dataset};
 use crate::error::{PreprocessError, io_err};
-use crate::manifest::{ManifestRow, write_csv};
 use crate::pipeline::{PipelineConfig, Processed, process_image};
 use crate::rsna::{RsnaReader, RsnaRow, open_csv};
+use mammo_dataset::{ManifestRow, Status};
 
 /// Where to read and write, and how hard to work.
 #[derive(Debug, Clone)]
@@ -366,18 +366,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
         .open(&journal_path)
         .map_err(|e| io_err(&journal_path, e))?;
     let journal = Mutex::new(journal_file);
-    let bar = if opts.progress {
-        ProgressBar::new(total as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} preprocess [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+    let bar = mammo_io::progress_bar(opts.progress, total as u64, "preprocess");
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
@@ -455,7 +444,8 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
     }
     let mut failures = failures.into_inner().expect("failures lock");
     failures.sort_by(|a, b| a.file.cmp(&b.file));
-    write_csv(&opts.out.join("failures.csv"), &failures)?;
+    mammo_io::write_csv(&opts.out.join("failures.csv"), &failures)
+        .map_err(|e| io_err(&e.path, e.cause))?;
     let report = BatchReport {
         total: seen,
         processed: seen - skipped - failures.len(),
@@ -515,7 +505,7 @@ fn process_or_fail(
                 .map(|s| ManifestRow {
                     height: s.height,
                     width: s.width,
-                    status: format!("failed: {reason}"),
+                    status: Status::Failed(reason.clone()),
                     ..base_row(row, &item.split)
                 })
                 .collect()
@@ -537,7 +527,7 @@ fn base_row(row: &RsnaRow, split: &str) -> ManifestRow {
         image_id: row.image_id.clone(),
         laterality: row.laterality.clone(),
         view: row.view.clone(),
-        label: row.label().map(|l| l.to_string()).unwrap_or_default(),
+        label: row.label().map(|l| l == 1),
         site_id: row.site_id.clone(),
         machine_id: row.machine_id.clone(),
         age: row.age.clone(),
@@ -605,17 +595,17 @@ fn process_one(
             crop_y0: p.crop.y0,
             crop_x1: p.crop.x1,
             crop_y1: p.crop.y1,
-            flipped: p.flipped as u8,
+            flipped: p.flipped,
             scale_x: o.placement.scale_x,
             scale_y: o.placement.scale_y,
             offset_x: o.placement.offset_x,
             offset_y: o.placement.offset_y,
             voi: p.voi_used.clone(),
-            inverted: p.inverted as u8,
+            inverted: p.inverted,
             status: if !cfg.crop || p.breast_found {
-                "ok".into()
+                Status::Ok
             } else {
-                "ok-no-breast-found".into()
+                Status::NoBreastFound
             },
             laterality: if row.laterality.is_empty() {
                 p.laterality.clone().unwrap_or_default()

@@ -1,7 +1,7 @@
 //! `lesions.csv`: ground-truth boxes in stored-image pixels, keyed by image id, in the
 //! phantom's format (`mammo explain --truth` and the experiment read it through
 //! [`lesion_boxes_by_image`], then map each box into a PNG with
-//! [`crate::ManifestRow::box_to_output`]: crop box, mirror, scale, offset).
+//! [`mammo_dataset::ManifestRow::box_to_output`]: crop box, mirror, scale, offset).
 
 use std::path::Path;
 

@@ -19,8 +19,6 @@ mod batch;
 pub mod datasets;
 mod error;
 mod lesions;
-mod manifest;
-mod mapping;
 mod pipeline;
 mod rsna;
 mod rsna_test;
@@ -32,14 +30,9 @@ pub use batch::{
 pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, load_dataset};
 pub use error::PreprocessError;
 pub use lesions::{LESION_CSV_COLUMNS, lesion_boxes_by_image, read_lesions_csv, write_lesions_csv};
-pub use manifest::{ManifestRow, read_manifest, read_manifest_from, write_manifest};
-pub use mapping::SourceMap;
 pub use pipeline::{
     FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_dicom,
     process_image,
 };
-pub use rsna::{
-    KNOWN_VIEWS, PathIdError, RsnaRow, RsnaTable, check_path_id, parse_label, read_rsna_csv,
-    read_rsna_csv_from,
-};
+pub use rsna::{KNOWN_VIEWS, RsnaRow, RsnaTable, read_rsna_csv, read_rsna_csv_from};
 pub use rsna_test::{RsnaTestRow, RsnaTestSet, prediction_id, read_rsna_test_csv_from};

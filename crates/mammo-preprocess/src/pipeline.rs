@@ -8,7 +8,7 @@ use mammo_image::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::mapping::SourceMap;
+use mammo_dataset::SourceMap;
 
 /// An output size, `height x width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use mammo_dataset::{PathIdError, check_path_id, parse_label};
+
 use crate::error::PreprocessError;
 
 /// One row of `train.csv`. Only `patient_id` and `image_id` are required; every other
@@ -42,23 +44,10 @@ impl RsnaRow {
     /// The label: 1 for cancer, 0 otherwise; `None` when the column is empty (test sets).
     /// Rows from [`read_rsna_csv`] hold only spellings [`parse_label`] accepts.
     pub fn label(&self) -> Option<u8> {
-        parse_label(&self.cancer).ok().flatten()
-    }
-}
-
-/// A `cancer` value: `0`/`1`, RSNA's float spellings `0.0`/`1.0` and the bool spellings
-/// `True`/`False` (any case); empty is an unlabelled row. Anything else is an error.
-pub fn parse_label(value: &str) -> Result<Option<u8>, String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "1.0" | "true" => Ok(Some(1)),
-        "0" | "0.0" | "false" => Ok(Some(0)),
-        _ => Err(format!(
-            "cancer value {v:?} is not a label (0, 1, 0.0, 1.0, True, False, or empty)"
-        )),
+        parse_label("cancer", &self.cancer)
+            .ok()
+            .flatten()
+            .map(u8::from)
     }
 }
 
@@ -67,48 +56,6 @@ pub fn parse_label(value: &str) -> Result<Option<u8>, String> {
 pub const KNOWN_VIEWS: [&str; 10] = [
     "CC", "MLO", "ML", "LM", "LMO", "AT", "XCCL", "XCCM", "FB", "SIO",
 ];
-
-/// Checks that a CSV id can be one path component below its root: not empty, not `.` or
-/// `..`, no path separator, drive colon, NUL or other control character. Ids name files
-/// (`<patient_id>/<image_id>.dcm`, `<size>/<patient_id>/<image_id>.png`), so an id that
-/// fails here could read or write outside `--images` or `--out`.
-pub fn check_path_id(field: &'static str, value: &str) -> Result<(), PathIdError> {
-    if value.is_empty() {
-        return Err(PathIdError::Empty { field });
-    }
-    if value == "." || value == ".." {
-        return Err(PathIdError::Dots {
-            field,
-            value: value.into(),
-        });
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|&c| c == '/' || c == '\\' || c == ':' || c.is_control())
-    {
-        return Err(PathIdError::Char {
-            field,
-            value: value.into(),
-            found: c,
-        });
-    }
-    Ok(())
-}
-
-/// Why a CSV id cannot be one path component ([`check_path_id`]); `field` names the column.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathIdError {
-    #[error("empty {field}")]
-    Empty { field: &'static str },
-    #[error("{field} {value:?} is not a file name")]
-    Dots { field: &'static str, value: String },
-    #[error("{field} {value:?} holds {found:?}, which cannot be part of a file name here")]
-    Char {
-        field: &'static str,
-        value: String,
-        found: char,
-    },
-}
 
 /// The id checks every RSNA CSV row gets (train.csv and test.csv): `patient_id` and
 /// `image_id` can each be one path component ([`check_path_id`]).
@@ -234,7 +181,7 @@ impl<R: std::io::Read> RsnaReader<R> {
     fn check(&mut self, line: usize, rec: csv::Result<RsnaRow>) -> Result<RsnaRow, String> {
         let mut row = rec.map_err(|e| e.to_string())?;
         check_row_ids(&row.patient_id, &row.image_id).map_err(|e| e.to_string())?;
-        parse_label(&row.cancer)?;
+        parse_label("cancer", &row.cancer).map_err(|e| e.to_string())?;
         row.laterality = match row.laterality.to_ascii_uppercase().as_str() {
             "" => String::new(),
             "L" => "L".into(),

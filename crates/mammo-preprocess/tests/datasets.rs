@@ -6,9 +6,10 @@ mod common;
 use std::path::Path;
 
 use common::{Header, breast, mask, scratch, write, write_dicom};
+use mammo_dataset::read_manifest;
 use mammo_preprocess::{
     DatasetBatchOptions, DatasetKind, LESION_CSV_COLUMNS, LesionKind, OutputSize, PipelineConfig,
-    load_dataset, read_manifest, run_dataset_batch,
+    load_dataset, run_dataset_batch,
 };
 
 fn err_of(kind: DatasetKind, root: &Path) -> String {
@@ -632,7 +633,7 @@ fn a_dataset_batch_writes_manifest_and_lesions_and_goes_on_past_failures() {
         .map(|r| {
             (
                 r.image_id.as_str(),
-                r.label.as_str(),
+                mammo_dataset::label_text(r.label),
                 r.split.as_str(),
                 r.birads.as_str(),
                 r.is_ok(),

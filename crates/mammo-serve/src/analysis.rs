@@ -12,12 +12,13 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
+use mammo_dataset::SourceMap;
 use mammo_dicom::{DicomImage, Photometric, TransferSyntaxKind, VoiTransform};
 use mammo_explain::{
     Explainer, Method, centered_box, explain_ensemble, render::jet, threshold_box,
 };
 use mammo_image::{Filter, GrayImage, resize};
-use mammo_preprocess::{PipelineConfig, SourceMap};
+use mammo_preprocess::PipelineConfig;
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, Select, dicom_pipeline, prepare_dicom};
 use serde::Serialize;

@@ -7,16 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
-/// How images are assigned to cross-validation folds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Split {
-    /// Stratified by label and grouped by patient: all images of one patient share a fold.
-    Patient,
-    /// Stratified by label per image, as in the paper (a patient's other views can land in
-    /// validation).
-    Image,
-}
+pub use mammo_dataset::Split;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -10,165 +10,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use mammo_models::ModelConfig;
-use mammo_preprocess::ManifestRow;
 use mammo_rand::Rng;
 
-use crate::config::{Split, TrainConfig};
+use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 
-/// One usable image of a manifest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    pub image_id: String,
-    pub patient_id: String,
-    pub laterality: String,
-    pub label: u8,
-    pub synthetic: bool,
-    /// A synthetic item made for the training of this fold only (`None`: every fold).
-    pub synthetic_fold: Option<usize>,
-    /// Absolute (or manifest-relative resolved) PNG path.
-    pub path: PathBuf,
-}
-
-/// The usable rows of a manifest and what was left out.
-#[derive(Debug, Clone)]
-pub struct Dataset {
-    pub manifest: PathBuf,
-    pub items: Vec<Item>,
-    /// `[height, width]` shared by every image.
-    pub size: [usize; 2],
-    /// Rows skipped because preprocessing failed for them.
-    pub skipped_failed: usize,
-}
-
-impl Dataset {
-    /// Read `manifest.csv` (from `mammo preprocess`, or `mammo gan generate` rows). Rows whose
-    /// status is not `ok*` are skipped and counted; a row without a 0/1 label, or a size that
-    /// differs from the first row's, is an error naming the row.
-    pub fn from_manifest(path: &Path) -> Result<Self> {
-        let rows = mammo_preprocess::read_manifest(path).map_err(|e| TrainError::Manifest {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        Self::from_rows(path, &rows)
-    }
-
-    pub fn from_rows(path: &Path, rows: &[ManifestRow]) -> Result<Self> {
-        let base = path.parent().unwrap_or(Path::new("."));
-        let bad = |line: usize, reason: String| TrainError::Manifest {
-            path: path.into(),
-            reason: format!("row {line}: {reason}"),
-        };
-        let mut items = Vec::with_capacity(rows.len());
-        let mut size: Option<[usize; 2]> = None;
-        let mut skipped_failed = 0;
-        for (i, r) in rows.iter().enumerate() {
-            let line = i + 2;
-            if !r.is_ok() {
-                skipped_failed += 1;
-                continue;
-            }
-            let label = match r.cancer() {
-                Some(true) => 1,
-                Some(false) => 0,
-                None => {
-                    let other = r.label.trim();
-                    return Err(bad(
-                        line,
-                        format!(
-                            "image {} has label {other:?}; training needs 0 or 1",
-                            r.image_id
-                        ),
-                    ));
-                }
-            };
-            let s = [r.height as usize, r.width as usize];
-            match size {
-                None => size = Some(s),
-                Some(first) if first != s => {
-                    return Err(bad(
-                        line,
-                        format!(
-                            "image {} is {}x{} but earlier images are {}x{}; train on one size (one manifest per size)",
-                            r.image_id, s[1], s[0], first[1], first[0]
-                        ),
-                    ));
-                }
-                _ => {}
-            }
-            if r.patient_id.is_empty() || r.image_id.is_empty() {
-                return Err(bad(line, "empty patient_id or image_id".into()));
-            }
-            let synthetic_fold = match r.synthetic_fold.trim() {
-                "" => None,
-                f => match f.parse::<usize>() {
-                    Ok(k) if r.synthetic != 0 => Some(k),
-                    Ok(_) => {
-                        return Err(bad(
-                            line,
-                            format!(
-                                "image {} has synthetic_fold {f} but is not synthetic",
-                                r.image_id
-                            ),
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(bad(
-                            line,
-                            format!(
-                                "image {} has synthetic_fold {f:?}; expected a fold number or nothing",
-                                r.image_id
-                            ),
-                        ));
-                    }
-                },
-            };
-            items.push(Item {
-                image_id: r.image_id.clone(),
-                patient_id: r.patient_id.clone(),
-                laterality: r.laterality.clone(),
-                label,
-                synthetic: r.synthetic != 0,
-                synthetic_fold,
-                path: base.join(&r.path),
-            });
-        }
-        let size = size.ok_or_else(|| TrainError::Manifest {
-            path: path.into(),
-            reason: "no usable rows".into(),
-        })?;
-        Ok(Self {
-            manifest: path.to_path_buf(),
-            items,
-            size,
-            skipped_failed,
-        })
-    }
-
-    pub fn positives(&self) -> usize {
-        self.items.iter().filter(|i| i.label == 1).count()
-    }
-}
-
-/// Fold of each item: `Some(k)` for real images, `None` for synthetic ones (they only ever
-/// join training sets, never validation).
-pub fn assign_folds(items: &[Item], cfg: &TrainConfig) -> Result<Vec<Option<usize>>> {
-    let real: Vec<usize> = (0..items.len()).filter(|&i| !items[i].synthetic).collect();
-    let labels: Vec<u8> = real.iter().map(|&i| items[i].label).collect();
-    let folds = match cfg.split {
-        Split::Image => mammo_eval::stratified_kfold(&labels, cfg.folds, cfg.seed),
-        Split::Patient => {
-            let groups: Vec<&str> = real.iter().map(|&i| items[i].patient_id.as_str()).collect();
-            mammo_eval::stratified_group_kfold(&labels, &groups, cfg.folds, cfg.seed)
-        }
-    }
-    .map_err(|e| TrainError::Config(format!("cannot make {} folds: {e}", cfg.folds)))?;
-    let mut out = vec![None; items.len()];
-    for (&i, f) in real.iter().zip(folds) {
-        out[i] = Some(f);
-    }
-    Ok(out)
-}
+pub use mammo_dataset::{Dataset, Item, assign_folds};
 
 /// One training sample of an epoch: which item, and how it is altered.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -525,7 +372,7 @@ mod tests {
             folds: 4,
             ..TrainConfig::default()
         };
-        let folds = assign_folds(&items, &cfg).unwrap();
+        let folds = assign_folds(&items, cfg.split, cfg.folds, cfg.seed).unwrap();
         for (i, it) in items.iter().enumerate() {
             assert_eq!(folds[i].is_none(), it.synthetic);
             for (j, other) in items.iter().enumerate() {
@@ -556,7 +403,7 @@ mod tests {
             oversample_positives: 1,
             ..TrainConfig::default()
         };
-        let folds = assign_folds(&items, &cfg).unwrap();
+        let folds = assign_folds(&items, cfg.split, cfg.folds, cfg.seed).unwrap();
         for f in 0..4 {
             let s = epoch_samples(&items, &folds, f, 0, &cfg);
             assert_eq!(s.iter().any(|x| x.item == 39), f == 2, "fold {f}");
@@ -574,7 +421,7 @@ mod tests {
             folds: 4,
             ..TrainConfig::default()
         };
-        let folds = assign_folds(&items, &cfg).unwrap();
+        let folds = assign_folds(&items, cfg.split, cfg.folds, cfg.seed).unwrap();
         let a = epoch_samples(&items, &folds, 1, 0, &cfg);
         assert_eq!(a, epoch_samples(&items, &folds, 1, 0, &cfg));
         assert_ne!(

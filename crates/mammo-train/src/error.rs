@@ -48,6 +48,9 @@ pub enum TrainError {
     Model(#[from] mammo_models::ModelError),
     #[error(transparent)]
     File(#[from] mammo_io::FileError),
+    /// A manifest or its items that cannot be used.
+    #[error(transparent)]
+    Dataset(#[from] mammo_dataset::DatasetError),
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -8,9 +8,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
+use mammo_dataset::SourceMap;
 use mammo_dicom::DicomImage;
 use mammo_models::{Classifier, Model, ModelConfig};
-use mammo_preprocess::{OutputSize, PipelineConfig, SourceMap, saved_pipeline};
+use mammo_preprocess::{OutputSize, PipelineConfig, saved_pipeline};
 
 use crate::config::Select;
 use crate::data::{Dataset, ImageCache, normalise_into, read_image, unit_range};

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use mammo_preprocess::{RsnaTestRow, RsnaTestSet};
@@ -41,17 +40,7 @@ pub fn predict_rsna_test(
         path: ensemble.run.dir.clone(),
         reason,
     })?;
-    let bar = if progress {
-        let pb = ProgressBar::new(set.rows.len() as u64);
-        pb.set_style(
-            ProgressStyle::with_template("predict [{bar:30}] {pos}/{len} ({elapsed}<{eta})")
-                .expect("template")
-                .progress_chars("=> "),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = mammo_io::progress_bar(progress, set.rows.len() as u64, "predict");
     let mut out = Vec::with_capacity(set.rows.len());
     for chunk in set.rows.chunks(CHUNK) {
         let pixels: Vec<_> = chunk

@@ -6,15 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use std::sync::Mutex;
-
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use mammo_models::{
@@ -99,7 +96,7 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainReport> {
         .with_input_size(data.size)
         .with_drop_rate(cfg.drop_rate);
     model_cfg.validate()?;
-    let folds = assign_folds(&data.items, cfg)?;
+    let folds = assign_folds(&data.items, cfg.split, cfg.folds, cfg.seed)?;
     // One writer per run folder; what killed writers left half-written goes first.
     let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo train")?;
     mammo_image::sweep_temp_files(&opts.out).map_err(|e| TrainError::Io {
@@ -174,11 +171,6 @@ pub fn load_state(fold_dir: &Path) -> Result<Option<FoldState>> {
     read_json(&state).map(Some)
 }
 
-/// burn draws initial weights from one process-wide generator; holding this lock while
-/// seeding it and materialising every parameter makes the initialisation a function of the
-/// seed even when several trainings run in one process (tests, a GAN beside a classifier).
-static INIT_LOCK: Mutex<()> = Mutex::new(());
-
 struct Materialise;
 
 impl ModuleVisitor for Materialise {
@@ -197,15 +189,17 @@ impl ModuleVisitor for Materialise {
 /// host tensor and is dropped) and the second one finds the copy's step consumed ("graph tape
 /// has already been consumed"). `fork` detaches and marks each parameter as a new leaf.
 pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Result<Model> {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let host = if device.is_autodiff() {
         Device::flex().autodiff()
     } else {
         Device::flex()
     };
-    host.seed(seed);
-    let model = create_model(cfg, &host)?;
-    model.visit(&mut Materialise);
+    // Drawn under the seeding lock, every parameter materialised: a function of the seed.
+    let model = mammo_models::seeded(&host, seed, || {
+        let model = create_model(cfg, &host)?;
+        model.visit(&mut Materialise);
+        Ok::<_, TrainError>(model)
+    })?;
     Ok(if *device == host {
         model
     } else {
@@ -231,20 +225,6 @@ fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
             .with_weight_decay(cfg.weight_decay as f32)
             .init(),
     }
-}
-
-fn bar(show: bool, len: u64, prefix: String) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(prefix);
-    pb
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -317,16 +297,11 @@ fn train_fold(
         }
         let t0 = Instant::now();
         // Dropout draws from burn's process-wide generator: reseed it per epoch (under the
-        // initialisation lock, so another training's initialisation is not disturbed).
-        {
-            let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-            plain.seed(mammo_rand::derive(
-                cfg.seed,
-                &[0x6570_6f63, fold as u64, epoch as u64],
-            ));
-        }
+        // seeding lock, so another training's initialisation is not disturbed).
+        let epoch_seed = mammo_rand::derive(cfg.seed, &[0x6570_6f63, fold as u64, epoch as u64]);
+        mammo_models::seeded(&plain, epoch_seed, || ());
         let samples: Vec<Sample> = epoch_samples(&data.items, folds, fold, epoch, cfg);
-        let pb = bar(
+        let pb = mammo_io::progress_bar(
             opts.progress,
             steps_per_epoch as u64,
             format!(
@@ -532,7 +507,7 @@ pub fn predict_items(
     cache: &ImageCache,
 ) -> Result<Vec<f64>> {
     let [h, w] = size;
-    let pb = bar(progress, idx.len() as u64, label.to_string());
+    let pb = mammo_io::progress_bar(progress, idx.len() as u64, label);
     let mut out = Vec::with_capacity(idx.len());
     let chunks: Vec<&[usize]> = idx.chunks(batch_size).collect();
     for_each_prefetched(

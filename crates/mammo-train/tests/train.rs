@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use mammo_preprocess::ManifestRow;
+use mammo_dataset::{ManifestRow, Status};
 use mammo_rand::Rng;
 use mammo_train::{
     Ensemble, TrainConfig, TrainOptions, evaluate_manifest, evaluate_run, predict_images, train,
@@ -48,11 +48,11 @@ fn make_dataset(dir: &Path, patients: usize, seed: u64) -> PathBuf {
                 image_id: format!("{p}{k}"),
                 laterality: side.to_string(),
                 view: "CC".into(),
-                label: label.to_string(),
+                label: Some(label == 1),
                 path: rel,
                 height: SIZE as u32,
                 width: SIZE as u32,
-                status: "ok".into(),
+                status: Status::Ok,
                 ..Default::default()
             });
         }

@@ -1,16 +1,13 @@
 use mammo_models::DeviceSpec;
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
-use mammo_explain::{
-    BBox, Explainer, Localisation, Method, centered_box, explain_ensemble, localise, summarise,
-    threshold_box,
+use mammo_explain::batch::{
+    BatchError, BatchOptions, BoxRule, Explained, Layers, Loaded, Target, explain_batch,
 };
-use mammo_preprocess::ManifestRow;
+use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
+use mammo_explain::{Explainer, Method};
 use mammo_train::data::normalise_into;
 use mammo_train::{Run, Select, load_input};
 use serde::Serialize;
@@ -87,13 +84,6 @@ struct Row {
     iou: Option<f64>,
 }
 
-struct Input {
-    name: String,
-    path: PathBuf,
-    label: String,
-    row: Option<ManifestRow>,
-}
-
 pub fn run(args: Args) -> Result<Outcome> {
     let run = Run::open(&args.run)?;
     let device = super::open_device(args.device, args.quiet)?.device;
@@ -129,18 +119,18 @@ pub fn run(args: Args) -> Result<Outcome> {
     let layer_name = explainers[0].feature_layers()[layer].clone();
     let [h, w] = run.info.input_size;
 
-    let inputs: Vec<Input> = match &args.manifest {
+    let truth = args
+        .truth
+        .as_deref()
+        .map(mammo_preprocess::lesion_boxes_by_image)
+        .transpose()?;
+    let targets: Vec<Target> = match &args.manifest {
         Some(m) => {
             let base = m.parent().unwrap_or(Path::new("."));
-            mammo_preprocess::read_manifest(m)?
-                .into_iter()
-                .filter(|r| r.is_ok() && (!args.positives_only || r.cancer() == Some(true)))
-                .map(|r| Input {
-                    name: r.image_id.clone(),
-                    path: base.join(&r.path),
-                    label: r.label.clone(),
-                    row: Some(r),
-                })
+            mammo_dataset::read_manifest(m)?
+                .iter()
+                .filter(|r| r.is_ok() && (!args.positives_only || r.is_cancer()))
+                .map(|r| Target::from_row(r, base, truth.as_ref()))
                 .collect()
         }
         None => {
@@ -149,116 +139,80 @@ pub fn run(args: Args) -> Result<Outcome> {
                     super::UsageError("give images to explain, or --manifest".into()).into(),
                 );
             }
-            args.images
-                .iter()
-                .map(|p| Input {
-                    name: p
-                        .file_stem()
-                        .map_or("image".into(), |s| s.to_string_lossy().into_owned()),
-                    path: p.clone(),
-                    label: String::new(),
-                    row: None,
-                })
-                .collect()
+            args.images.iter().map(|p| Target::file(p)).collect()
         }
     };
-    let truth = args
-        .truth
-        .as_deref()
-        .map(mammo_preprocess::lesion_boxes_by_image)
-        .transpose()?;
     std::fs::create_dir_all(&args.out)?;
     let _lock = mammo_image::OutputLock::acquire(&args.out, "mammo explain")?;
     mammo_image::sweep_temp_files(&args.out)?;
 
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let pb = if progress {
-        ProgressBar::new(inputs.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    pb.set_style(
-        ProgressStyle::with_template("explain [{bar:30}] {pos}/{len} ({elapsed}<{eta})")?
-            .progress_chars("=> "),
-    );
+    let pb = mammo_io::progress_bar(progress, targets.len() as u64, "explain");
     let box_size = args.box_size.unwrap_or((w / 5).max(1));
-    let mut rows = Vec::new();
-    let mut scores: HashMap<Method, Vec<Localisation>> = HashMap::new();
-    let mut failures = Vec::new();
-    for input in &inputs {
+    let opts = BatchOptions {
+        methods: args.methods.clone(),
+        layers: Layers::One(layer),
+        boxes: if args.box_kind == "threshold" {
+            BoxRule::Threshold {
+                fraction: args.threshold,
+            }
+        } else {
+            BoxRule::Centered { size: box_size }
+        },
+        size: [h, w],
+    };
+    let load = |t: &Target| {
         pb.inc(1);
-        let pixels = match load_input(&run, &input.path) {
-            Ok(p) => p,
-            Err(e) => {
-                pb.suspend(|| eprintln!("error: {e}"));
-                failures.push(input.path.clone());
-                continue;
+        let pixels =
+            load_input(&run, &t.path).inspect_err(|e| pb.suspend(|| eprintln!("error: {e}")))?;
+        let mut input = vec![0f32; run.model.in_chans * h * w];
+        normalise_into(&pixels, h, w, false, &run.model, &mut input);
+        Ok::<_, mammo_train::TrainError>(Loaded { pixels, input })
+    };
+    let mut rows = Vec::new();
+    let write = |t: &Target, e: Explained| -> Result<()> {
+        for m in &e.maps {
+            let x = &m.explanation;
+            let stem = format!("{}_{}", t.name, x.method.name().replace('+', "p"));
+            let mut over = overlay(&e.pixels, &x.heat, w, h, 0.4);
+            for l in &t.lesions {
+                draw_box(&mut over, l, [255, 40, 40], 1);
             }
-        };
-        let mut x = vec![0f32; run.model.in_chans * h * w];
-        normalise_into(&pixels, h, w, false, &run.model, &mut x);
-        let ensemble = explain_ensemble(&explainers, &x, h, w, layer, &args.methods)?;
-        let probability = ensemble.probability;
-        let lesions: Vec<BBox> = match (&truth, &input.row) {
-            (Some(t), Some(row)) => t
-                .get(&input.name)
-                .map(|v| {
-                    v.iter()
-                        .map(|&b| BBox::from(row.box_to_output(b)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        for e in ensemble.explanations {
-            let b = if args.box_kind == "threshold" {
-                threshold_box(&e.heat, w, h, args.threshold).unwrap_or(BBox {
-                    x0: 0.0,
-                    y0: 0.0,
-                    x1: 0.0,
-                    y1: 0.0,
-                })
-            } else {
-                centered_box(&e.heat, w, h, box_size, box_size)
-            };
-            let stem = format!("{}_{}", input.name, e.method.name().replace('+', "p"));
-            let mut over = overlay(&pixels, &e.heat, w, h, 0.4);
-            for t in &lesions {
-                draw_box(&mut over, t, [255, 40, 40], 1);
-            }
-            draw_box(&mut over, &b, [40, 255, 40], 1);
+            draw_box(&mut over, &m.bbox, [40, 255, 40], 1);
             write_rgb_png(&args.out.join(format!("{stem}_overlay.png")), &over)?;
             write_rgb_png(
                 &args.out.join(format!("{stem}_heat.png")),
-                &colour(&e.heat, w, h),
+                &colour(&x.heat, w, h),
             )?;
             mammo_image::write_atomic(
                 &args.out.join(format!("{stem}_heat.npy")),
-                &npy_bytes(&e.heat, h, w),
+                &npy_bytes(&x.heat, h, w),
             )?;
-            let loc = (!lesions.is_empty()).then(|| localise(e.peak, &b, &lesions));
-            if let Some(l) = loc {
-                scores.entry(e.method).or_default().push(l);
-            }
             rows.push(Row {
-                image: input.path.display().to_string(),
-                label: input.label.clone(),
-                probability,
-                method: e.method.to_string(),
+                image: t.path.display().to_string(),
+                label: mammo_dataset::label_text(t.label).into(),
+                probability: e.probability,
+                method: x.method.to_string(),
                 layer: layer_name.clone(),
-                peak_x: e.peak.0,
-                peak_y: e.peak.1,
-                box_x0: b.x0,
-                box_y0: b.y0,
-                box_x1: b.x1,
-                box_y1: b.y1,
-                lesions: lesions.len(),
-                pointing_hit: loc.map(|l| l.pointing_hit),
-                iou: loc.map(|l| l.iou),
+                peak_x: x.peak.0,
+                peak_y: x.peak.1,
+                box_x0: m.bbox.x0,
+                box_y0: m.bbox.y0,
+                box_x1: m.bbox.x1,
+                box_y1: m.bbox.y1,
+                lesions: t.lesions.len(),
+                pointing_hit: m.localisation.map(|l| l.pointing_hit),
+                iou: m.localisation.map(|l| l.iou),
             });
         }
-    }
+        Ok(())
+    };
+    let report = explain_batch(&explainers, &targets, &opts, load, write).map_err(|e| match e {
+        BatchError::Explain(e) => e.into(),
+        BatchError::Output(e) => e,
+    })?;
     pb.finish_and_clear();
+    let summaries = report.summaries();
 
     let mut csv = csv::Writer::from_writer(Vec::new());
     for r in &rows {
@@ -267,8 +221,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     mammo_image::write_atomic(&args.out.join("explanations.csv"), &csv.into_inner()?)?;
     let mut summary = serde_json::Map::new();
     for m in &args.methods {
-        if let Some(s) = scores.get(m) {
-            let s = summarise(s);
+        if let Some(s) = summaries.get(&(layer, *m)) {
             println!(
                 "{:<10} {} images with lesions: pointing game {:.3}, mean IoU {:.3}, hit@IoU0.1 {:.3}, hit@IoU0.3 {:.3}",
                 m.name(),
@@ -286,14 +239,15 @@ pub fn run(args: Args) -> Result<Outcome> {
         &args.out.join("summary.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
+    let failures = report.failures.len();
     println!(
         "{} images explained ({} maps) into {}",
-        inputs.len() - failures.len(),
+        targets.len() - failures,
         rows.len(),
         args.out.display()
     );
-    if !failures.is_empty() {
-        eprintln!("{} of {} images failed", failures.len(), inputs.len());
+    if failures > 0 {
+        eprintln!("{failures} of {} images failed", targets.len());
         return Ok(Outcome::PartialFailure);
     }
     Ok(Outcome::Ok)

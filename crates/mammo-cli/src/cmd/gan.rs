@@ -193,9 +193,10 @@ fn train(a: TrainArgs) -> Result<Outcome> {
             path: m.clone(),
             label: match a.label.as_str() {
                 "all" => None,
-                "0" => Some(0),
-                "1" => Some(1),
-                l => return Err(super::UsageError(format!("--label {l}: 0, 1 or all")).into()),
+                l => match mammo_dataset::parse_label("--label", l) {
+                    Ok(Some(cancer)) => Some(cancer),
+                    _ => return Err(super::UsageError(format!("--label {l}: 0, 1 or all")).into()),
+                },
             },
         },
         (None, Some(d)) => ImageSource::Folder(d.clone()),

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::{Dataset, ImageRecord, Table, dicom_files, parse_laterality};
 use crate::error::PreprocessError;
-use crate::rsna::check_path_id;
+use mammo_dataset::check_path_id;
 
 /// Image Laterality, View Position, SOP Instance UID of one file.
 type Header = (Option<String>, Option<String>, Option<String>);

@@ -26,7 +26,7 @@ use super::{
     Dataset, ImageRecord, LesionBox, LesionKind, Table, dicom_files, find_file, parse_laterality,
 };
 use crate::error::PreprocessError;
-use crate::rsna::check_path_id;
+use mammo_dataset::check_path_id;
 
 /// The label of an INbreast BI-RADS (`4a` -> 1, `3` -> 0).
 pub(crate) fn birads_label(v: &str) -> Result<u8, String> {

@@ -27,7 +27,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::PreprocessError;
-use crate::rsna::{RsnaRow, check_path_id, read_rsna_csv};
+use crate::rsna::{RsnaRow, read_rsna_csv};
+use mammo_dataset::check_path_id;
 
 pub use cbis_ddsm::mask_box;
 pub use plist::{Plist, parse_plist};

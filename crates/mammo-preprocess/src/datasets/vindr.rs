@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use super::{Dataset, ImageRecord, LesionBox, LesionKind, Table, find_file, parse_laterality};
 use crate::error::PreprocessError;
-use crate::rsna::check_path_id;
+use mammo_dataset::check_path_id;
 
 /// `BI-RADS 4` (or `4`) -> 4.
 fn birads_number(v: &str) -> Option<u32> {
