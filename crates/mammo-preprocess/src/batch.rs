@@ -575,7 +575,9 @@ fn process_one(
 ) -> Result<Vec<ManifestRow>, String> {
     let row = &item.row;
     check_input(file, images_root)?;
-    let p: Processed = process_image(file, cfg, Some(&row.laterality))?;
+    // The reason is recorded as text (failures.csv, the manifest's status).
+    let p: Processed =
+        process_image(file, cfg, Some(&row.laterality)).map_err(|e| e.to_string())?;
     let mut rows = Vec::with_capacity(p.outputs.len());
     for o in &p.outputs {
         let rel = format!("{}/{}.png", row.patient_id, row.image_id);

@@ -31,8 +31,8 @@ pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, loa
 pub use error::PreprocessError;
 pub use lesions::{LESION_CSV_COLUMNS, lesion_boxes_by_image, read_lesions_csv, write_lesions_csv};
 pub use pipeline::{
-    FlipTo, OutputSize, PipelineConfig, Processed, SizedOutput, choose_reduce, process_dicom,
-    process_image,
+    FlipTo, OutputSize, PipelineConfig, ProcessError, Processed, SizedOutput, choose_reduce,
+    process_dicom, process_image,
 };
 pub use rsna::{KNOWN_VIEWS, RsnaRow, RsnaTable, read_rsna_csv, read_rsna_csv_from};
 pub use rsna_test::{RsnaTestRow, RsnaTestSet, prediction_id, read_rsna_test_csv_from};

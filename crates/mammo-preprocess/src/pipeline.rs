@@ -1,8 +1,10 @@
 //! One image through the pipeline: decode (reduced when it can), render, crop, flip, fit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use mammo_dicom::{DicomImage, Renderer, TransferSyntaxKind, VoiChoice, quantize};
+use mammo_dicom::{
+    DicomError, DicomImage, RenderError, Renderer, TransferSyntaxKind, VoiChoice, quantize,
+};
 use mammo_image::{
     CropParams, Filter, GrayImage, Placement, Rect, Side, detect_breast, fit_and_pad,
 };
@@ -227,6 +229,17 @@ pub fn choose_reduce(cfg: &PipelineConfig, columns: u32, rows: u32) -> u32 {
     r
 }
 
+/// Why one image could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The file could not be read, or its pixels decoded.
+    #[error(transparent)]
+    Dicom(#[from] DicomError),
+    /// The decoded pixels cannot be shown as a grey image.
+    #[error("cannot render {}: {cause}", path.display())]
+    Render { path: PathBuf, cause: RenderError },
+}
+
 /// Runs the pipeline on one file. `laterality_hint` (from the CSV) wins over the DICOM tag
 /// for flipping; without either the chest-wall side the breast detector finds decides
 /// (film borders and edge strips cut off), or, when it finds no breast, the heavier half.
@@ -234,8 +247,8 @@ pub fn process_image(
     path: &Path,
     cfg: &PipelineConfig,
     laterality_hint: Option<&str>,
-) -> Result<Processed, String> {
-    let image = DicomImage::open(path).map_err(|e| e.to_string())?;
+) -> Result<Processed, ProcessError> {
+    let image = DicomImage::open(path)?;
     process_dicom(&image, cfg, laterality_hint)
 }
 
@@ -245,7 +258,7 @@ pub fn process_dicom(
     image: &DicomImage,
     cfg: &PipelineConfig,
     laterality_hint: Option<&str>,
-) -> Result<Processed, String> {
+) -> Result<Processed, ProcessError> {
     let path = image.path();
     let meta = image.meta();
     let reduce = if meta.kind == TransferSyntaxKind::Jpeg2000 {
@@ -253,10 +266,13 @@ pub fn process_dicom(
     } else {
         0
     };
-    let stored = image.decode(0, reduce).map_err(|e| e.to_string())?;
+    let stored = image.decode(0, reduce)?;
     let rendered = Renderer::new(cfg.voi)
         .render(meta, &stored)
-        .map_err(|e| format!("cannot render {}: {e}", path.display()))?;
+        .map_err(|cause| ProcessError::Render {
+            path: path.into(),
+            cause,
+        })?;
     let factor = (1u32 << stored.reduce) as f64;
     let img = GrayImage::new(rendered.width, rendered.height, rendered.data);
 

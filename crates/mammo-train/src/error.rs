@@ -16,6 +16,12 @@ pub enum TrainError {
     Manifest { path: PathBuf, reason: String },
     #[error("{path}: cannot read image: {reason}")]
     Image { path: PathBuf, reason: String },
+    /// A DICOM file that the preprocessing pipeline could not turn into a model input.
+    #[error("{path}: cannot read image: {cause}")]
+    Process {
+        path: PathBuf,
+        cause: mammo_preprocess::ProcessError,
+    },
     #[error("{path}: cannot {action}: {reason}")]
     Io {
         action: &'static str,

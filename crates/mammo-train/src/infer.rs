@@ -195,10 +195,10 @@ pub fn prepare_dicom(
     laterality: Option<&str>,
 ) -> Result<PreparedDicom> {
     let processed =
-        mammo_preprocess::process_dicom(image, pipeline, laterality).map_err(|reason| {
-            TrainError::Image {
+        mammo_preprocess::process_dicom(image, pipeline, laterality).map_err(|cause| {
+            TrainError::Process {
                 path: image.path().into(),
-                reason,
+                cause,
             }
         })?;
     Ok(PreparedDicom {

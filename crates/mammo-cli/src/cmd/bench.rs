@@ -116,7 +116,7 @@ fn time_mammo(files: &[PathBuf], cfg: &PipelineConfig, jobs: usize, out: &Path) 
             .par_iter()
             .enumerate()
             .try_for_each(|(i, f)| -> Result<()> {
-                let p = process_image(f, cfg, None).map_err(|e| anyhow::anyhow!(e))?;
+                let p = process_image(f, cfg, None)?;
                 let o = &p.outputs[0];
                 mammo_image::write_png_gray(
                     &out.join(format!("{i}.png")),
