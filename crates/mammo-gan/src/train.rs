@@ -302,6 +302,190 @@ struct Nets {
     d_opt: ModuleOptimizer,
 }
 
+/// A snapshot: the exponential-moving-average generator's sample grid at this kimg (the same
+/// latents every time), the progress strip of every grid so far, the tick log and a
+/// checkpoint to resume from.
+fn snapshot(
+    out: &Path,
+    nets: &Nets,
+    st: &mut GanState,
+    cfg: &GanConfig,
+    res: usize,
+    plain: &Device,
+) -> Result<()> {
+    let cols = cfg.training.grid;
+    let n = cols * cols;
+    let grid_z_seed = derive(cfg.training.seed, &[0x6772_6964]);
+    let imgs = sample(
+        &nets.g_ema,
+        cfg.generator.z_dim,
+        n,
+        grid_z_seed,
+        1.0,
+        32,
+        plain,
+    );
+    let name = format!("samples/kimg-{:08.3}.png", st.nimg as f64 / 1000.0);
+    write_grid(&out.join(&name), &imgs, n, res, cols)?;
+    if st.grids.last() != Some(&name) {
+        st.grids.push(name);
+    }
+    let grids: Vec<PathBuf> = st.grids.iter().map(|g| out.join(g)).collect();
+    write_progress(&out.join("samples/progress.png"), &grids, res)?;
+    write_csv(&out.join("log.csv"), &st.ticks)?;
+    save_checkpoint(out, nets, st)
+}
+
+/// What every step of one run shares.
+struct StepContext<'a> {
+    cfg: &'a GanConfig,
+    augment: DiffAugment,
+    /// The autodiff device the nets train on, and its plain inner device.
+    device: Device,
+    plain: Device,
+    /// Blur of the discriminator's inputs at this step (faded out over training).
+    sigma: f64,
+    /// The stem trains the mapping's running mean of `w` (for truncation).
+    stem_training: bool,
+}
+
+/// One discriminator step's loss and mean outputs on real and generated images.
+struct DiscriminatorStep {
+    loss: f32,
+    d_real: f32,
+    d_fake: f32,
+}
+
+impl Nets {
+    /// The discriminator learns: real images up, generated ones down (hinge loss), both
+    /// blurred and augmented alike. Draws the real batch, the latents and the augmentations
+    /// from `rng`, in that order.
+    fn discriminator_step(
+        mut self,
+        c: &StepContext,
+        data: &ImageSet,
+        rng: &mut Rng,
+    ) -> (Self, DiscriminatorStep) {
+        let t = &c.cfg.training;
+        let (b, z_dim) = (t.batch_size, c.cfg.generator.z_dim);
+        let real = real_batch(data, rng, b, t.xflip, &c.device);
+        let fake = self
+            .g
+            .valid()
+            .forward(latents(rng, b, z_dim, &c.plain), 1.0, Noise::Random);
+        let d_real = self.d.forward(c.augment.apply(blur(real, c.sigma), rng));
+        let d_fake = self
+            .d
+            .forward(c.augment.apply(blur(fake.autodiff(), c.sigma), rng));
+        let (mr, mf): (f32, f32) = (
+            d_real.clone().mean().into_scalar(),
+            d_fake.clone().mean().into_scalar(),
+        );
+        let loss_d = relu(-d_real + 1.0).mean() + relu(d_fake + 1.0).mean();
+        let loss: f32 = loss_d.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss_d.backward(), &self.d);
+        self.d = self.d_opt.step(t.d_lr, self.d, grads);
+        let step = DiscriminatorStep {
+            loss,
+            d_real: mr,
+            d_fake: mf,
+        };
+        (self, step)
+    }
+
+    /// The generator learns to fool the discriminator; returns its loss. Not applied when the
+    /// loss is not finite (the caller stops: the run diverged).
+    fn generator_step(mut self, c: &StepContext, rng: &mut Rng) -> (Self, f32) {
+        let t = &c.cfg.training;
+        let (b, z_dim) = (t.batch_size, c.cfg.generator.z_dim);
+        let w = self
+            .g
+            .mapping
+            .forward(latents(rng, b, z_dim, &c.device), 1.0);
+        if c.stem_training {
+            self.g.mapping.track(w.clone());
+        }
+        let fake = self.g.synthesis(w, Noise::Random);
+        let loss_g = -self
+            .d
+            .forward(c.augment.apply(blur(fake, c.sigma), rng))
+            .mean();
+        let loss: f32 = loss_g.clone().into_scalar();
+        if loss.is_finite() {
+            let grads = GradientsParams::from_grads(loss_g.backward(), &self.g);
+            self.g = self.g_opt.step(t.g_lr, self.g, grads);
+        }
+        (self, loss)
+    }
+
+    /// The moving average of the generator's weights after `nimg` images (half-life
+    /// `ema_nimg`, ramped up over the first images).
+    fn ema_step(mut self, cfg: &GanConfig, nimg: u64) -> Self {
+        let t = &cfg.training;
+        let ema_nimg = cfg.ema_nimg().min(nimg as f64 * t.ema_rampup).max(1e-8);
+        let beta = 0.5f64.powf(t.batch_size as f64 / ema_nimg);
+        self.g_ema = ema::update(self.g_ema, &self.g, beta);
+        self
+    }
+}
+
+/// The losses and discriminator outputs summed over the steps of a tick.
+struct TickSums {
+    d: f64,
+    g: f64,
+    real: f64,
+    fake: f64,
+    count: usize,
+    started: Instant,
+    start_nimg: u64,
+}
+
+impl TickSums {
+    fn new(nimg: u64) -> Self {
+        Self {
+            d: 0.0,
+            g: 0.0,
+            real: 0.0,
+            fake: 0.0,
+            count: 0,
+            started: Instant::now(),
+            start_nimg: nimg,
+        }
+    }
+
+    fn add(&mut self, d: &DiscriminatorStep, loss_g: f32) {
+        self.d += d.loss as f64;
+        self.g += loss_g as f64;
+        self.real += d.d_real as f64;
+        self.fake += d.d_fake as f64;
+        self.count += 1;
+    }
+
+    /// Mean discriminator and generator losses so far.
+    fn losses(&self) -> (f64, f64) {
+        let n = self.count as f64;
+        (self.d / n, self.g / n)
+    }
+
+    /// The tick's record at `nimg`; the sums start again.
+    fn finish(&mut self, nimg: u64, sigma: f64) -> Tick {
+        let dt = self.started.elapsed().as_secs_f64();
+        let dk = (nimg - self.start_nimg) as f64 / 1000.0;
+        let n = self.count as f64;
+        let tick = Tick {
+            kimg: nimg as f64 / 1000.0,
+            loss_d: self.d / n,
+            loss_g: self.g / n,
+            d_real: self.real / n,
+            d_fake: self.fake / n,
+            blur_sigma: sigma,
+            sec_per_kimg: dt / dk.max(1e-9),
+        };
+        *self = Self::new(nimg);
+        tick
+    }
+}
+
 fn save_checkpoint(out: &Path, nets: &Nets, state: &GanState) -> Result<()> {
     let tmp = out.join("checkpoint.tmp");
     let ckpt = checkpoint_dir(out);
@@ -387,22 +571,9 @@ fn build(
     })
 }
 
-/// Trains (or resumes) one stage.
-pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> {
-    cfg.validate()?;
-    if cfg.generator.img_channels != 1 {
-        return Err(GanError::Config(
-            "training reads grey PNGs: generator.img_channels must be 1".into(),
-        ));
-    }
-    let out = &opts.out;
-    std::fs::create_dir_all(out.join("samples")).map_err(|e| GanError::io("create", out, e))?;
-    // One writer per run folder; what killed writers left half-written goes first.
-    let _lock = mammo_image::OutputLock::acquire(out, "mammo gan train")?;
-    mammo_image::sweep_temp_files(out)
-        .map_err(|e| GanError::io("clean temporary files in", out, e))?;
-
-    // architecture: a stem, or the stem run's generator grown by one stage
+/// The generator to train: a stem at `generator.stem_res`, or the stem run's generator
+/// grown by one stage to `opts.res`.
+fn resolve_arch(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GeneratorArch> {
     let arch = match &opts.stem {
         None => {
             if opts.res != cfg.generator.stem_res {
@@ -430,15 +601,19 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
             prev.grown(opts.res)?
         }
     };
+    Ok(arch)
+}
 
-    // a run folder belongs to one config and architecture
+/// A run folder belongs to one config and architecture: a new one records them, an old one
+/// must hold the same.
+fn claim_run(out: &Path, cfg: &GanConfig, arch: &GeneratorArch) -> Result<()> {
     let cfg_path = out.join("gan_config.json");
     if cfg_path.exists() {
         let old: GanConfig = read_json(&cfg_path)?;
         let old_arch = read_arch(out)?;
-        if old != *cfg || old_arch != arch {
+        if old != *cfg || old_arch != *arch {
             return Err(GanError::Run {
-                run: out.clone(),
+                run: out.to_path_buf(),
                 reason: "was started with other settings; use a new --out or the same config"
                     .into(),
             });
@@ -448,8 +623,13 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         mammo_image::write_atomic(&out.join("generator.json"), arch.to_json().as_bytes())
             .map_err(|e| GanError::io("write", out, e))?;
     }
+    Ok(())
+}
 
-    let res = arch.output_res();
+/// The real images at `res`, split into training and held-out images; the split is recorded
+/// in `data.json`, and a resumed run refuses images that changed since.
+fn load_and_record_data(cfg: &GanConfig, opts: &GanTrainOptions, res: usize) -> Result<RealData> {
+    let out = &opts.out;
     let data = load_real(
         &opts.source,
         res,
@@ -487,6 +667,28 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
     } else {
         write_json(&data_path, &record)?;
     }
+    Ok(data)
+}
+
+/// Trains (or resumes) one stage.
+pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> {
+    cfg.validate()?;
+    if cfg.generator.img_channels != 1 {
+        return Err(GanError::Config(
+            "training reads grey PNGs: generator.img_channels must be 1".into(),
+        ));
+    }
+    let out = &opts.out;
+    std::fs::create_dir_all(out.join("samples")).map_err(|e| GanError::io("create", out, e))?;
+    // One writer per run folder; what killed writers left half-written goes first.
+    let _lock = mammo_image::OutputLock::acquire(out, "mammo gan train")?;
+    mammo_image::sweep_temp_files(out)
+        .map_err(|e| GanError::io("clean temporary files in", out, e))?;
+
+    let arch = resolve_arch(cfg, opts)?;
+    claim_run(out, cfg, &arch)?;
+    let res = arch.output_res();
+    let data = load_and_record_data(cfg, opts, res)?;
     let g_cols = cfg.training.grid;
     write_grid(
         &out.join("samples/reals.png"),
@@ -527,12 +729,15 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
 
     let t = &cfg.training;
     let total = (t.kimg * 1000.0) as u64;
-    let augment = DiffAugment::from_policies(&cfg.policies());
-    let ema_nimg_cfg = cfg.ema_nimg();
-    let b = t.batch_size;
-    let z_dim = cfg.generator.z_dim;
+    let mut ctx = StepContext {
+        cfg,
+        augment: DiffAugment::from_policies(&cfg.policies()),
+        device: device.clone(),
+        plain: plain.clone(),
+        sigma: 0.0,
+        stem_training: arch.stages() == 1,
+    };
     let budget_end = opts.stop_after_kimg.map(|k| st.nimg + (k * 1000.0) as u64);
-    let grid_z_seed = derive(t.seed, &[0x6772_6964]);
     let next_at = |nimg: u64, every: f64| {
         if every <= 0.0 {
             u64::MAX
@@ -545,15 +750,12 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         next_at(st.nimg, t.snap_kimg),
         next_at(st.nimg, t.metric_kimg),
     );
-    let stem_training = arch.stages() == 1;
 
     let pb = mammo_io::progress_bar(opts.progress, total, format!("gan {res}px"));
     pb.set_position(st.nimg.min(total));
     let started = Instant::now();
     let seconds_before = st.seconds;
-    let mut tick_start = (Instant::now(), st.nimg);
-    let (mut sum_d, mut sum_g, mut sum_real, mut sum_fake, mut count) =
-        (0f64, 0f64, 0f64, 0f64, 0usize);
+    let mut sums = TickSums::new(st.nimg);
 
     let mut metric_due = !resume && evaluator.is_some() && t.metric_kimg > 0.0;
     while !st.done {
@@ -580,91 +782,41 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         let step_seed = derive(t.seed, &[0x6e6f_6973, arch.stages() as u64, st.step]);
         mammo_models::seeded(&device, step_seed, || ());
         let kimg = st.nimg as f64 / 1000.0;
-        let sigma = cfg.discriminator.blur_sigma
+        ctx.sigma = cfg.discriminator.blur_sigma
             * (1.0 - kimg / cfg.discriminator.blur_fade_kimg.max(1e-9)).max(0.0);
-
-        // discriminator: real up, fake down (hinge)
-        let real = real_batch(&data.train, &mut rng, b, t.xflip, &device);
-        let fake = nets
-            .g
-            .valid()
-            .forward(latents(&mut rng, b, z_dim, &plain), 1.0, Noise::Random);
-        let d_real = nets.d.forward(augment.apply(blur(real, sigma), &mut rng));
-        let d_fake = nets
-            .d
-            .forward(augment.apply(blur(fake.autodiff(), sigma), &mut rng));
-        let (mr, mf): (f32, f32) = (
-            d_real.clone().mean().into_scalar(),
-            d_fake.clone().mean().into_scalar(),
-        );
-        let loss_d = relu(-d_real + 1.0).mean() + relu(d_fake + 1.0).mean();
-        let ld: f32 = loss_d.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss_d.backward(), &nets.d);
-        nets.d = nets.d_opt.step(t.d_lr, nets.d, grads);
-
-        // generator: fool the discriminator
-        let w = nets
-            .g
-            .mapping
-            .forward(latents(&mut rng, b, z_dim, &device), 1.0);
-        if stem_training {
-            nets.g.mapping.track(w.clone());
-        }
-        let fake = nets.g.synthesis(w, Noise::Random);
-        let loss_g = -nets
-            .d
-            .forward(augment.apply(blur(fake, sigma), &mut rng))
-            .mean();
-        let lg: f32 = loss_g.clone().into_scalar();
-        if !(ld.is_finite() && lg.is_finite()) {
+        let d_step;
+        (nets, d_step) = nets.discriminator_step(&ctx, &data.train, &mut rng);
+        let loss_g;
+        (nets, loss_g) = nets.generator_step(&ctx, &mut rng);
+        if !(d_step.loss.is_finite() && loss_g.is_finite()) {
             return Err(GanError::Diverged(format!(
-                "loss D {ld}, G {lg} at kimg {kimg:.2} of {}",
+                "loss D {}, G {loss_g} at kimg {kimg:.2} of {}",
+                d_step.loss,
                 out.display()
             )));
         }
-        let grads = GradientsParams::from_grads(loss_g.backward(), &nets.g);
-        nets.g = nets.g_opt.step(t.g_lr, nets.g, grads);
-
-        st.nimg += b as u64;
+        st.nimg += t.batch_size as u64;
         st.step += 1;
-        let ema_nimg = ema_nimg_cfg.min(st.nimg as f64 * t.ema_rampup).max(1e-8);
-        nets.g_ema = ema::update(nets.g_ema, &nets.g, 0.5f64.powf(b as f64 / ema_nimg));
+        nets = nets.ema_step(cfg, st.nimg);
 
-        sum_d += ld as f64;
-        sum_g += lg as f64;
-        sum_real += mr as f64;
-        sum_fake += mf as f64;
-        count += 1;
+        sums.add(&d_step, loss_g);
         pb.set_position(st.nimg.min(total));
         let elapsed = seconds_before + started.elapsed().as_secs_f64();
+        let (mean_d, mean_g) = sums.losses();
         pb.set_message(format!(
-            "kimg {:.2}/{:.0}  D {:.3}  G {:.3}  {:.2} kimg/min",
+            "kimg {:.2}/{:.0}  D {mean_d:.3}  G {mean_g:.3}  {:.2} kimg/min",
             st.nimg as f64 / 1000.0,
             t.kimg,
-            sum_d / count as f64,
-            sum_g / count as f64,
             st.nimg as f64 / 1000.0 / elapsed.max(1e-9) * 60.0
         ));
 
         let finished = st.nimg >= total;
         if st.nimg >= next_tick || finished {
-            let dt = tick_start.0.elapsed().as_secs_f64();
-            let dk = (st.nimg - tick_start.1) as f64 / 1000.0;
-            let tick = Tick {
-                kimg: st.nimg as f64 / 1000.0,
-                loss_d: sum_d / count as f64,
-                loss_g: sum_g / count as f64,
-                d_real: sum_real / count as f64,
-                d_fake: sum_fake / count as f64,
-                blur_sigma: sigma,
-                sec_per_kimg: dt / dk.max(1e-9),
-            };
+            let tick = sums.finish(st.nimg, ctx.sigma);
             if opts.log {
                 pb.suspend(|| eprintln!("kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  D(fake) {:+.3}  blur {:.2}  {:.1} s/kimg", tick.kimg, tick.loss_d, tick.loss_g, tick.d_real, tick.d_fake, tick.blur_sigma, tick.sec_per_kimg));
             }
             st.ticks.push(tick);
-            (sum_d, sum_g, sum_real, sum_fake, count) = (0.0, 0.0, 0.0, 0.0, 0);
-            tick_start = (Instant::now(), st.nimg);
             next_tick = next_at(st.nimg, t.tick_kimg);
         }
         if st.nimg >= next_metric || finished {
@@ -673,18 +825,8 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         }
         let stopping = budget_end.is_some_and(|e| st.nimg >= e);
         if st.nimg >= next_snap || finished || stopping {
-            let n = g_cols * g_cols;
-            let imgs = sample(&nets.g_ema, z_dim, n, grid_z_seed, 1.0, 32, &plain);
-            let name = format!("samples/kimg-{:08.3}.png", st.nimg as f64 / 1000.0);
-            write_grid(&out.join(&name), &imgs, n, res, g_cols)?;
-            if st.grids.last() != Some(&name) {
-                st.grids.push(name);
-            }
-            let grids: Vec<PathBuf> = st.grids.iter().map(|g| out.join(g)).collect();
-            write_progress(&out.join("samples/progress.png"), &grids, res)?;
             st.seconds = seconds_before + started.elapsed().as_secs_f64();
-            write_csv(&out.join("log.csv"), &st.ticks)?;
-            save_checkpoint(out, &nets, &st)?;
+            snapshot(out, &nets, &mut st, cfg, res, &plain)?;
             next_snap = next_at(st.nimg, t.snap_kimg);
         }
     }
