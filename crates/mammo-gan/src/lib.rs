@@ -27,6 +27,7 @@ pub mod generate;
 pub mod generator;
 pub mod grid;
 pub mod layers;
+pub mod metrics;
 pub mod train;
 
 pub use config::{DiscriminatorConfig, GanConfig, GanTrainConfig, GeneratorConfig};

@@ -21,7 +21,6 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use mammo_fid::{Features, GaussianStats, frechet_distance, kernel_inception_distance};
 use mammo_rand::{Rng, derive};
 
 use crate::augment::DiffAugment;
@@ -34,6 +33,7 @@ use crate::features::FeatureNet;
 use crate::generator::{Generator, GeneratorArch};
 use crate::grid::{write_grid, write_progress};
 use crate::layers::{Noise, blur};
+use crate::metrics::{KidOptions, Reference};
 
 /// How and where to train.
 #[derive(Debug, Clone)]
@@ -203,36 +203,26 @@ pub fn sample(
     out
 }
 
+/// FID/KID of the generator during training, against the held-out real images.
 struct Evaluator {
     net: FeatureNet,
-    real: GaussianStats,
-    real_features: Vec<f32>,
-    dim: usize,
+    reference: Reference,
+    /// FID of the training images against the held-out ones: what a perfect generator of
+    /// the training set would score.
     floor: Option<f64>,
 }
 
 impl Evaluator {
     fn new(net: FeatureNet, data: &RealData, device: &Device) -> Result<Option<Self>> {
-        let h = &data.holdout;
+        let (h, t) = (&data.holdout, &data.train);
         if h.len() < 2 {
             return Ok(None);
         }
-        let r = h.res;
-        let dim = net.dim();
-        let real_features = net.features_of(&h.values, [h.len(), 1, r, r], 32, device);
-        let real = GaussianStats::from_features(&Features::new(&real_features, dim)?)?;
-        let t = &data.train;
-        let train_features = net.features_of(&t.values, [t.len(), 1, r, r], 32, device);
-        let floor = frechet_distance(
-            &GaussianStats::from_features(&Features::new(&train_features, dim)?)?,
-            &real,
-        )
-        .ok();
+        let reference = Reference::new(&net, &h.values, h.len(), h.res, device)?;
+        let floor = reference.fid(&net, &t.values, t.len(), h.res, device)?;
         Ok(Some(Self {
             net,
-            real,
-            real_features,
-            dim,
+            reference,
             floor,
         }))
     }
@@ -245,34 +235,25 @@ impl Evaluator {
         kimg: f64,
         device: &Device,
     ) -> Result<MetricRow> {
-        let n = cfg.training.metric_samples.max(2);
-        let imgs = sample(
-            g,
-            cfg.generator.z_dim,
-            n,
-            derive(cfg.training.seed, &[0x6d65_7472]),
-            1.0,
-            32,
-            device,
-        );
-        let f = self.net.features_of(&imgs, [n, 1, res, res], 32, device);
-        let fake = Features::new(&f, self.dim)?;
-        let fid = frechet_distance(&self.real, &GaussianStats::from_features(&fake)?)?;
-        let real = Features::new(&self.real_features, self.dim)?;
-        let kid = kernel_inception_distance(
-            &real,
-            &fake,
-            cfg.training.kid_subsets,
-            cfg.training.kid_subset_size,
-            cfg.training.seed,
-        )?;
+        let t = &cfg.training;
+        let n = t.metric_samples.max(2);
+        let seed = derive(t.seed, &[0x6d65_7472]);
+        let imgs = sample(g, cfg.generator.z_dim, n, seed, 1.0, 32, device);
+        let kid = KidOptions {
+            subsets: t.kid_subsets,
+            subset_size: t.kid_subset_size,
+            seed: t.seed,
+        };
+        let d = self
+            .reference
+            .distance(&self.net, &imgs, n, res, kid, device)?;
         Ok(MetricRow {
             kimg,
-            fid,
-            kid: kid.mean,
-            kid_std: kid.std,
-            fake: n,
-            real: real.n(),
+            fid: d.fid,
+            kid: d.kid.mean,
+            kid_std: d.kid.std,
+            fake: d.fake,
+            real: d.real,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mammo_gan::data::{ImageSource, list_images, load_set};
+use mammo_gan::metrics::{KidOptions, Reference};
 use mammo_gan::{FeatureNet, GanConfig, GanTrainOptions, GenerateOptions, generate, train_gan};
 
 use crate::Outcome;
@@ -327,27 +328,23 @@ fn fid(a: FidArgs) -> Result<Outcome> {
     let net = FeatureNet::by_name(&a.features, a.weights.as_deref(), &device)?;
     let real = image_set(&a.real, a.res)?;
     let fake = image_set(&a.fake, a.res)?;
-    let fr = net.features_of(&real.values, [real.len(), 1, a.res, a.res], 32, &device);
-    let ff = net.features_of(&fake.values, [fake.len(), 1, a.res, a.res], 32, &device);
-    let d = net.dim();
-    let (r, f) = (
-        mammo_fid::Features::new(&fr, d)?,
-        mammo_fid::Features::new(&ff, d)?,
-    );
-    let fid = mammo_fid::frechet_distance(
-        &mammo_fid::GaussianStats::from_features(&r)?,
-        &mammo_fid::GaussianStats::from_features(&f)?,
-    )?;
-    let kid = mammo_fid::kernel_inception_distance(&r, &f, a.kid_subsets, a.kid_subset_size, 0)?;
+    let reference = Reference::new(&net, &real.values, real.len(), a.res, &device)?;
+    let kid = KidOptions {
+        subsets: a.kid_subsets,
+        subset_size: a.kid_subset_size,
+        seed: 0,
+    };
+    let d = reference.distance(&net, &fake.values, fake.len(), a.res, kid, &device)?;
+    let (fid, kid) = (d.fid, d.kid);
     println!("features: {}", net.label());
-    println!("real {} images, fake {} images", r.n(), f.n());
+    println!("real {} images, fake {} images", d.real, d.fake);
     println!("FID {fid:.4}");
     println!(
         "KID {:.6} ± {:.6} ({} subsets of {})",
         kid.mean, kid.std, kid.subsets, kid.subset_size
     );
     if let Some(p) = &a.json {
-        let v = serde_json::json!({"features": net.label(), "real": r.n(), "fake": f.n(), "fid": fid, "kid": kid});
+        let v = serde_json::json!({"features": net.label(), "real": d.real, "fake": d.fake, "fid": fid, "kid": kid});
         std::fs::write(p, serde_json::to_string_pretty(&v)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }
