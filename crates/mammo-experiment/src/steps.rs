@@ -1,5 +1,6 @@
 //! Algorithm 1 as a list of content-keyed steps.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use crate::config::{ExperimentConfig, Stage};
 use crate::explain::{ExplainStep, explain_run};
 use crate::gan;
 use crate::report::{ReportInput, RunResult, write_report};
-use crate::weights::resolve_weights;
+use crate::weights::{ModelWeights, resolve_weights};
 use crate::{ExperimentError, io_err};
 
 /// How and where to run an experiment.
@@ -345,33 +346,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         started,
     };
 
-    // Data: the user's folder, or the phantom set.
-    let data_dir = match &opts.data {
-        Some(d) => d.clone(),
-        None => {
-            let p = &cfg.phantom;
-            let key = json!({"phantom": p, "code": fingerprint("phantom")});
-            let (dir, done, _) = steps.begin("data", "phantom", &key)?;
-            let data = dir.join("data");
-            if !done {
-                let t = Instant::now();
-                mammo_phantom::generate(&PhantomConfig {
-                    out: data.clone(),
-                    patients: p.patients,
-                    seed: p.seed,
-                    prevalence: p.prevalence,
-                    size: p.size.parse().map_err(ExperimentError::Invalid)?,
-                    conspicuity: p.conspicuity.parse().map_err(ExperimentError::Invalid)?,
-                    density: p.density.parse().map_err(ExperimentError::Invalid)?,
-                    jobs: e.jobs,
-                    progress: opts.progress,
-                })
-                .map_err(|err| ExperimentError::step("phantom", err))?;
-                steps.finish(&dir, &key, t)?;
-            }
-            data
-        }
-    };
+    let data_dir = data_step(&mut steps, opts)?;
     let train_csv = data_dir.join("train.csv");
     let images = data_dir.join("train_images");
     if !train_csv.exists() || !images.is_dir() {
@@ -400,180 +375,41 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         }),
     )?;
 
-    // Preprocessing per stage, every resolution at once.
-    let mut manifests = Vec::new();
-    let mut failed_images = 0;
-    for &stage in &prep_stages {
-        let pipeline = pipeline_for(stage, &e.resolutions);
-        let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images, "code": fingerprint("preprocess")});
-        let (dir, done, _) = steps.begin("preprocess", stage.name(), &key)?;
-        if !done {
-            let t = Instant::now();
-            let report = run_batch(
-                &BatchOptions {
-                    csv: train_csv.clone(),
-                    images: images.clone(),
-                    out: dir.clone(),
-                    jobs: e.jobs,
-                    progress: opts.progress,
-                },
-                &pipeline,
-            )
-            .map_err(|err| ExperimentError::step(format!("preprocess {stage}"), err))?;
-            if report.failed > 0 {
-                eprintln!(
-                    "      {} of {} images failed (listed in {}); the runs go on without them",
-                    report.failed,
-                    report.total,
-                    dir.display()
-                );
-            }
-            failed_images += report.failed;
-            steps.finish(&dir, &key, t)?;
-        }
-        for &res in &e.resolutions {
-            let size = OutputSize::square(res);
-            manifests.push((stage, res, dir.join(size.label()).join("manifest.csv")));
-        }
-    }
+    let (mut manifests, failed_images) = preprocess_steps(
+        &mut steps,
+        opts,
+        &prep_stages,
+        &Inputs {
+            train_csv: &train_csv,
+            images: &images,
+            train_csv_sha: &data_sha,
+        },
+    )?;
 
     // Generated positives: per resolution and fold, a GAN on that fold's training positives.
-    let mut gan_folds: Vec<gan::GanFold> = Vec::new();
-    if let Some(gcfg) = &gan_cfg {
-        for &res in &e.resolutions {
-            let processed = manifests
-                .iter()
-                .find(|m| m.0 == Stage::Processed && m.1 == res)
-                .map(|m| m.2.clone())
-                .expect("preprocessed above");
-            let processed_sha = sha256_file(&processed)?;
-            let mut folds = Vec::new();
-            for fold in 0..cfg.train.folds {
-                let t = &cfg.train;
-                let key = json!({"gan": cfg.gan, "gan_config": gcfg, "resolution": res, "fold": fold, "folds": t.folds, "split": t.split, "seed": t.seed,
-                                 "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha,
-                                 // Manifests name their PNGs by relative path: a preprocessing change that
-                                 // alters only pixels leaves them byte-identical, so that code is keyed too.
-                                 "code": {"gan": fingerprint("gan"), "preprocess": fingerprint("preprocess")}});
-                let (dir, done, _) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
-                let g = if done {
-                    gan::GanFold::load(&dir)?
-                } else {
-                    let started = Instant::now();
-                    let g = gan::run_fold(
-                        &processed,
-                        &cfg.train,
-                        &cfg.gan,
-                        gcfg,
-                        res,
-                        fold,
-                        e.synthetic_positives,
-                        &dir,
-                        &opts.device,
-                        opts.progress,
-                    )?;
-                    steps.finish(&dir, &key, started)?;
-                    g
-                };
-                folds.push(g);
-            }
-            let digest_key = json!({"processed": processed_sha, "folds": folds.iter().map(|f| f.manifest.clone()).collect::<Vec<_>>()});
-            let path = opts
-                .out
-                .join("steps")
-                .join(format!("augment-{res}-{}", digest(&digest_key)))
-                .join("manifest.csv");
-            gan::write_augmented(&processed, &folds, &path)?;
-            manifests.push((Stage::Augmented, res, path));
-            gan_folds.extend(folds);
-        }
-    }
+    let gan_folds = match &gan_cfg {
+        Some(gcfg) => gan_steps(&mut steps, opts, gcfg, &mut manifests)?,
+        None => Vec::new(),
+    };
 
     // Training, then explanations, per resolution x stage x model.
     let mut results = Vec::new();
     for &res in &e.resolutions {
         for &stage in &stages {
-            let manifest = manifests
-                .iter()
-                .find(|m| m.0 == stage && m.1 == res)
-                .map(|m| m.2.clone())
-                .expect("preprocessed above");
-            let manifest_sha = sha256_file(&manifest)?;
+            let manifest = manifests.get(stage, res);
+            let manifest_sha = sha256_file(manifest)?;
             for model in &e.models {
-                let mut tc = cfg.train.clone();
-                tc.model = model.clone();
-                tc.pretrained = weights.get(model).map(|w| w.file.clone());
-                let name = format!("{stage}-{res}-{model}");
-                // The weights by content, not by where they were found: the same file named
-                // in [weights] or found in a hub cache is the same training.
-                let mut key_tc = tc.clone();
-                key_tc.pretrained = None;
-                let weights_sha = weights.get(model).map(|w| w.sha256.clone());
-                let key = json!({"train": key_tc, "weights_sha256": weights_sha, "manifest_sha256": manifest_sha,
-                    // As for the GAN: the manifest does not change with the pixels it names.
-                    "code": {"train": fingerprint("train"), "preprocess": fingerprint("preprocess")}});
-                // Explanations are keyed on the training actually used (an earlier build's,
-                // under --reuse-stale), so they never pass for another model's.
-                let (dir, done, key) = steps.begin("train", &name, &key)?;
-                let run_dir = dir.join("run");
-                let trained = if done {
-                    None
-                } else {
-                    let t = Instant::now();
-                    let report = train(
-                        &tc,
-                        &TrainOptions {
-                            manifest: manifest.clone(),
-                            out: run_dir.clone(),
-                            device: opts.device.clone(),
-                            progress: opts.progress,
-                            log: true,
-                            stop_after_epochs: None,
-                            cache_bytes: 0,
-                        },
-                    )
-                    .map_err(|err| ExperimentError::step(format!("train {name}"), err))?;
-                    let Some(metrics) = report.metrics else {
-                        return Err(ExperimentError::step(
-                            format!("train {name}"),
-                            "stopped before every fold finished; run the experiment again to resume",
-                        ));
-                    };
-                    steps.finish(&dir, &key, t)?;
-                    Some(metrics)
-                };
-                // A run done in an earlier call: its metrics again from the saved predictions.
-                let metrics = match trained {
-                    Some(m) => m,
-                    None => mammo_train::evaluate_run(&run_dir)
-                        .map_err(|err| ExperimentError::step(format!("metrics {name}"), err))?,
-                };
-
-                let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha, "code": fingerprint("explain")});
-                let (edir, edone, _) = steps.begin("explain", &name, &ekey)?;
-                let explain_out = edir.join("explain");
-                let explanation = if edone {
-                    ExplainStep::load(&explain_out)?
-                } else {
-                    let t = Instant::now();
-                    let r = explain_run(
-                        &run_dir,
-                        &cfg.explain,
-                        lesions.as_deref(),
-                        &explain_out,
-                        &opts.device,
-                    )?;
-                    steps.finish(&edir, &ekey, t)?;
-                    r
-                };
-                results.push(RunResult {
-                    resolution: res,
+                let which = TrainedRun {
                     stage,
-                    model: model.clone(),
-                    run_dir,
-                    metrics,
-                    explanation,
-                });
+                    resolution: res,
+                    model,
+                    manifest,
+                    manifest_sha: &manifest_sha,
+                };
+                let lesions = lesions.as_deref().zip(lesions_sha.as_deref());
+                results.push(train_and_explain(
+                    &mut steps, opts, &weights, &which, lesions,
+                )?);
             }
         }
     }
@@ -612,6 +448,273 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, Exp
         steps_stale: steps.stale,
         seconds: started.elapsed().as_secs_f64(),
         failed_images,
+    })
+}
+
+/// A manifest the runs read: one per (stage, resolution).
+#[derive(Debug, Clone)]
+struct StageManifest {
+    stage: Stage,
+    resolution: u32,
+    path: PathBuf,
+}
+
+/// The manifests of an experiment, found by stage and resolution.
+#[derive(Debug, Default)]
+struct Manifests(Vec<StageManifest>);
+
+impl Manifests {
+    fn add(&mut self, stage: Stage, resolution: u32, path: PathBuf) {
+        self.0.push(StageManifest {
+            stage,
+            resolution,
+            path,
+        });
+    }
+
+    /// The manifest of `stage` at `resolution`, which the plan made before any step reads it.
+    fn get(&self, stage: Stage, resolution: u32) -> &Path {
+        self.0
+            .iter()
+            .find(|m| m.stage == stage && m.resolution == resolution)
+            .map(|m| m.path.as_path())
+            .expect("every stage's manifest is made before a step reads it")
+    }
+}
+
+/// The data: the user's folder, or the phantom set of `[phantom]` made as a step.
+fn data_step(steps: &mut Steps, opts: &ExperimentOptions) -> Result<PathBuf, ExperimentError> {
+    let cfg = &opts.config;
+    let e = &cfg.experiment;
+    Ok(match &opts.data {
+        Some(d) => d.clone(),
+        None => {
+            let p = &cfg.phantom;
+            let key = json!({"phantom": p, "code": fingerprint("phantom")});
+            let (dir, done, _) = steps.begin("data", "phantom", &key)?;
+            let data = dir.join("data");
+            if !done {
+                let t = Instant::now();
+                mammo_phantom::generate(&PhantomConfig {
+                    out: data.clone(),
+                    patients: p.patients,
+                    seed: p.seed,
+                    prevalence: p.prevalence,
+                    size: p.size.parse().map_err(ExperimentError::Invalid)?,
+                    conspicuity: p.conspicuity.parse().map_err(ExperimentError::Invalid)?,
+                    density: p.density.parse().map_err(ExperimentError::Invalid)?,
+                    jobs: e.jobs,
+                    progress: opts.progress,
+                })
+                .map_err(|err| ExperimentError::step("phantom", err))?;
+                steps.finish(&dir, &key, t)?;
+            }
+            data
+        }
+    })
+}
+
+/// The RSNA-layout inputs, and `train.csv`'s digest (what steps are keyed on).
+struct Inputs<'a> {
+    train_csv: &'a Path,
+    images: &'a Path,
+    train_csv_sha: &'a str,
+}
+
+/// Preprocessing per stage, every resolution at once: the manifests made, and how many
+/// images failed.
+fn preprocess_steps(
+    steps: &mut Steps,
+    opts: &ExperimentOptions,
+    prep_stages: &[Stage],
+    inputs: &Inputs,
+) -> Result<(Manifests, usize), ExperimentError> {
+    let e = &opts.config.experiment;
+    let (train_csv, images, data_sha) = (inputs.train_csv, inputs.images, inputs.train_csv_sha);
+    let mut manifests = Manifests::default();
+    let mut failed_images = 0;
+    for &stage in prep_stages {
+        let pipeline = pipeline_for(stage, &e.resolutions);
+        let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images, "code": fingerprint("preprocess")});
+        let (dir, done, _) = steps.begin("preprocess", stage.name(), &key)?;
+        if !done {
+            let t = Instant::now();
+            let report = run_batch(
+                &BatchOptions {
+                    csv: train_csv.to_path_buf(),
+                    images: images.to_path_buf(),
+                    out: dir.clone(),
+                    jobs: e.jobs,
+                    progress: opts.progress,
+                },
+                &pipeline,
+            )
+            .map_err(|err| ExperimentError::step(format!("preprocess {stage}"), err))?;
+            if report.failed > 0 {
+                eprintln!(
+                    "      {} of {} images failed (listed in {}); the runs go on without them",
+                    report.failed,
+                    report.total,
+                    dir.display()
+                );
+            }
+            failed_images += report.failed;
+            steps.finish(&dir, &key, t)?;
+        }
+        for &res in &e.resolutions {
+            let size = OutputSize::square(res);
+            manifests.add(stage, res, dir.join(size.label()).join("manifest.csv"));
+        }
+    }
+    Ok((manifests, failed_images))
+}
+
+/// Per resolution and fold, a GAN on that fold's training positives and its generated
+/// images; per resolution, the augmented manifest (processed rows plus every fold's
+/// generated rows), added to `manifests`.
+fn gan_steps(
+    steps: &mut Steps,
+    opts: &ExperimentOptions,
+    gcfg: &mammo_gan::GanConfig,
+    manifests: &mut Manifests,
+) -> Result<Vec<gan::GanFold>, ExperimentError> {
+    let cfg = &opts.config;
+    let e = &cfg.experiment;
+    let mut gan_folds: Vec<gan::GanFold> = Vec::new();
+    for &res in &e.resolutions {
+        let processed = manifests.get(Stage::Processed, res).to_path_buf();
+        let processed_sha = sha256_file(&processed)?;
+        let mut folds = Vec::new();
+        for fold in 0..cfg.train.folds {
+            let t = &cfg.train;
+            let key = json!({"gan": cfg.gan, "gan_config": gcfg, "resolution": res, "fold": fold, "folds": t.folds, "split": t.split, "seed": t.seed,
+                             "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha,
+                             // Manifests name their PNGs by relative path: a preprocessing change that
+                             // alters only pixels leaves them byte-identical, so that code is keyed too.
+                             "code": {"gan": fingerprint("gan"), "preprocess": fingerprint("preprocess")}});
+            let (dir, done, _) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
+            let g = if done {
+                gan::GanFold::load(&dir)?
+            } else {
+                let started = Instant::now();
+                let g = gan::run_fold(
+                    &processed,
+                    &cfg.train,
+                    &cfg.gan,
+                    gcfg,
+                    res,
+                    fold,
+                    e.synthetic_positives,
+                    &dir,
+                    &opts.device,
+                    opts.progress,
+                )?;
+                steps.finish(&dir, &key, started)?;
+                g
+            };
+            folds.push(g);
+        }
+        let digest_key = json!({"processed": processed_sha, "folds": folds.iter().map(|f| f.manifest.clone()).collect::<Vec<_>>()});
+        let path = opts
+            .out
+            .join("steps")
+            .join(format!("augment-{res}-{}", digest(&digest_key)))
+            .join("manifest.csv");
+        gan::write_augmented(&processed, &folds, &path)?;
+        manifests.add(Stage::Augmented, res, path);
+        gan_folds.extend(folds);
+    }
+    Ok(gan_folds)
+}
+
+/// One model trained on one stage's manifest at one resolution.
+struct TrainedRun<'a> {
+    stage: Stage,
+    resolution: u32,
+    model: &'a str,
+    manifest: &'a Path,
+    manifest_sha: &'a str,
+}
+
+/// The training step of `run` and its explain step; `lesions` is `lesions.csv` and its
+/// digest, when the data has one.
+fn train_and_explain(
+    steps: &mut Steps,
+    opts: &ExperimentOptions,
+    weights: &BTreeMap<String, ModelWeights>,
+    run: &TrainedRun,
+    lesions: Option<(&Path, &str)>,
+) -> Result<RunResult, ExperimentError> {
+    let cfg = &opts.config;
+    let (stage, res, model) = (run.stage, run.resolution, run.model);
+    let (lesions, lesions_sha) = (lesions.map(|l| l.0), lesions.map(|l| l.1));
+    let mut tc = cfg.train.clone();
+    tc.model = model.to_string();
+    tc.pretrained = weights.get(model).map(|w| w.file.clone());
+    let name = format!("{stage}-{res}-{model}");
+    // The weights by content, not by where they were found: the same file named
+    // in [weights] or found in a hub cache is the same training.
+    let mut key_tc = tc.clone();
+    key_tc.pretrained = None;
+    let weights_sha = weights.get(model).map(|w| w.sha256.clone());
+    let key = json!({"train": key_tc, "weights_sha256": weights_sha, "manifest_sha256": run.manifest_sha,
+        // As for the GAN: the manifest does not change with the pixels it names.
+        "code": {"train": fingerprint("train"), "preprocess": fingerprint("preprocess")}});
+    // Explanations are keyed on the training actually used (an earlier build's,
+    // under --reuse-stale), so they never pass for another model's.
+    let (dir, done, key) = steps.begin("train", &name, &key)?;
+    let run_dir = dir.join("run");
+    let trained = if done {
+        None
+    } else {
+        let t = Instant::now();
+        let report = train(
+            &tc,
+            &TrainOptions {
+                manifest: run.manifest.to_path_buf(),
+                out: run_dir.clone(),
+                device: opts.device.clone(),
+                progress: opts.progress,
+                log: true,
+                stop_after_epochs: None,
+                cache_bytes: 0,
+            },
+        )
+        .map_err(|err| ExperimentError::step(format!("train {name}"), err))?;
+        let Some(metrics) = report.metrics else {
+            return Err(ExperimentError::step(
+                format!("train {name}"),
+                "stopped before every fold finished; run the experiment again to resume",
+            ));
+        };
+        steps.finish(&dir, &key, t)?;
+        Some(metrics)
+    };
+    // A run done in an earlier call: its metrics again from the saved predictions.
+    let metrics = match trained {
+        Some(m) => m,
+        None => mammo_train::evaluate_run(&run_dir)
+            .map_err(|err| ExperimentError::step(format!("metrics {name}"), err))?,
+    };
+
+    let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha, "code": fingerprint("explain")});
+    let (edir, edone, _) = steps.begin("explain", &name, &ekey)?;
+    let explain_out = edir.join("explain");
+    let explanation = if edone {
+        ExplainStep::load(&explain_out)?
+    } else {
+        let t = Instant::now();
+        let r = explain_run(&run_dir, &cfg.explain, lesions, &explain_out, &opts.device)?;
+        steps.finish(&edir, &ekey, t)?;
+        r
+    };
+    Ok(RunResult {
+        resolution: res,
+        stage,
+        model: model.to_string(),
+        run_dir,
+        metrics,
+        explanation,
     })
 }
 
