@@ -45,11 +45,12 @@ pub enum ExperimentError {
     /// A step that failed; its cause stays typed (a training, GAN or dataset error).
     #[error("{step}: {cause}")]
     Step { step: String, cause: Cause },
-    #[error("{path}: cannot {action}: {reason}")]
+    /// A file or folder operation that failed; the cause stays typed.
+    #[error("{path}: cannot {action}: {cause}")]
     Io {
         path: PathBuf,
         action: &'static str,
-        reason: String,
+        cause: Cause,
     },
     #[error(transparent)]
     File(#[from] mammo_io::FileError),
@@ -73,11 +74,11 @@ impl ExperimentError {
 pub(crate) fn io_err(
     action: &'static str,
     path: &Path,
-    e: impl std::fmt::Display,
+    cause: impl Into<Cause>,
 ) -> ExperimentError {
     ExperimentError::Io {
         path: path.into(),
         action,
-        reason: e.to_string(),
+        cause: cause.into(),
     }
 }

@@ -14,11 +14,12 @@ pub enum GanError {
     Dataset(#[from] mammo_dataset::DatasetError),
     #[error("invalid GAN config: {0}")]
     Config(String),
-    #[error("cannot {action} {}: {reason}", path.display())]
+    /// A file or folder operation that failed; the cause stays typed.
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        reason: String,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("{}: {reason}", path.display())]
     Data { path: PathBuf, reason: String },
@@ -37,11 +38,15 @@ pub enum GanError {
 pub type Result<T, E = GanError> = std::result::Result<T, E>;
 
 impl GanError {
-    pub fn io(action: &'static str, path: &Path, e: impl std::fmt::Display) -> Self {
+    pub fn io(
+        action: &'static str,
+        path: &Path,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self::Io {
             action,
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            cause: cause.into(),
         }
     }
 }

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 pub enum PreprocessError {
     #[error("cannot read {}: {reason}", path.display())]
     Csv { path: PathBuf, reason: String },
-    #[error("{}: {reason}", path.display())]
-    Io { path: PathBuf, reason: String },
+    /// A file or folder operation that failed; the cause stays typed.
+    #[error("{}: {cause}", path.display())]
+    Io {
+        path: PathBuf,
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{} was made with other settings ({reason}); use another --out or delete it", path.display())]
     SettingsChanged { path: PathBuf, reason: String },
     #[error("invalid settings: {0}")]
@@ -16,9 +20,12 @@ pub enum PreprocessError {
     Locked(#[from] mammo_image::LockError),
 }
 
-pub(crate) fn io_err(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> PreprocessError {
+pub(crate) fn io_err(
+    path: impl Into<PathBuf>,
+    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> PreprocessError {
     PreprocessError::Io {
         path: path.into(),
-        reason: e.to_string(),
+        cause: cause.into(),
     }
 }

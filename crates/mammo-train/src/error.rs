@@ -22,11 +22,12 @@ pub enum TrainError {
         path: PathBuf,
         cause: mammo_preprocess::ProcessError,
     },
-    #[error("{path}: cannot {action}: {reason}")]
+    /// A file or folder operation that failed; the cause stays typed.
+    #[error("{path}: cannot {action}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        reason: String,
+        cause: Cause,
     },
     #[error(
         "{run}: this run folder was started with a different {what}; use a new --out folder or the original settings\n  saved: {saved}\n  now:   {now}"
@@ -61,14 +62,17 @@ pub enum TrainError {
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
+/// The cause of a failed file operation: an `std::io::Error`, a parse error, or a message.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 pub(crate) fn io_err(
     action: &'static str,
     path: &std::path::Path,
-    e: impl std::fmt::Display,
+    cause: impl Into<Cause>,
 ) -> TrainError {
     TrainError::Io {
         action,
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        cause: cause.into(),
     }
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use mammo_preprocess::{RsnaTestRow, RsnaTestSet};
 
-use crate::error::{Result, TrainError, io_err};
+use crate::error::{Result, io_err};
 use crate::infer::{Ensemble, ImagePrediction, dicom_pipeline, load_dicom};
 use crate::run::write_atomic;
 
@@ -35,10 +35,12 @@ pub fn predict_rsna_test(
     set: &RsnaTestSet,
     progress: bool,
 ) -> Result<Vec<TestImage>> {
-    let pipeline = dicom_pipeline(&ensemble.run).map_err(|reason| TrainError::Io {
-        action: "process DICOM images without the training set's settings",
-        path: ensemble.run.dir.clone(),
-        reason,
+    let pipeline = dicom_pipeline(&ensemble.run).map_err(|reason| {
+        io_err(
+            "process DICOM images without the training set's settings",
+            &ensemble.run.dir,
+            reason,
+        )
     })?;
     let bar = mammo_io::progress_bar(progress, set.rows.len() as u64, "predict");
     let mut out = Vec::with_capacity(set.rows.len());

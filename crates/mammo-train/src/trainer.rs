@@ -99,11 +99,8 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainReport> {
     let folds = assign_folds(&data.items, cfg.split, cfg.folds, cfg.seed)?;
     // One writer per run folder; what killed writers left half-written goes first.
     let _lock = mammo_image::OutputLock::acquire(&opts.out, "mammo train")?;
-    mammo_image::sweep_temp_files(&opts.out).map_err(|e| TrainError::Io {
-        action: "clean temporary files in",
-        path: opts.out.clone(),
-        reason: e.to_string(),
-    })?;
+    mammo_image::sweep_temp_files(&opts.out)
+        .map_err(|e| io_err("clean temporary files in", &opts.out, e))?;
     run::prepare(&opts.out, cfg, &model_cfg, &data, &folds)?;
 
     let mut budget = opts.stop_after_epochs;
