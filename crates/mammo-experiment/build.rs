@@ -186,7 +186,9 @@ fn main() {
                                         .clone(),
                                     None => {
                                         println!(
-                                            "cargo:warning=code fingerprint: the sources of path package {} were not found; it is keyed by version only",
+                                            "cargo:warning=code fingerprint: the sources of path \
+                                             package {} were not found; it is keyed by version \
+                                             only",
                                             p.name
                                         );
                                         "path package, sources not found".into()

@@ -584,7 +584,8 @@ figures = 2
     assert!(html.contains("<td>layer3</td>"), "{html}");
     let Some(b) = browser() else {
         panic!(
-            "no headless browser: install Debian's `chromium` (what .ci/run does) to render report.html"
+            "no headless browser: install Debian's `chromium` (what .ci/run does) to render \
+             report.html"
         );
     };
     let o = Command::new(b)

@@ -242,7 +242,8 @@ fn multipart(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     for (name, bytes) in files {
         body.extend_from_slice(
             format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/dicom\r\n\r\n"
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; \
+                 filename=\"{name}\"\r\nContent-Type: application/dicom\r\n\r\n"
             )
             .as_bytes(),
         );
@@ -617,7 +618,8 @@ fn request_expect_continue(addr: &str, content_type: &str, body: &[u8]) -> Answe
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let head = format!(
-        "POST /api/v1/predict HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        "POST /api/v1/predict HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: \
+         {content_type}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -667,7 +669,8 @@ fn serve_answers_100_concurrent_requests_with_200_or_503() {
     let busy = statuses.iter().filter(|&&s| s == 503).count();
     let peak = server.peak_rss_mb();
     eprintln!(
-        "100 concurrent requests: {ok} answered 200, {busy} answered 503 in {:?}; server peak RSS {peak:.0} MB",
+        "100 concurrent requests: {ok} answered 200, {busy} answered 503 in {:?}; server peak RSS \
+         {peak:.0} MB",
         started.elapsed()
     );
     assert_eq!(ok + busy, 100, "other statuses: {statuses:?}");

@@ -47,7 +47,8 @@ pub enum RowError {
     #[error("path {path:?} holds a NUL byte")]
     PathNul { path: String },
     #[error(
-        "path {path:?} leaves the manifest's folder ('..'); give it relative to the folder, or absolute"
+        "path {path:?} leaves the manifest's folder ('..'); give it relative to the folder, or \
+         absolute"
     )]
     PathLeaves { path: String },
     #[error("image {image_id} has synthetic_fold {fold} but is not synthetic")]
@@ -56,7 +57,8 @@ pub enum RowError {
     #[error("image {image_id} has no label; training needs 0 or 1")]
     Unlabelled { image_id: String },
     #[error(
-        "image {image_id} is {}x{} but earlier images are {}x{}; train on one size (one manifest per size)",
+        "image {image_id} is {}x{} but earlier images are {}x{}; train on one size (one manifest \
+         per size)",
         size[1], size[0], first[1], first[0]
     )]
     Size {

@@ -100,7 +100,8 @@ fn stored_values_are_bit_exact_with_pydicom() {
                 let s = &e["stored"];
                 if sha != s["sha256"].as_str().unwrap() {
                     failures.push(format!(
-                        "{file} ({}): stored values differ from pydicom: min/max/sum {min}/{max}/{sum}, expected {}/{}/{}",
+                        "{file} ({}): stored values differ from pydicom: min/max/sum \
+                         {min}/{max}/{sum}, expected {}/{}/{}",
                         m.transfer_syntax, s["min"], s["max"], s["sum"]
                     ));
                 }
@@ -185,7 +186,8 @@ fn renders_match_dcm2pnm_within_one_grey_level() {
                 .filter(|(v, b)| truncate(**v) != **b as i32)
                 .count();
             report.push(format!(
-                "{file} [{voi}] {}: max |diff| {max}, {off} of {} pixels differ after rounding, {floor_off} after truncation",
+                "{file} [{voi}] {}: max |diff| {max}, {off} of {} pixels differ after rounding, \
+                 {floor_off} after truncation",
                 rendered.voi_used,
                 diffs.len()
             ));

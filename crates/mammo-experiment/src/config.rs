@@ -298,7 +298,8 @@ impl ExperimentConfig {
                 .find(|&&r| !r.is_power_of_two() || r < 16)
             {
                 return Err(format!(
-                    "the augmented stage's generator grows by powers of two from 16 px: resolution {r} is not one"
+                    "the augmented stage's generator grows by powers of two from 16 px: \
+                     resolution {r} is not one"
                 ));
             }
             if !(self.gan.stem_kimg > 0.0 && self.gan.head_kimg > 0.0 && self.gan.truncation > 0.0)
@@ -311,7 +312,8 @@ impl ExperimentConfig {
         }
         if self.train.pretrained.is_some() && e.models.len() > 1 {
             return Err(
-                "train.pretrained names one file for every model; name each model's file in [weights] (or use --weights-dir)"
+                "train.pretrained names one file for every model; name each model's file in \
+                 [weights] (or use --weights-dir)"
                     .into(),
             );
         }

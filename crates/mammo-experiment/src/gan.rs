@@ -84,7 +84,8 @@ pub fn run_fold(
         return Err(step_err(
             &name,
             format!(
-                "only {} training positives; a generator needs more (more patients or a higher prevalence)",
+                "only {} training positives; a generator needs more (more patients or a higher \
+                 prevalence)",
                 real.len()
             ),
         ));

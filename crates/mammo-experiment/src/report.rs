@@ -78,7 +78,9 @@ pub fn findings(input: &ReportInput<'_>) -> Vec<String> {
             (a.mean - 0.5).abs() <= a.std.max(0.05)
         };
         if runs.iter().all(at_chance) {
-            text += " No stage learned beyond chance (every AUC within the folds' spread of 0.5): at this budget the model did not find the lesion, and the stages cannot be compared.";
+            text += " No stage learned beyond chance (every AUC within the folds' spread of 0.5): \
+                     at this budget the model did not find the lesion, and the stages cannot be \
+                     compared.";
         } else if runs.len() > 1 {
             let ordered = runs
                 .windows(2)
@@ -90,7 +92,8 @@ pub fn findings(input: &ReportInput<'_>) -> Vec<String> {
             text += if ordered && clear {
                 " The paper's ordering holds, each step by more than the folds' spread."
             } else if ordered {
-                " The paper's ordering holds, but within the folds' spread: this run cannot tell the stages apart."
+                " The paper's ordering holds, but within the folds' spread: this run cannot tell \
+                 the stages apart."
             } else {
                 " This is NOT the paper's ordering (original < processed < augmented)."
             };
@@ -98,7 +101,8 @@ pub fn findings(input: &ReportInput<'_>) -> Vec<String> {
         for r in &runs {
             if let Some(l) = &r.explanation.localisation {
                 text += &format!(
-                    " {}: {} at {} points inside the lesion for {:.0}% of {} positives (mean box IoU {:.2}).",
+                    " {}: {} at {} points inside the lesion for {:.0}% of {} positives (mean box \
+                     IoU {:.2}).",
                     r.stage.name(),
                     method_label(&r.explanation.method),
                     r.explanation.layer,
@@ -153,15 +157,24 @@ pub fn findings(input: &ReportInput<'_>) -> Vec<String> {
         text += "every model pretrained, as in the paper.";
     } else {
         text += &format!(
-            "{} trained from scratch (no pretrained weights named in [weights] or found with --weights-dir), unlike the paper, which starts from ImageNet weights.",
+            "{} trained from scratch (no pretrained weights named in [weights] or found with \
+             --weights-dir), unlike the paper, which starts from ImageNet weights.",
             scratch.join(", ")
         );
     }
     out.push(text);
     out.push(if input.phantom {
-        "The data is mammo's phantom: simulated screening images with a known lesion in every cancer breast, no global image statistic that separates cancer from normal images (a test checks it), and lesions far more conspicuous than real ones. It can show that the pipeline learns and localises a lesion and how the stages compare on such data; it cannot show clinical performance, and its figures are not comparable to the paper's RSNA results.".to_string()
+        "The data is mammo's phantom: simulated screening images with a known lesion in every \
+         cancer breast, no global image statistic that separates cancer from normal images (a \
+         test checks it), and lesions far more conspicuous than real ones. It can show that the \
+         pipeline learns and localises a lesion and how the stages compare on such data; it \
+         cannot show clinical performance, and its figures are not comparable to the paper's RSNA \
+         results."
+            .to_string()
     } else {
-        "The data was given with --data; the figures are those of this data set and these settings only.".to_string()
+        "The data was given with --data; the figures are those of this data set and these \
+         settings only."
+            .to_string()
     });
     out
 }
@@ -233,11 +246,13 @@ fn localisation_grid(e: &ExplainStep) -> String {
         html += "</tr>\n";
     }
     html += &format!(
-        "</table>\n<p class=\"note\">Pointing game / mean IoU of the centered box, per method and feature layer, over the same {} images. {}</p>\n",
+        "</table>\n<p class=\"note\">Pointing game / mean IoU of the centered box, per method and \
+         feature layer, over the same {} images. {}</p>\n",
         e.images,
         if e.layer_chosen {
             format!(
-                "The triptychs and Table 2 use {} at {}, the layer where it points best on these images: a choice made on the evaluation images themselves, so optimistic.",
+                "The triptychs and Table 2 use {} at {}, the layer where it points best on these \
+                 images: a choice made on the evaluation images themselves, so optimistic.",
                 esc(&method_label(&e.method)),
                 esc(&e.layer)
             )
@@ -287,7 +302,9 @@ fn localisation(r: &RunResult) -> (String, String) {
 pub fn table_markdown(res: u32, rows: &[&RunResult]) -> String {
     let map = map_label(rows);
     let mut s = format!(
-        "## Table 2 at {res}x{res}\n\n| Data | Model | Accuracy (%) | AUC (%) | Precision (%) | Recall (%) | F1 (%) | pF1 | {map} pointing | {map} box IoU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "## Table 2 at {res}x{res}\n\n| Data | Model | Accuracy (%) | AUC (%) | Precision (%) | \
+         Recall (%) | F1 (%) | pF1 | {map} pointing | {map} box IoU \
+         |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {
         let cells: Vec<String> = columns(r).iter().map(|&(_, v, p)| cell(v, p)).collect();
@@ -333,7 +350,8 @@ pub fn table_csv(rows: &[&RunResult]) -> String {
 /// Table 2 at one resolution, an HTML `<table>`.
 pub fn table_html(res: u32, rows: &[&RunResult]) -> String {
     let mut s = format!(
-        "<table class=\"t2\" id=\"table2-{res}\"><caption>Table 2 at {res}x{res}: mean ± std over folds</caption>\n<tr><th>Data</th><th>Model</th>"
+        "<table class=\"t2\" id=\"table2-{res}\"><caption>Table 2 at {res}x{res}: mean ± std over \
+         folds</caption>\n<tr><th>Data</th><th>Model</th>"
     );
     let map = map_label(rows);
     for h in [
@@ -432,7 +450,8 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         write(
             &out.join(format!("table2_{res}.html")),
             &format!(
-                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>{STYLE}</style></head><body>{th}</body></html>\n"
+                "<!DOCTYPE html><html><head><meta \
+                 charset=\"utf-8\"><style>{STYLE}</style></head><body>{th}</body></html>\n"
             ),
         )?;
         md += &t;
@@ -476,7 +495,9 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
                 let name = format!("gan-{}-fold0-{stage}.png", g.resolution);
                 copy(&src, &figures.join(&name))?;
                 html += &format!(
-                    "<figure><img src=\"figures/{name}\" alt=\"generator samples over training\"><figcaption>{}x{} generator, fold 0, stage {stage}</figcaption></figure>\n",
+                    "<figure><img src=\"figures/{name}\" alt=\"generator samples over \
+                     training\"><figcaption>{}x{} generator, fold 0, stage \
+                     {stage}</figcaption></figure>\n",
                     g.resolution, g.resolution
                 );
             }
@@ -504,7 +525,8 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
             if src.exists() {
                 copy(&src, &dir.join(file))?;
                 html += &format!(
-                    "<figure><img src=\"figures/{slug}/{file}\" alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>\n"
+                    "<figure><img src=\"figures/{slug}/{file}\" \
+                     alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>\n"
                 );
             }
         }
@@ -539,7 +561,8 @@ pub fn write_report(input: &ReportInput<'_>) -> Result<PathBuf, ExperimentError>
         for t in &e.triptychs {
             copy(&e.dir.join(t), &dir.join(t))?;
             html += &format!(
-                "<figure class=\"trip\"><img src=\"figures/{slug}/{t}\" alt=\"triptych {t}\"><figcaption>{t}</figcaption></figure>\n"
+                "<figure class=\"trip\"><img src=\"figures/{slug}/{t}\" alt=\"triptych \
+                 {t}\"><figcaption>{t}</figcaption></figure>\n"
             );
         }
     }

@@ -139,7 +139,8 @@ impl Steps {
                 self.stale += 1;
                 note = " (done by an earlier build, reused: --reuse-stale)";
             } else {
-                note = " (an earlier build did it; the code changed, so it runs again: --reuse-stale keeps the old result)";
+                note = " (an earlier build did it; the code changed, so it runs again: \
+                        --reuse-stale keeps the old result)";
             }
         }
         if finished {

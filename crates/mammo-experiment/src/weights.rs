@@ -132,7 +132,8 @@ pub fn find_in_hub_cache(
                 Some(d) => d,
                 None => {
                     return Err(ExperimentError::Invalid(format!(
-                        "--weights-dir {}: several checkpoints of {model} ({}) and none is timm's default; name one in [weights]",
+                        "--weights-dir {}: several checkpoints of {model} ({}) and none is timm's \
+                         default; name one in [weights]",
                         dir.display(),
                         repos.join(", ")
                     )));
@@ -167,7 +168,8 @@ pub fn find_in_hub_cache(
                 _ => {
                     revs.sort();
                     return Err(ExperimentError::Invalid(format!(
-                        "{}: several snapshots ({}) and no refs/main naming one; name the file in [weights]",
+                        "{}: several snapshots ({}) and no refs/main naming one; name the file in \
+                         [weights]",
                         snapshots.display(),
                         revs.join(", ")
                     )));
@@ -180,7 +182,8 @@ pub fn find_in_hub_cache(
         // The hub links snapshot files to blobs/; a link to nothing is a download that did
         // not finish.
         return Err(ExperimentError::Invalid(format!(
-            "{}: a link to a missing blob (an interrupted download?); download it again or name the file in [weights]",
+            "{}: a link to a missing blob (an interrupted download?); download it again or name \
+             the file in [weights]",
             file.display()
         )));
     }

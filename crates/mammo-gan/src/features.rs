@@ -57,14 +57,16 @@ impl FeatureNet {
             Some(w) => {
                 load_timm_safetensors(&mut model, spec, w)?;
                 format!(
-                    "{name} features ({dim}-d pooled, weights {}, {}x{} input; not Inception, not comparable with published FID)",
+                    "{name} features ({dim}-d pooled, weights {}, {}x{} input; not Inception, not \
+                     comparable with published FID)",
                     w.display(),
                     cfg.input_size[1],
                     cfg.input_size[0]
                 )
             }
             None => format!(
-                "{name} features ({dim}-d pooled, randomly initialised with a fixed seed; a weak fallback, not FID)"
+                "{name} features ({dim}-d pooled, randomly initialised with a fixed seed; a weak \
+                 fallback, not FID)"
             ),
         };
         let model = model.valid();
@@ -88,7 +90,15 @@ impl FeatureNet {
     pub fn by_name(name: &str, weights: Option<&Path>, device: &Device) -> Result<Self> {
         match (name, weights) {
             ("inception" | "inception_v3", Some(w)) => Self::inception(w, device),
-            ("inception" | "inception_v3", None) => Err(GanError::Config("FID Inception needs its weights: convert pytorch-fid's pt_inception-2015-12-05-6726825d.pth once with tools/convert_pt_inception.py and pass the .safetensors file".into())),
+            ("inception" | "inception_v3", None) => Err(GanError::Config("FID Inception needs its \
+                                                                          weights: convert \
+                                                                          pytorch-fid's \
+                                                                          pt_inception-2015-12-05-6726825d.pth \
+                                                                          once with \
+                                                                          tools/convert_pt_inception.py \
+                                                                          and pass the \
+                                                                          .safetensors \
+                                                                          file".into())),
             _ => Self::backbone(name, weights, device),
         }
     }

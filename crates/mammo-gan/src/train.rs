@@ -138,7 +138,13 @@ pub fn load_generator(run: &Path, device: &Device) -> Result<(Generator, Generat
     let arch = read_arch(run)?;
     let path = run.join("generator.bpk");
     if !path.exists() {
-        return Err(GanError::Run { run: run.into(), reason: "no generator.bpk: the run has not finished (run mammo gan train again to resume it)".into() });
+        return Err(GanError::Run {
+            run: run.into(),
+            reason: "no generator.bpk: the run has not \
+                                                             finished (run mammo gan train again \
+                                                             to resume it)"
+                .into(),
+        });
     }
     let mut g = Generator::new(&arch, device);
     let mut store = BurnpackStore::from_file(&path);
@@ -559,7 +565,8 @@ fn resolve_arch(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GeneratorArch
         None => {
             if opts.res != cfg.generator.stem_res {
                 return Err(GanError::Config(format!(
-                    "--res {} without --stem: the stem trains at generator.stem_res = {} px; train that first, then grow it with --stem RUN --res {}",
+                    "--res {} without --stem: the stem trains at generator.stem_res = {} px; \
+                     train that first, then grow it with --stem RUN --res {}",
                     opts.res, cfg.generator.stem_res, opts.res
                 )));
             }
@@ -795,7 +802,20 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         if st.nimg >= next_tick || finished {
             let tick = sums.finish(st.nimg, ctx.sigma);
             if opts.log {
-                pb.suspend(|| eprintln!("kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  D(fake) {:+.3}  blur {:.2}  {:.1} s/kimg", tick.kimg, tick.loss_d, tick.loss_g, tick.d_real, tick.d_fake, tick.blur_sigma, tick.sec_per_kimg));
+                pb.suspend(|| {
+                    eprintln!(
+                        "kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  \
+                                         D(fake) {:+.3}  blur {:.2}  {:.1} \
+                                         s/kimg",
+                        tick.kimg,
+                        tick.loss_d,
+                        tick.loss_g,
+                        tick.d_real,
+                        tick.d_fake,
+                        tick.blur_sigma,
+                        tick.sec_per_kimg
+                    )
+                });
             }
             st.ticks.push(tick);
             next_tick = next_at(st.nimg, t.tick_kimg);

@@ -138,7 +138,8 @@ fn gan_steps_and_features_match_flex_on_vulkan() {
                     .map(|(k, (x, y))| format!("[{k}] vulkan {x:.3e} flex {y:.3e}"))
                     .collect();
                 failures.push(format!(
-                    "param {i} ({} values): max diff {r:.2e} of its largest value; largest |grad| flex {:.3e}, vulkan {:.3e}; {} entries off: {}",
+                    "param {i} ({} values): max diff {r:.2e} of its largest value; largest |grad| \
+                     flex {:.3e}, vulkan {:.3e}; {} entries off: {}",
                     b.len(),
                     largest(b),
                     largest(a),

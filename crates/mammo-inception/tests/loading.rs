@@ -162,7 +162,8 @@ fn a_wrong_shape_is_named() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: tensor blocks.3.2.branch_pool.bn.running_var has shape [191], the FID Inception expects [192]",
+            "{}: tensor blocks.3.2.branch_pool.bn.running_var has shape [191], the FID Inception \
+             expects [192]",
             path.display()
         )
     );

@@ -587,7 +587,8 @@ impl<'a> DecodeSession<'a> {
                     return Err(J2kError::Codec {
                         stage: "decoding",
                         messages: format!(
-                            "component {i} is {}x{}, component 0 is {w}x{h} (subsampled components are not supported)",
+                            "component {i} is {}x{}, component 0 is {w}x{h} (subsampled \
+                             components are not supported)",
                             c.w, c.h
                         ),
                     });

@@ -541,7 +541,8 @@ fn cpu_line() -> String {
         let avx2 = std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma");
         format!(
-            "AVX2 + FMA {}, AVX-512 (F, VL) {}; mammo's elementwise kernels run {}, GEMMs gemm's {} microkernels",
+            "AVX2 + FMA {}, AVX-512 (F, VL) {}; mammo's elementwise kernels run {}, GEMMs gemm's \
+             {} microkernels",
             has(avx2),
             has(avx512),
             if avx512 {
@@ -656,7 +657,8 @@ fn main() {
     );
     println!();
     println!(
-        "| model | backend | forward ms (median / min) | train step ms (median / min) | forward: mammo vs PyTorch | train step: mammo vs PyTorch |"
+        "| model | backend | forward ms (median / min) | train step ms (median / min) | forward: \
+         mammo vs PyTorch | train step: mammo vs PyTorch |"
     );
     println!("|---|---|---:|---:|---:|---:|");
     let cell = |v: &[f64]| match (median(v), min(v)) {

@@ -134,7 +134,8 @@ impl ModelConfig {
             let r = arch.partition_ratio;
             if self.input_size.iter().any(|s| s % r != 0) {
                 return invalid(format!(
-                    "input_size must be a multiple of {r} (the attention window is input_size / {r}), got {:?}",
+                    "input_size must be a multiple of {r} (the attention window is input_size / \
+                     {r}), got {:?}",
                     self.input_size
                 ));
             }

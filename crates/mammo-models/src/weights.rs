@@ -332,7 +332,8 @@ fn skip_mismatched_head(
             report.skipped_head.push(k.clone());
         }
         report.notes.push(format!(
-            "classifier {}: {key} is {found:?} in the file but {want:?} in the model; head left at its initialisation",
+            "classifier {}: {key} is {found:?} in the file but {want:?} in the model; head left \
+             at its initialisation",
             spec.classifier
         ));
     }

@@ -56,7 +56,8 @@ fn three_channel_checkpoint_loads_into_one_channel_binary_model() {
         report.notes,
         [
             "conv1.weight: summed 3 input channels into 1",
-            "classifier fc: fc.bias is [1000] in the file but [1] in the model; head left at its initialisation",
+            "classifier fc: fc.bias is [1000] in the file but [1] in the model; head left at its \
+             initialisation",
         ]
     );
 

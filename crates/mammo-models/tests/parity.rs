@@ -60,7 +60,8 @@ fn every_model_matches_timm() {
         let diff_l = max_abs_diff(&got_l, &want_l);
         let scale = want_f.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         eprintln!(
-            "{}: max |features| {scale:.3}, features diff {diff_f:.2e}, logits {got_l:?} vs timm {want_l:?}, diff {diff_l:.2e}",
+            "{}: max |features| {scale:.3}, features diff {diff_f:.2e}, logits {got_l:?} vs timm \
+             {want_l:?}, diff {diff_l:.2e}",
             spec.name
         );
         // MaxViT fixtures also hold the map after the first stage, an early intermediate.

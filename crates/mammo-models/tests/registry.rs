@@ -385,6 +385,7 @@ fn maxvit_rejects_an_input_size_off_its_partition_ratio() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid model config for maxvit_nano_rw_256: input_size must be a multiple of 32 (the attention window is input_size / 32), got [224, 200]"
+        "invalid model config for maxvit_nano_rw_256: input_size must be a multiple of 32 (the \
+         attention window is input_size / 32), got [224, 200]"
     );
 }

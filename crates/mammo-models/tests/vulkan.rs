@@ -152,7 +152,10 @@ fn every_model_matches_flex_on_vulkan() {
         }
         assert!(compared > 10, "{name}: only {compared} parameter gradients");
         eprintln!(
-            "{name}: relative max diff: inference {infer:.1e}, train logits {logits:.1e}, state {worst_state:.1e}, input grad {input_grad:.1e}, {compared} param grads {worst_grad:.1e}{}; vulkan {:.1} s inference, {:.1} s train step (flex inference {:.2} s)",
+            "{name}: relative max diff: inference {infer:.1e}, train logits {logits:.1e}, state \
+             {worst_state:.1e}, input grad {input_grad:.1e}, {compared} param grads \
+             {worst_grad:.1e}{}; vulkan {:.1} s inference, {:.1} s train step (flex inference \
+             {:.2} s)",
             if conditioned {
                 ""
             } else {

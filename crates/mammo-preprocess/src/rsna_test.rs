@@ -59,7 +59,8 @@ pub fn read_rsna_test_csv_from(
         source,
         path,
         &["patient_id", "image_id", "laterality"],
-        "; an RSNA test.csv has site_id, patient_id, image_id, laterality, view, age, implant, machine_id, prediction_id",
+        "; an RSNA test.csv has site_id, patient_id, image_id, laterality, view, age, implant, \
+         machine_id, prediction_id",
     )?;
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
@@ -190,7 +191,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e,
-            "cannot read /t/test.csv: row 3: prediction_id \"10_L\" is not patient_id_laterality \"10_R\""
+            "cannot read /t/test.csv: row 3: prediction_id \"10_L\" is not patient_id_laterality \
+             \"10_R\""
         );
         let e = read("patient_id,image_id\n1,2\n").unwrap_err();
         assert!(

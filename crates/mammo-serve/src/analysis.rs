@@ -311,7 +311,8 @@ impl Engine {
                 None => study_uid = Some(uid),
                 Some(s) if *s != uid => {
                     return Err(ServeError::BadRequest(format!(
-                        "{}: Study Instance UID {uid} differs from the first file's {s}: send one study per request",
+                        "{}: Study Instance UID {uid} differs from the first file's {s}: send one \
+                         study per request",
                         u.name
                     )));
                 }

@@ -253,7 +253,8 @@ pub fn secondary_capture(
         tags::DERIVATION_DESCRIPTION,
         VR::ST,
         format!(
-            "Grad-CAM heat map of the mammo fold ensemble (probability {:.4}) over the source at its first VOI window; green: centred box at the peak",
+            "Grad-CAM heat map of the mammo fold ensemble (probability {:.4}) over the source at \
+             its first VOI window; green: centred box at the peak",
             image.probability
         ),
     );

@@ -17,7 +17,8 @@ pub enum ServeError {
     },
     /// The upload is DICOM in a transfer syntax whose pixel data cannot be decoded (415).
     #[error(
-        "{name}: transfer syntax {uid} is not supported (native, JPEG 2000, JPEG lossless/baseline, JPEG-LS and RLE are)"
+        "{name}: transfer syntax {uid} is not supported (native, JPEG 2000, JPEG \
+         lossless/baseline, JPEG-LS and RLE are)"
     )]
     UnsupportedTransferSyntax { name: String, uid: String },
     /// The DICOM image lacks what the results need, or the request is malformed (400).

@@ -21,7 +21,8 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(
-                    "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'",
+                    "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri \
+                     'none'",
                 ),
             ),
             (

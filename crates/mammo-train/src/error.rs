@@ -30,7 +30,8 @@ pub enum TrainError {
         cause: Cause,
     },
     #[error(
-        "{run}: this run folder was started with a different {what}; use a new --out folder or the original settings\n  saved: {saved}\n  now:   {now}"
+        "{run}: this run folder was started with a different {what}; use a new --out folder or \
+         the original settings\n  saved: {saved}\n  now:   {now}"
     )]
     RunMismatch {
         run: PathBuf,
@@ -42,7 +43,8 @@ pub enum TrainError {
     NotARun { path: PathBuf, reason: String },
     /// The loss became NaN or infinite.
     #[error(
-        "training diverged: loss {loss} at fold {fold} epoch {epoch} step {step}; lower lr (now {lr:.2e})"
+        "training diverged: loss {loss} at fold {fold} epoch {epoch} step {step}; lower lr (now \
+         {lr:.2e})"
     )]
     Diverged {
         fold: usize,

@@ -31,7 +31,8 @@ pub fn evaluate_run(dir: &Path) -> Result<RunMetrics> {
         return Err(TrainError::NotARun {
             path: dir.into(),
             reason: format!(
-                "folds {unfinished:?} have not finished; run `mammo train` again with the same --out to resume"
+                "folds {unfinished:?} have not finished; run `mammo train` again with the same \
+                 --out to resume"
             ),
         });
     }
@@ -131,7 +132,8 @@ pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
             return Err(TrainError::Image {
                 path: path.into(),
                 reason: format!(
-                    "is {iw}x{ih}; the model was trained on {w}x{h} images (pass the DICOM instead, or preprocess with --height {h} --width {w})"
+                    "is {iw}x{ih}; the model was trained on {w}x{h} images (pass the DICOM \
+                     instead, or preprocess with --height {h} --width {w})"
                 ),
             });
         }
@@ -318,7 +320,9 @@ pub fn evaluate_manifest(
     write_csv(&out.join("predictions.csv"), &rows)?;
     write_json(&out.join("metrics.json"), &metrics)?;
     let md = format!(
-        "# {} fold ensemble ({} models) on {}\n\n| images | positives | accuracy | ROC-AUC | precision | recall | F1 | best F1 | pF1 | TP | FP | TN | FN |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} |\n",
+        "# {} fold ensemble ({} models) on {}\n\n| images | positives | accuracy | ROC-AUC | \
+         precision | recall | F1 | best F1 | pF1 | TP | FP | TN | FN \
+         |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} |\n",
         ensemble.run.model.architecture,
         ensemble.models.len(),
         manifest.display(),

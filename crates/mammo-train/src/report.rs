@@ -223,7 +223,9 @@ pub(crate) fn metric_cells(x: &Metrics) -> String {
 /// The metrics as a Markdown table: one row per fold, then mean ± std and pooled.
 pub fn markdown(m: &RunMetrics) -> String {
     let mut s = format!(
-        "# {} at {}x{} ({} epoch per fold)\n\n| fold | epoch | accuracy | ROC-AUC | precision | recall | F1 | best F1 | pF1 (breast) | TP | FP | TN | FN |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "# {} at {}x{} ({} epoch per fold)\n\n| fold | epoch | accuracy | ROC-AUC | precision | \
+         recall | F1 | best F1 | pF1 (breast) | TP | FP | TN | FN \
+         |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         m.model,
         m.input_size[1],
         m.input_size[0],
@@ -248,7 +250,8 @@ pub fn markdown(m: &RunMetrics) -> String {
         mean.pf1.std
     );
     s += &row("pooled".into(), String::new(), &m.pooled);
-    s += "\nPercentages except pF1; thresholds 0.5 except best F1 (F1-optimal threshold per fold).\n";
+    s += "\nPercentages except pF1; thresholds 0.5 except best F1 (F1-optimal threshold per \
+          fold).\n";
     s
 }
 

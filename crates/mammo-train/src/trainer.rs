@@ -437,7 +437,8 @@ fn train_fold(
         save_checkpoint(&dir, &model, &optim, &st, st.epochs_done >= cfg.epochs)?;
         if opts.log {
             eprintln!(
-                "fold {}/{} epoch {}/{}: train loss {:.4}, val loss {:.4}, AUC {}, F1 {:.3}, pF1 {:.3} ({:.0} s){}",
+                "fold {}/{} epoch {}/{}: train loss {:.4}, val loss {:.4}, AUC {}, F1 {:.3}, pF1 \
+                 {:.3} ({:.0} s){}",
                 fold + 1,
                 cfg.folds,
                 epoch + 1,

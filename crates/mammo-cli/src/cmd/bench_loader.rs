@@ -205,11 +205,13 @@ pub fn loader(a: LoaderArgs) -> Result<Outcome> {
     }
 
     println!(
-        "Training loader: read PNG, scale, flip every other sample, normalise ({}), batch {}; {} image(s) per pass, median of {}; {cores} cores here.\n",
+        "Training loader: read PNG, scale, flip every other sample, normalise ({}), batch {}; {} \
+         image(s) per pass, median of {}; {cores} cores here.\n",
         a.model, a.batch, a.images, a.repeat
     );
     println!(
-        "| images | threads | mammo img/s | per thread | cached img/s | reference img/s | mammo / reference |"
+        "| images | threads | mammo img/s | per thread | cached img/s | reference img/s | mammo / \
+         reference |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut reference_kind = None;
@@ -279,7 +281,9 @@ pub fn loader(a: LoaderArgs) -> Result<Outcome> {
         println!("\nReference: {kind} (bench/python/reference_loader.py).");
     }
     println!(
-        "\nThe loader scales with threads while cores are free: per-thread figures times the cores of a GPU machine estimate what it can feed (compare with `mammo bench models` train-step images/s there)."
+        "\nThe loader scales with threads while cores are free: per-thread figures times the \
+         cores of a GPU machine estimate what it can feed (compare with `mammo bench models` \
+         train-step images/s there)."
     );
     std::fs::remove_dir_all(&scratch).ok();
     Ok(Outcome::Ok)

@@ -142,7 +142,8 @@ pub fn models(a: ModelsArgs) -> Result<Outcome> {
     let ips = |ms: f64| batch as f64 / (ms / 1e3);
     let mut estimates = Vec::new();
     println!(
-        "| model | size | backend | forward img/s | train img/s | forward vs PyTorch f32 / bf16 | train vs PyTorch f32 / bf16 |"
+        "| model | size | backend | forward img/s | train img/s | forward vs PyTorch f32 / bf16 | \
+         train vs PyTorch f32 / bf16 |"
     );
     println!("|---|---:|---|---:|---:|---:|---:|");
     for &size in &a.sizes {
@@ -200,13 +201,16 @@ pub fn models(a: ModelsArgs) -> Result<Outcome> {
         }
     }
     println!(
-        "\nbatch {batch}, {} input channel(s), median of {} iterations after {} warm-up; ratios > 1 mean mammo is faster",
+        "\nbatch {batch}, {} input channel(s), median of {} iterations after {} warm-up; ratios > \
+         1 mean mammo is faster",
         a.in_chans, a.iters, a.warmup
     );
     for (name, size, f, tr) in &estimates {
         let h = rsna_hours(*f, *tr);
         println!(
-            "Algorithm 1 on RSNA with {name} at {size} px from these rates: {h:.1} device-hours (3 stages x 5 folds x 3 epochs; {RSNA_TRAIN_PER_EPOCH} training and {RSNA_VALIDATION} validation images per fold and epoch; loader assumed to keep up)"
+            "Algorithm 1 on RSNA with {name} at {size} px from these rates: {h:.1} device-hours \
+             (3 stages x 5 folds x 3 epochs; {RSNA_TRAIN_PER_EPOCH} training and \
+             {RSNA_VALIDATION} validation images per fold and epoch; loader assumed to keep up)"
         );
     }
     Ok(Outcome::Ok)
@@ -296,7 +300,8 @@ fn gan_in(a: &GanArgs, dev: &mammo_models::OpenDevice, tmp: &Path) -> Result<Out
         }
     }
     println!(
-        "\nconfig {}; {} kimg timed after {} kimg warm-up (each timed call includes resuming its checkpoint)",
+        "\nconfig {}; {} kimg timed after {} kimg warm-up (each timed call includes resuming its \
+         checkpoint)",
         a.config, a.kimg, a.warmup_kimg
     );
     Ok(Outcome::Ok)

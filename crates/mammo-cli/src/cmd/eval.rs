@@ -35,7 +35,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         (None, _) => {
             if args.select.is_some() {
                 bail!(
-                    "--select applies to --manifest evaluation; the run's own metrics use its train config's `select`"
+                    "--select applies to --manifest evaluation; the run's own metrics use its \
+                     train config's `select`"
                 );
             }
             evaluate_run(&args.run)?;

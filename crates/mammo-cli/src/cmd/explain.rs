@@ -105,7 +105,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         let path = run.weights_path(k, select);
         if !path.exists() {
             bail!(
-                "{}: no such weights (fold {k} of this run is not trained; train it, or pick a trained one with --fold)",
+                "{}: no such weights (fold {k} of this run is not trained; train it, or pick a \
+                 trained one with --fold)",
                 path.display()
             );
         }
@@ -223,7 +224,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     for m in &args.methods {
         if let Some(s) = summaries.get(&(layer, *m)) {
             println!(
-                "{:<10} {} images with lesions: pointing game {:.3}, mean IoU {:.3}, hit@IoU0.1 {:.3}, hit@IoU0.3 {:.3}",
+                "{:<10} {} images with lesions: pointing game {:.3}, mean IoU {:.3}, hit@IoU0.1 \
+                 {:.3}, hit@IoU0.3 {:.3}",
                 m.name(),
                 s.images,
                 s.pointing_game,

@@ -229,7 +229,8 @@ fn train(a: TrainArgs) -> Result<Outcome> {
     if !a.quiet {
         let g = &cfg.generator;
         eprintln!(
-            "GAN stage {} px{} into {}: cbase {} cmax {} syn_layers {} head_layers {}, {} backbone {} at {} px, batch {}, {} kimg",
+            "GAN stage {} px{} into {}: cbase {} cmax {} syn_layers {} head_layers {}, {} \
+             backbone {} at {} px, batch {}, {} kimg",
             a.res,
             a.stem
                 .as_ref()

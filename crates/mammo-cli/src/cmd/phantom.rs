@@ -58,7 +58,8 @@ pub fn run(a: Args) -> Result<Outcome> {
     cfg.validate().map_err(super::usage("phantom settings"))?;
     let s = generate(&cfg)?;
     eprintln!(
-        "wrote {} images of {} patients ({} cancer images, {} cancer patients, {} lesion rows) to {}",
+        "wrote {} images of {} patients ({} cancer images, {} cancer patients, {} lesion rows) to \
+         {}",
         s.images,
         s.patients,
         s.cancer_images,

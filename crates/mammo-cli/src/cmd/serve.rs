@@ -50,7 +50,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     if !args.bind.ip().is_loopback() {
         eprintln!(
-            "warning: --bind {}: reachable from other machines; mammo serve has no authentication or encryption",
+            "warning: --bind {}: reachable from other machines; mammo serve has no authentication \
+             or encryption",
             args.bind
         );
     }

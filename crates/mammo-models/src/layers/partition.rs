@@ -31,7 +31,8 @@ impl Partition {
         let [ph, pw] = size;
         assert!(
             h % ph == 0 && w % pw == 0,
-            "{self:?} partition: feature map {h}x{w} is not divisible by the partition size {ph}x{pw}"
+            "{self:?} partition: feature map {h}x{w} is not divisible by the partition size \
+             {ph}x{pw}"
         );
         match self {
             Partition::Block => x
