@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use crate::ids::PathIdError;
-use crate::label::LabelError;
 
 /// A manifest (or the items made from it) that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +41,6 @@ pub enum RowError {
     },
     #[error(transparent)]
     Id(#[from] PathIdError),
-    #[error(transparent)]
-    Label(#[from] LabelError),
     #[error("path {path:?} holds a NUL byte")]
     PathNul { path: String },
     #[error(

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DatasetError, RowError};
-use crate::ids::check_path_id;
 use crate::manifest::{ManifestRow, read_manifest};
 
 /// One usable image of a manifest.
@@ -83,9 +82,8 @@ impl Dataset {
                 }
                 _ => {}
             }
-            check_path_id("patient_id", &r.patient_id)
-                .and_then(|()| check_path_id("image_id", &r.image_id))
-                .map_err(|e| bad(i, e.into()))?;
+            // Rows built in code get the checks `read_manifest` gives every row it reads.
+            r.check().map_err(|e| bad(i, e))?;
             items.push(Item {
                 image_id: r.image_id.clone(),
                 patient_id: r.patient_id.clone(),

@@ -15,7 +15,7 @@ use mammo_explain::render::{Rgb, draw_box, overlay, write_rgb_png};
 use mammo_explain::{
     Explainer, Localisation, LocalisationSummary, METHODS, Method, centered_box, summarise,
 };
-use mammo_train::data::normalise_into;
+use mammo_train::data::model_input;
 use mammo_train::{Run, load_input};
 
 use crate::config::ExplainSection;
@@ -174,15 +174,13 @@ pub fn explain_run(
             // Every layer when there is ground truth to score against; else only the one.
             layers: Layers::EveryScored {
                 default: default_layer,
-                all: layers.len(),
             },
             boxes: BoxRule::Centered { size: box_size },
             size: [h, w],
         };
         let load = |t: &Target| {
             let pixels = load_input(&run, &t.path)?;
-            let mut input = vec![0f32; run.model.in_chans * h * w];
-            normalise_into(&pixels, h, w, false, &run.model, &mut input);
+            let input = model_input(&pixels, h, w, &run.model);
             Ok::<_, mammo_train::TrainError>(Loaded { pixels, input })
         };
         let keep = |t: &Target, e: Explained| {

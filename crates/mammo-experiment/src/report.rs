@@ -302,9 +302,10 @@ fn localisation(r: &RunResult) -> (String, String) {
 pub fn table_markdown(res: u32, rows: &[&RunResult]) -> String {
     let map = map_label(rows);
     let mut s = format!(
-        "## Table 2 at {res}x{res}\n\n| Data | Model | Accuracy (%) | AUC (%) | Precision (%) | \
-         Recall (%) | F1 (%) | pF1 | {map} pointing | {map} box IoU \
-         |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "## Table 2 at {res}x{res}\n\n\
+         | Data | Model | Accuracy (%) | AUC (%) | Precision (%) | Recall (%) | F1 (%) | pF1 | \
+         {map} pointing | {map} box IoU |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {
         let cells: Vec<String> = columns(r).iter().map(|&(_, v, p)| cell(v, p)).collect();

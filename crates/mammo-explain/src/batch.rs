@@ -97,17 +97,18 @@ impl BoxRule {
 pub enum Layers {
     /// This one.
     One(usize),
-    /// Every layer of `all` for an image with known lesions (to score each), else only
-    /// `default`.
-    EveryScored { default: usize, all: usize },
+    /// Every feature layer of the model for an image with known lesions (to score each),
+    /// else only `default`.
+    EveryScored { default: usize },
 }
 
 impl Layers {
-    fn for_target(&self, t: &Target) -> Vec<usize> {
+    /// The layers to explain `t` at, of a model with `layers` feature layers.
+    fn for_target(&self, t: &Target, layers: usize) -> Vec<usize> {
         match *self {
             Layers::One(l) => vec![l],
-            Layers::EveryScored { default, .. } if t.lesions.is_empty() => vec![default],
-            Layers::EveryScored { all, .. } => (0..all).collect(),
+            Layers::EveryScored { default } if t.lesions.is_empty() => vec![default],
+            Layers::EveryScored { .. } => (0..layers).collect(),
         }
     }
 }
@@ -179,6 +180,7 @@ pub fn explain_batch<E, W>(
     mut each: impl FnMut(&Target, Explained) -> Result<(), W>,
 ) -> Result<BatchReport<E>, BatchError<W>> {
     let [h, w] = opts.size;
+    let layers = explainers.first().map_or(0, |e| e.feature_layers().len());
     let mut report = BatchReport {
         failures: Vec::new(),
         scores: HashMap::new(),
@@ -193,7 +195,7 @@ pub fn explain_batch<E, W>(
         };
         let mut maps = Vec::new();
         let mut probability = 0.0;
-        for layer in opts.layers.for_target(target) {
+        for layer in opts.layers.for_target(target, layers) {
             let ensemble = explain_ensemble(explainers, &input, h, w, layer, &opts.methods)?;
             probability = ensemble.probability;
             for explanation in ensemble.explanations {

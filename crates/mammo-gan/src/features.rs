@@ -90,15 +90,12 @@ impl FeatureNet {
     pub fn by_name(name: &str, weights: Option<&Path>, device: &Device) -> Result<Self> {
         match (name, weights) {
             ("inception" | "inception_v3", Some(w)) => Self::inception(w, device),
-            ("inception" | "inception_v3", None) => Err(GanError::Config("FID Inception needs its \
-                                                                          weights: convert \
-                                                                          pytorch-fid's \
-                                                                          pt_inception-2015-12-05-6726825d.pth \
-                                                                          once with \
-                                                                          tools/convert_pt_inception.py \
-                                                                          and pass the \
-                                                                          .safetensors \
-                                                                          file".into())),
+            ("inception" | "inception_v3", None) => Err(GanError::Config(
+                "FID Inception needs its weights: convert pytorch-fid's \
+                 pt_inception-2015-12-05-6726825d.pth once with tools/convert_pt_inception.py \
+                 and pass the .safetensors file"
+                    .into(),
+            )),
             _ => Self::backbone(name, weights, device),
         }
     }

@@ -72,15 +72,6 @@ impl Reference {
         })
     }
 
-    /// How many real images it holds.
-    pub fn len(&self) -> usize {
-        self.features.len() / self.dim.max(1)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.features.is_empty()
-    }
-
     /// FID alone of `n` images against the reference; `None` when the distance cannot be
     /// computed (too few images for a covariance). What training reports as the floor: its
     /// own training images against the held-out ones.

@@ -140,9 +140,8 @@ pub fn load_generator(run: &Path, device: &Device) -> Result<(Generator, Generat
     if !path.exists() {
         return Err(GanError::Run {
             run: run.into(),
-            reason: "no generator.bpk: the run has not \
-                                                             finished (run mammo gan train again \
-                                                             to resume it)"
+            reason: "no generator.bpk: the run has not finished (run mammo gan train again to \
+                     resume it)"
                 .into(),
         });
     }
@@ -804,9 +803,8 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
             if opts.log {
                 pb.suspend(|| {
                     eprintln!(
-                        "kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  \
-                                         D(fake) {:+.3}  blur {:.2}  {:.1} \
-                                         s/kimg",
+                        "kimg {:7.2}  loss D {:.4}  G {:.4}  D(real) {:+.3}  D(fake) {:+.3}  \
+                         blur {:.2}  {:.1} s/kimg",
                         tick.kimg,
                         tick.loss_d,
                         tick.loss_g,

@@ -16,14 +16,14 @@ fn err_of(kind: DatasetKind, root: &Path) -> String {
     load_dataset(kind, root).expect_err("malformed").to_string()
 }
 
-const MASS_HEADER: &str = "patient_id,breast_density,left or right breast,image view,abnormality \
-                           id,abnormality type,mass shape,mass \
-                           margins,assessment,pathology,subtlety,image file path,cropped image \
-                           file path,ROI mask file path\n";
-const CALC_HEADER: &str = "patient_id,breast density,left or right breast,image view,abnormality \
-                           id,abnormality type,calc type,calc \
-                           distribution,assessment,pathology,subtlety,image file path,cropped \
-                           image file path,ROI mask file path\n";
+const MASS_HEADER: &str = "patient_id,breast_density,left or right breast,image view,\
+                           abnormality id,abnormality type,mass shape,mass margins,assessment,\
+                           pathology,subtlety,image file path,cropped image file path,\
+                           ROI mask file path\n";
+const CALC_HEADER: &str = "patient_id,breast density,left or right breast,image view,\
+                           abnormality id,abnormality type,calc type,calc distribution,\
+                           assessment,pathology,subtlety,image file path,cropped image file path,\
+                           ROI mask file path\n";
 
 #[test]
 fn cbis_ddsm_tables_folders_and_masks() {
@@ -75,10 +75,9 @@ fn cbis_ddsm_tables_folders_and_masks() {
     );
     // Descriptive folders (later NBIA downloads): the table's file names do not exist.
     write_dicom(
-        &root.join(
-            "Calc-Test_P_00002_RIGHT_MLO/08-29-2017-DDSM-NA-1/1.000000-full mammogram \
-                    images-2/1-1.dcm",
-        ),
+        &root
+            .join("Calc-Test_P_00002_RIGHT_MLO")
+            .join("08-29-2017-DDSM-NA-1/1.000000-full mammogram images-2/1-1.dcm"),
         40,
         30,
         &breast(40, 30, "R"),

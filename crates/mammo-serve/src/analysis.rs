@@ -19,7 +19,7 @@ use mammo_explain::{
 };
 use mammo_image::{Filter, GrayImage, resize};
 use mammo_preprocess::PipelineConfig;
-use mammo_train::data::normalise_into;
+use mammo_train::data::model_input;
 use mammo_train::{Run, Select, dicom_pipeline, prepare_dicom};
 use serde::Serialize;
 
@@ -355,8 +355,7 @@ impl Engine {
                 source: Box::new(source),
             })?;
         let [h, w] = self.input_size;
-        let mut x = vec![0f32; self.model_cfg.in_chans * h * w];
-        normalise_into(&prepared.pixels, h, w, false, &self.model_cfg, &mut x);
+        let x = model_input(&prepared.pixels, h, w, &self.model_cfg);
         let ens = explain_ensemble(&self.explainers, &x, h, w, self.layer, &[METHOD])?;
         let e = &ens.explanations[0];
         let b = centered_box(&e.heat, w, h, self.info.box_size, self.info.box_size);

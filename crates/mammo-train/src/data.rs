@@ -205,6 +205,14 @@ pub fn unit_range(values: &[u16], bits: u32) -> Vec<f32> {
     values.iter().map(|&v| v as f32 / max).collect()
 }
 
+/// One `h` x `w` image of `[0, 1]` pixels as the model's input (`in_chans` normalised
+/// planes, not flipped): what inference and explanation feed a model.
+pub fn model_input(pixels: &[f32], h: usize, w: usize, model: &ModelConfig) -> Vec<f32> {
+    let mut x = vec![0f32; model.in_chans * h * w];
+    normalise_into(pixels, h, w, false, model, &mut x);
+    x
+}
+
 /// Normalises `[0, 1]` pixels with the model's mean/std into `out` (`in_chans` planes),
 /// flipping horizontally if asked.
 pub fn normalise_into(

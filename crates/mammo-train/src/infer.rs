@@ -14,7 +14,7 @@ use mammo_models::{Classifier, Model, ModelConfig};
 use mammo_preprocess::{OutputSize, PipelineConfig, saved_pipeline};
 
 use crate::config::Select;
-use crate::data::{Dataset, ImageCache, normalise_into, read_image, unit_range};
+use crate::data::{Dataset, ImageCache, model_input, read_image, unit_range};
 use crate::error::{Result, TrainError, io_err};
 use crate::report::{self, Metrics, Prediction, RunMetrics, sigmoid};
 use crate::run::{Run, write_atomic, write_csv, write_json};
@@ -95,8 +95,7 @@ impl Ensemble {
     pub fn predict_pixels(&self, pixels: &[f32]) -> (f64, Vec<f64>) {
         let [h, w] = self.input_size();
         let cfg = self.model_config();
-        let mut x = vec![0f32; cfg.in_chans * h * w];
-        normalise_into(pixels, h, w, false, cfg, &mut x);
+        let x = model_input(pixels, h, w, cfg);
         let per: Vec<f64> = self
             .models
             .iter()

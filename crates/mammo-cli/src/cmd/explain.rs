@@ -8,7 +8,7 @@ use mammo_explain::batch::{
 };
 use mammo_explain::render::{colour, draw_box, npy_bytes, overlay, write_rgb_png};
 use mammo_explain::{Explainer, Method};
-use mammo_train::data::normalise_into;
+use mammo_train::data::model_input;
 use mammo_train::{Run, Select, load_input};
 use serde::Serialize;
 
@@ -166,8 +166,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         pb.inc(1);
         let pixels =
             load_input(&run, &t.path).inspect_err(|e| pb.suspend(|| eprintln!("error: {e}")))?;
-        let mut input = vec![0f32; run.model.in_chans * h * w];
-        normalise_into(&pixels, h, w, false, &run.model, &mut input);
+        let input = model_input(&pixels, h, w, &run.model);
         Ok::<_, mammo_train::TrainError>(Loaded { pixels, input })
     };
     let mut rows = Vec::new();
