@@ -18,6 +18,14 @@ pub enum DatasetError {
         row: usize,
         cause: RowError,
     },
+    /// A column the file must have is not in its header.
+    #[error("{}: no {column} column (columns: {columns})", path.display())]
+    MissingColumn {
+        path: PathBuf,
+        column: &'static str,
+        /// The header as found, comma-joined.
+        columns: String,
+    },
     /// No row has an image to train on.
     #[error("{}: no usable rows", path.display())]
     Empty { path: PathBuf },
@@ -41,6 +49,9 @@ pub enum RowError {
     },
     #[error(transparent)]
     Id(#[from] PathIdError),
+    /// A coordinate (or other number) that is not a finite number.
+    #[error("{column} {value:?} is not a number")]
+    NotANumber { column: &'static str, value: String },
     #[error("path {path:?} holds a NUL byte")]
     PathNul { path: String },
     #[error(

@@ -119,7 +119,7 @@ pub fn explain_run(
             .map(|r| (r.image_id.clone(), r))
             .collect();
     let truth = lesions
-        .map(mammo_preprocess::lesion_boxes_by_image)
+        .map(mammo_dataset::lesion_boxes_by_image)
         .transpose()?;
     let base = run
         .info

@@ -56,6 +56,9 @@ pub enum ExperimentError {
     File(#[from] mammo_io::FileError),
     #[error(transparent)]
     Preprocess(#[from] mammo_preprocess::PreprocessError),
+    /// A manifest or `lesions.csv` that cannot be read.
+    #[error(transparent)]
+    Dataset(#[from] mammo_dataset::DatasetError),
 }
 
 /// The cause of a failed step, kept typed.

@@ -10,7 +10,9 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::datasets::{Dataset, DatasetKind, LesionBox, load_dataset};
+use mammo_dataset::LesionBox;
+
+use crate::datasets::{Dataset, DatasetKind, load_dataset};
 use crate::error::{PreprocessError, io_err};
 use crate::pipeline::{PipelineConfig, Processed, process_image};
 use crate::rsna::{RsnaReader, RsnaRow, open_csv};
@@ -255,9 +257,9 @@ pub fn run_dataset_batch(
         )?;
         let src = opts.root.join("lesions.csv");
         if src.is_file() {
-            let lesions = crate::lesions::read_lesions_csv(&src)?;
+            let lesions = mammo_dataset::read_lesions_csv(&src)?;
             let dst = opts.out.join("lesions.csv");
-            crate::lesions::write_lesions_csv(&dst, &lesions)?;
+            mammo_dataset::write_lesions_csv(&dst, &lesions)?;
             report.lesions_csv = Some(dst);
             report.lesion_boxes = lesions.len();
         }
@@ -344,7 +346,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
     let lesions_csv = match lesions {
         Some(l) => {
             let path = opts.out.join("lesions.csv");
-            crate::lesions::write_lesions_csv(&path, l)?;
+            mammo_dataset::write_lesions_csv(&path, l)?;
             Some(path)
         }
         None => None,

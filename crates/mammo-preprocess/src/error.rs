@@ -15,6 +15,9 @@ pub enum PreprocessError {
     SettingsChanged { path: PathBuf, reason: String },
     #[error("invalid settings: {0}")]
     Config(String),
+    /// A manifest or `lesions.csv` that cannot be read or written.
+    #[error(transparent)]
+    Dataset(#[from] mammo_dataset::DatasetError),
     /// Another process is writing the output folder.
     #[error(transparent)]
     Locked(#[from] mammo_image::LockError),

@@ -18,7 +18,6 @@
 mod batch;
 pub mod datasets;
 mod error;
-mod lesions;
 mod pipeline;
 mod rsna;
 mod rsna_test;
@@ -27,9 +26,8 @@ pub use batch::{
     BatchOptions, BatchReport, DatasetBatchOptions, run_batch, run_dataset_batch,
     run_loaded_dataset, saved_pipeline,
 };
-pub use datasets::{Dataset, DatasetKind, ImageRecord, LesionBox, LesionKind, load_dataset};
+pub use datasets::{Dataset, DatasetKind, ImageRecord, load_dataset};
 pub use error::PreprocessError;
-pub use lesions::{LESION_CSV_COLUMNS, lesion_boxes_by_image, read_lesions_csv, write_lesions_csv};
 pub use pipeline::{
     FlipTo, OutputSize, PipelineConfig, ProcessError, Processed, SizedOutput, choose_reduce,
     process_dicom, process_image,

@@ -6,10 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::{Header, breast, mask, scratch, write, write_dicom};
-use mammo_dataset::read_manifest;
+use mammo_dataset::{LESION_CSV_COLUMNS, LesionKind, read_manifest};
 use mammo_preprocess::{
-    DatasetBatchOptions, DatasetKind, LESION_CSV_COLUMNS, LesionKind, OutputSize, PipelineConfig,
-    load_dataset, run_dataset_batch,
+    DatasetBatchOptions, DatasetKind, OutputSize, PipelineConfig, load_dataset, run_dataset_batch,
 };
 
 fn err_of(kind: DatasetKind, root: &Path) -> String {
@@ -665,7 +664,7 @@ fn a_dataset_batch_writes_manifest_and_lesions_and_goes_on_past_failures() {
         Some(out.join("lesions.csv").as_path())
     );
     assert_eq!(report.lesion_boxes, 2);
-    let truth = mammo_preprocess::lesion_boxes_by_image(&out.join("lesions.csv")).unwrap();
+    let truth = mammo_dataset::lesion_boxes_by_image(&out.join("lesions.csv")).unwrap();
     assert_eq!(truth["i2"], vec![[10.5, 5.25, 20.0, 15.0]]);
     assert_eq!(truth["i3"], vec![[1.0, 2.0, 3.0, 4.0]]);
     let [x0, y0, x1, y1] = rows[1].box_to_output(truth["i2"][0]);
@@ -708,7 +707,7 @@ fn rsna_through_the_dataset_entry_point_copies_the_phantom_lesions() {
     })
     .unwrap();
     let ds = load_dataset(DatasetKind::Rsna, &root).unwrap();
-    let phantom = mammo_preprocess::lesion_boxes_by_image(&root.join("lesions.csv")).unwrap();
+    let phantom = mammo_dataset::lesion_boxes_by_image(&root.join("lesions.csv")).unwrap();
     assert_eq!(
         ds.lesions.len(),
         phantom.values().map(Vec::len).sum::<usize>()
@@ -731,7 +730,7 @@ fn rsna_through_the_dataset_entry_point_copies_the_phantom_lesions() {
     )
     .unwrap();
     assert_eq!((report.total, report.failed), (ds.images.len(), 0));
-    let copied = mammo_preprocess::lesion_boxes_by_image(&out.join("lesions.csv")).unwrap();
+    let copied = mammo_dataset::lesion_boxes_by_image(&out.join("lesions.csv")).unwrap();
     assert_eq!(copied, phantom);
 }
 

@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let truth = args
         .truth
         .as_deref()
-        .map(mammo_preprocess::lesion_boxes_by_image)
+        .map(mammo_dataset::lesion_boxes_by_image)
         .transpose()?;
     let targets: Vec<Target> = match &args.manifest {
         Some(m) => {

@@ -28,9 +28,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{Dataset, ImageRecord, LesionBox, LesionKind, Table, dicom_files, safe_join};
+use super::{Dataset, ImageRecord, Table, dicom_files, safe_join};
 use crate::error::PreprocessError;
 use mammo_dataset::check_path_id;
+use mammo_dataset::{LesionBox, LesionKind};
 
 /// The bounding box `[x0, y0, x1, y1]` (half-open) of the nonzero pixels of a mask DICOM;
 /// `Ok(None)` when the image is not binary (a grayscale crop, not a mask). An empty mask or

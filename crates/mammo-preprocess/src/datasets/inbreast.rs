@@ -22,11 +22,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::plist::{Plist, parse_plist};
-use super::{
-    Dataset, ImageRecord, LesionBox, LesionKind, Table, dicom_files, find_file, parse_laterality,
-};
+use super::{Dataset, ImageRecord, Table, dicom_files, find_file, parse_laterality};
 use crate::error::PreprocessError;
-use mammo_dataset::check_path_id;
+use mammo_dataset::{LesionBox, LesionKind, check_path_id};
 
 /// The label of an INbreast BI-RADS (`4a` -> 1, `3` -> 0).
 pub(crate) fn birads_label(v: &str) -> Result<u8, String> {

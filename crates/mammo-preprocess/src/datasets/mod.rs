@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::error::PreprocessError;
 use crate::rsna::{RsnaRow, read_rsna_csv};
-use mammo_dataset::check_path_id;
+use mammo_dataset::{LesionBox, check_path_id};
 
 pub use cbis_ddsm::mask_box;
 pub use plist::{Plist, parse_plist};
@@ -147,47 +147,6 @@ impl ImageRecord {
     }
 }
 
-/// What a lesion box outlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum LesionKind {
-    Mass,
-    Calcification,
-    /// Anything else a reader boxed (architectural distortion, asymmetry, ...).
-    Finding,
-}
-
-impl LesionKind {
-    /// The `lesion_type` of `lesions.csv`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mass => "mass",
-            Self::Calcification => "calcification",
-            Self::Finding => "finding",
-        }
-    }
-}
-
-/// A lesion box in pixels of the stored (source DICOM) image: column x, row y, origin at the
-/// top-left pixel, `[x0, x1) x [y0, y1)` as in the phantom's `lesions.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LesionBox {
-    pub image_id: String,
-    pub patient_id: String,
-    pub laterality: String,
-    pub view: String,
-    pub kind: LesionKind,
-    pub x0: f64,
-    pub y0: f64,
-    pub x1: f64,
-    pub y1: f64,
-    /// `MALIGNANT`, `BENIGN`, ... where the dataset proves it, else empty.
-    pub pathology: String,
-    /// The finding's own BI-RADS, where the dataset gives one.
-    pub birads: String,
-    /// The dataset's words for it (VinDr categories, INbreast ROI name, CBIS shape / type).
-    pub description: String,
-}
-
 /// A dataset read from its root.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -296,7 +255,7 @@ fn load_rsna(ds: &mut Dataset) -> Result<(), PreprocessError> {
     }
     let lesions = ds.root.join("lesions.csv");
     if lesions.is_file() {
-        let boxes = crate::lesions::read_lesions_csv(&lesions)?;
+        let boxes = mammo_dataset::read_lesions_csv(&lesions)?;
         ds.lesions.extend(boxes);
     }
     Ok(())

@@ -18,9 +18,10 @@
 
 use std::collections::HashMap;
 
-use super::{Dataset, ImageRecord, LesionBox, LesionKind, Table, find_file, parse_laterality};
+use super::{Dataset, ImageRecord, Table, find_file, parse_laterality};
 use crate::error::PreprocessError;
 use mammo_dataset::check_path_id;
+use mammo_dataset::{LesionBox, LesionKind};
 
 /// `BI-RADS 4` (or `4`) -> 4.
 fn birads_number(v: &str) -> Option<u32> {
