@@ -128,12 +128,20 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::PartialFailure) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("error: {}", cmd::printable(&e.to_string()));
+            let mut shown = e.to_string();
+            eprintln!("error: {}", cmd::printable(&shown));
             if e.downcast_ref::<cmd::UsageError>().is_some() {
                 return ExitCode::from(2);
             }
+            // Library messages already hold their cause's text (one line, for failure
+            // tables); a link adds a line only when it says something not yet shown.
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {}", cmd::printable(&cause.to_string()));
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {}", cmd::printable(&text));
+                    shown.push('\n');
+                    shown.push_str(&text);
+                }
             }
             ExitCode::from(1)
         }

@@ -133,6 +133,13 @@ fn train_csv_values_are_checked_on_read() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains(want), "want {want:?}: {err}");
+        // The error keeps its typed cause (the row's), whose text the message already
+        // holds: printed once, not again as a "caused by" line.
+        assert!(
+            err.contains("cannot read") && err.contains("train.csv: row 2: "),
+            "{err}"
+        );
+        assert!(!err.contains("caused by"), "{err}");
     }
     // RSNA's own spellings are labels; an unknown view is kept with a warning.
     let (csv, images) = dataset(

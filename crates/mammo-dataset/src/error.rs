@@ -16,6 +16,7 @@ pub enum DatasetError {
     Row {
         path: PathBuf,
         row: usize,
+        #[source]
         cause: RowError,
     },
     /// A column the file must have is not in its header.
@@ -33,6 +34,7 @@ pub enum DatasetError {
     #[error("cannot make {k} folds: {cause}")]
     Folds {
         k: usize,
+        #[source]
         cause: mammo_eval::FoldError,
     },
 }
@@ -45,6 +47,7 @@ pub enum RowError {
     #[error("{}", csv_message(column.as_deref(), error))]
     Csv {
         column: Option<String>,
+        #[source]
         error: csv::Error,
     },
     #[error(transparent)]

@@ -5,6 +5,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 
+use crate::error::Cause;
 use crate::meta::{ImageMeta, TransferSyntaxKind};
 
 pub(crate) const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
@@ -38,12 +39,9 @@ pub(crate) fn decode_frame(
     frame: u32,
     reduce: u32,
     threads: u32,
-) -> Result<StoredFrame, String> {
+) -> Result<StoredFrame, Cause> {
     if frame >= meta.frames {
-        return Err(format!(
-            "frame {frame} requested, the image has {}",
-            meta.frames
-        ));
+        return Err(format!("frame {frame} requested, the image has {}", meta.frames).into());
     }
     match meta.kind {
         TransferSyntaxKind::Jpeg2000 => decode_jpeg2000(obj, meta, frame, reduce, threads),
@@ -77,9 +75,7 @@ pub(crate) fn decode_frame(
                     .map(String::as_str)
                     .or_else(|| panic.downcast_ref::<&str>().copied())
                     .unwrap_or("no message");
-                Err(format!(
-                    "the pixel data decoder failed on this file ({what})"
-                ))
+                Err(format!("the pixel data decoder failed on this file ({what})").into())
             })
         }
     }
@@ -204,7 +200,7 @@ fn decode_jpeg2000(
     frame: u32,
     reduce: u32,
     threads: u32,
-) -> Result<StoredFrame, String> {
+) -> Result<StoredFrame, Cause> {
     let mut bytes = frame_bytes(obj, meta, frame)?;
     // Fragments are padded to even length; trailing zero padding after EOC is harmless.
     if let Some(start) = find_jpeg2000_start(&bytes)
@@ -214,18 +210,20 @@ fn decode_jpeg2000(
     }
     // The codestream's own size (SIZ) must agree with the DICOM header before anything is
     // allocated for it: a small file can claim a huge image in either place.
-    let header = mammo_j2k::read_header(&bytes).map_err(|e| e.to_string())?;
+    let header = mammo_j2k::read_header(&bytes)?;
     if header.width != meta.columns || header.height != meta.rows {
         return Err(format!(
             "JPEG 2000 codestream (SIZ) is {}x{}, the DICOM header says {}x{}",
             header.width, header.height, meta.columns, meta.rows
-        ));
+        )
+        .into());
     }
     if header.components != meta.samples_per_pixel as u32 {
         return Err(format!(
             "JPEG 2000 codestream has {} components, Samples per Pixel is {}",
             header.components, meta.samples_per_pixel
-        ));
+        )
+        .into());
     }
     let decoded = mammo_j2k::decode(
         &bytes,
@@ -233,8 +231,7 @@ fn decode_jpeg2000(
             reduce,
             threads: threads.max(1),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let expect_w = meta.columns.div_ceil(1 << decoded.reduce);
     let expect_h = meta.rows.div_ceil(1 << decoded.reduce);
     if decoded.width != expect_w || decoded.height != expect_h {
@@ -247,13 +244,15 @@ fn decode_jpeg2000(
             meta.rows,
             expect_w,
             expect_h
-        ));
+        )
+        .into());
     }
     if decoded.components != meta.samples_per_pixel as u32 {
         return Err(format!(
             "JPEG 2000 stream has {} components, Samples per Pixel is {}",
             decoded.components, meta.samples_per_pixel
-        ));
+        )
+        .into());
     }
     let mut data = decoded.data;
     // A signed image whose codestream was written unsigned: reinterpret at Bits Stored.
@@ -282,10 +281,8 @@ fn decode_generic(
     obj: &DefaultDicomObject,
     meta: &ImageMeta,
     frame: u32,
-) -> Result<StoredFrame, String> {
-    let px = obj
-        .decode_pixel_data_frame(frame)
-        .map_err(|e| crate::error::chain(&e))?;
+) -> Result<StoredFrame, Cause> {
+    let px = obj.decode_pixel_data_frame(frame)?;
     let raw = px.data();
     let samples = meta.samples_per_pixel as usize;
     let n = meta.rows as usize * meta.columns as usize * samples;

@@ -21,7 +21,7 @@ mod render;
 mod rle;
 
 pub use decode::StoredFrame;
-pub use error::{DicomError, chain as error_chain};
+pub use error::{Cause, DicomError, chain as error_chain};
 pub use lut::{LookupTable, ModalityLut, VoiFunction, VoiTransform, Window};
 pub use meta::{ImageMeta, Photometric, TransferSyntaxKind};
 pub use render::{RenderError, Rendered, Renderer, VoiChoice, quantize};
@@ -150,18 +150,17 @@ impl DicomImage {
     /// must fit the limit, and native Pixel Data must hold as many bytes as the header says.
     pub fn open_with_limit(path: impl AsRef<Path>, max_frame_pixels: u64) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let read_err = |reason: String| DicomError::Read {
+        let read_err = |cause: Cause| DicomError::Read {
             path: path.clone(),
-            reason,
+            cause,
         };
-        let stat = std::fs::metadata(&path).map_err(|e| read_err(e.to_string()))?;
+        let stat = std::fs::metadata(&path).map_err(|e| read_err(e.into()))?;
         if !stat.is_file() {
-            return Err(read_err(format!(
-                "not a regular file ({})",
-                file_kind(&stat.file_type())
-            )));
+            return Err(read_err(
+                format!("not a regular file ({})", file_kind(&stat.file_type())).into(),
+            ));
         }
-        let bytes = std::fs::read(&path).map_err(|e| read_err(e.to_string()))?;
+        let bytes = std::fs::read(&path).map_err(|e| read_err(e.into()))?;
         Self::from_bytes(path, &bytes, max_frame_pixels)
     }
 
@@ -174,7 +173,7 @@ impl DicomImage {
         prescan::check_lengths(bytes, max_inflated_bytes(max_frame_pixels)).map_err(|reason| {
             DicomError::Read {
                 path: path.clone(),
-                reason,
+                cause: reason.into(),
             }
         })?;
         let object = OpenFileOptions::new()
@@ -182,7 +181,7 @@ impl DicomImage {
             .from_reader(bytes)
             .map_err(|e| DicomError::Read {
                 path: path.clone(),
-                reason: error::chain(&e),
+                cause: e.into(),
             })?;
         Self::from_object(path, object, max_frame_pixels)
     }
@@ -245,11 +244,11 @@ impl DicomImage {
         reduce: u32,
         threads: u32,
     ) -> Result<StoredFrame> {
-        decode::decode_frame(&self.object, &self.meta, frame, reduce, threads).map_err(|reason| {
+        decode::decode_frame(&self.object, &self.meta, frame, reduce, threads).map_err(|cause| {
             DicomError::Decode {
                 path: self.path.clone(),
                 transfer_syntax: self.meta.transfer_syntax.clone(),
-                reason,
+                cause,
             }
         })
     }

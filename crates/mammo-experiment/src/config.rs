@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use mammo_train::TrainConfig;
 
-use crate::ExperimentError;
+use crate::{Cause, ExperimentError};
 
 /// A data stage of Algorithm 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -225,7 +225,7 @@ impl ExperimentConfig {
     pub fn from_toml_file(path: &Path) -> Result<Self, ExperimentError> {
         let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Config {
             path: path.into(),
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
         Self::from_toml_str(&text, path)
     }
@@ -234,7 +234,7 @@ impl ExperimentConfig {
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ExperimentError> {
         let mut cfg: Self = toml::from_str(text).map_err(|e| ExperimentError::Config {
             path: path.into(),
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         for file in cfg.weights.values_mut() {
@@ -242,86 +242,117 @@ impl ExperimentConfig {
                 *file = base.join(&*file);
             }
         }
-        cfg.validate().map_err(|reason| ExperimentError::Config {
+        cfg.validate().map_err(|e| ExperimentError::Config {
             path: path.into(),
-            reason,
+            cause: e.into(),
         })?;
         Ok(cfg)
     }
 
     /// Values no run can satisfy, checked before any work starts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let e = &self.experiment;
         if e.resolutions.is_empty() || e.stages.is_empty() || e.models.is_empty() {
-            return Err(
-                "experiment.resolutions, stages and models must each name at least one".into(),
-            );
+            return Err(ConfigError::Empty);
         }
-        if let Some(r) = e.resolutions.iter().find(|&&r| !(16..=4096).contains(&r)) {
-            return Err(format!("resolution {r} is outside 16..=4096"));
+        if let Some(&r) = e.resolutions.iter().find(|&&r| !(16..=4096).contains(&r)) {
+            return Err(ConfigError::Resolution(r));
         }
+        let model = |key: String, m: &str| {
+            mammo_models::spec(m)
+                .map(|_| ())
+                .map_err(|cause| ConfigError::Model {
+                    key,
+                    cause: Box::new(cause),
+                })
+        };
         for m in &e.models {
-            mammo_models::spec(m).map_err(|err| format!("model {m:?}: {err}"))?;
+            model(format!("model {m:?}"), m)?;
         }
+        let field = |field: &'static str| move |cause| ConfigError::Field { field, cause };
         self.explain
             .method
             .parse::<mammo_explain::Method>()
-            .map_err(|err| format!("explain.method: {err}"))?;
+            .map_err(|e| field("explain.method")(e.into()))?;
         if !(0.0..=1.0).contains(&self.explain.box_fraction) || self.explain.box_fraction == 0.0 {
-            return Err(format!(
-                "explain.box_fraction {} must be in (0, 1]",
-                self.explain.box_fraction
-            ));
+            return Err(ConfigError::BoxFraction(self.explain.box_fraction));
         }
-        self.phantom
-            .size
+        let p = &self.phantom;
+        p.size
             .parse::<mammo_phantom::SizePreset>()
-            .map_err(|err| format!("phantom.size: {err}"))?;
-        self.phantom
-            .conspicuity
+            .map_err(|e| field("phantom.size")(e.into()))?;
+        p.conspicuity
             .parse::<mammo_phantom::Conspicuity>()
-            .map_err(|err| format!("phantom.conspicuity: {err}"))?;
-        self.phantom
-            .density
+            .map_err(|e| field("phantom.conspicuity")(e.into()))?;
+        p.density
             .parse::<mammo_phantom::DensityMix>()
-            .map_err(|err| format!("phantom.density: {err}"))?;
+            .map_err(|e| field("phantom.density")(e.into()))?;
         if e.stages.contains(&Stage::Augmented) {
             if e.synthetic_positives == 0 {
-                return Err(
-                    "experiment.synthetic_positives must be positive for the augmented stage"
-                        .into(),
-                );
+                return Err(ConfigError::NoSyntheticPositives);
             }
-            if let Some(r) = e
+            if let Some(&r) = e
                 .resolutions
                 .iter()
                 .find(|&&r| !r.is_power_of_two() || r < 16)
             {
-                return Err(format!(
-                    "the augmented stage's generator grows by powers of two from 16 px: \
-                     resolution {r} is not one"
-                ));
+                return Err(ConfigError::NotAGeneratorSize(r));
             }
             if !(self.gan.stem_kimg > 0.0 && self.gan.head_kimg > 0.0 && self.gan.truncation > 0.0)
             {
-                return Err("gan.stem_kimg, head_kimg and truncation must be positive".into());
+                return Err(ConfigError::GanNotPositive);
             }
         }
         for m in self.weights.keys() {
-            mammo_models::spec(m).map_err(|err| format!("[weights] {m:?}: {err}"))?;
+            model(format!("[weights] {m:?}"), m)?;
         }
         if self.train.pretrained.is_some() && e.models.len() > 1 {
-            return Err(
-                "train.pretrained names one file for every model; name each model's file in \
-                 [weights] (or use --weights-dir)"
-                    .into(),
-            );
+            return Err(ConfigError::OnePretrainedForMany);
         }
         let mut t = self.train.clone();
         t.model = e.models[0].clone();
-        t.validate().map_err(|err| format!("train: {err}"))?;
+        t.validate().map_err(|e| field("train")(e.into()))?;
         Ok(())
     }
+}
+
+/// An experiment file's values that no run can satisfy ([`ExperimentConfig::validate`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("experiment.resolutions, stages and models must each name at least one")]
+    Empty,
+    #[error("resolution {0} is outside 16..=4096")]
+    Resolution(u32),
+    /// A model name (in `experiment.models` or `[weights]`) that is not in the registry.
+    #[error("{key}: {cause}")]
+    Model {
+        key: String,
+        #[source]
+        cause: Box<mammo_models::ModelError>,
+    },
+    /// A field whose value does not parse or validate.
+    #[error("{field}: {cause}")]
+    Field {
+        field: &'static str,
+        #[source]
+        cause: Cause,
+    },
+    #[error("explain.box_fraction {0} must be in (0, 1]")]
+    BoxFraction(f64),
+    #[error("experiment.synthetic_positives must be positive for the augmented stage")]
+    NoSyntheticPositives,
+    #[error(
+        "the augmented stage's generator grows by powers of two from 16 px: resolution {0} is \
+         not one"
+    )]
+    NotAGeneratorSize(u32),
+    #[error("gan.stem_kimg, head_kimg and truncation must be positive")]
+    GanNotPositive,
+    #[error(
+        "train.pretrained names one file for every model; name each model's file in [weights] \
+         (or use --weights-dir)"
+    )]
+    OnePretrainedForMany,
 }
 
 #[cfg(test)]

@@ -164,7 +164,7 @@ pub fn explain_run(
         default_layer = match &section.layer {
             Some(name) => explainer
                 .layer_index(Some(name))
-                .map_err(|e| ExperimentError::Invalid(format!("explain.layer: {e}")))?,
+                .map_err(|e| ExperimentError::invalid("explain.layer", e))?,
             None => explainer
                 .layer_index(None)
                 .map_err(|e| step_err(run_dir, e))?,

@@ -37,8 +37,7 @@ fn step_err(step: &str, e: impl Into<crate::Cause>) -> ExperimentError {
 
 /// The resolved GAN config of `[gan]` (preset name or file).
 pub fn gan_config(section: &GanSection) -> Result<GanConfig, ExperimentError> {
-    GanConfig::load(&section.config)
-        .map_err(|e| ExperimentError::Invalid(format!("gan.config: {e}")))
+    GanConfig::load(&section.config).map_err(|e| ExperimentError::invalid("gan.config", e))
 }
 
 /// Trains fold `fold`'s generator chain in `dir` and writes its synthetic rows.

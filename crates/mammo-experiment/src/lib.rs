@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use config::{ExperimentConfig, Stage};
+pub use config::{ConfigError, ExperimentConfig, Stage};
 pub use steps::{ExperimentOptions, ExperimentSummary, PlannedStep, plan, run_experiment};
 pub use weights::{ModelWeights, find_in_hub_cache, resolve_weights};
 
@@ -38,18 +38,39 @@ pub enum ExperimentError {
     /// Another process is writing the output folder.
     #[error(transparent)]
     Locked(#[from] mammo_image::LockError),
-    #[error("{path}: {reason}")]
-    Config { path: PathBuf, reason: String },
+    /// An experiment file that cannot be read, parsed or used.
+    #[error("{}: {cause}", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        cause: Cause,
+    },
+    /// Settings no run can satisfy.
+    #[error(transparent)]
+    Settings(#[from] config::ConfigError),
+    /// Settings or inputs no run can satisfy.
     #[error("{0}")]
     Invalid(String),
+    /// A setting or input (`what`) that cannot be used, and why.
+    #[error("{what}: {cause}")]
+    InvalidField {
+        what: String,
+        #[source]
+        cause: Cause,
+    },
     /// A step that failed; its cause stays typed (a training, GAN or dataset error).
     #[error("{step}: {cause}")]
-    Step { step: String, cause: Cause },
+    Step {
+        step: String,
+        #[source]
+        cause: Cause,
+    },
     /// A file or folder operation that failed; the cause stays typed.
     #[error("{path}: cannot {action}: {cause}")]
     Io {
         path: PathBuf,
         action: &'static str,
+        #[source]
         cause: Cause,
     },
     #[error(transparent)]
@@ -65,6 +86,14 @@ pub enum ExperimentError {
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 impl ExperimentError {
+    /// `what` cannot be used because of `cause`.
+    pub fn invalid(what: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        Self::InvalidField {
+            what: what.into(),
+            cause: cause.into(),
+        }
+    }
+
     /// Step `step` failed because of `cause` (an error, or a message).
     pub fn step(step: impl Into<String>, cause: impl Into<Cause>) -> Self {
         Self::Step {

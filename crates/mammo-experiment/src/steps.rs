@@ -302,7 +302,7 @@ pub fn plan(cfg: &ExperimentConfig, phantom: bool) -> Vec<PlannedStep> {
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentSummary, ExperimentError> {
     let started = Instant::now();
     let cfg = &opts.config;
-    cfg.validate().map_err(ExperimentError::Invalid)?;
+    cfg.validate()?;
     let e = &cfg.experiment;
     let augmented = e.stages.contains(&Stage::Augmented);
     let gan_cfg = if augmented {

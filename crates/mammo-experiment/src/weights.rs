@@ -86,7 +86,7 @@ pub fn resolve_weights(
             )));
         }
         let sha256 = mammo_train::run::sha256_file(&file)
-            .map_err(|e| ExperimentError::Invalid(format!("weights of {model} ({origin}): {e}")))?;
+            .map_err(|e| ExperimentError::invalid(format!("weights of {model} ({origin})"), e))?;
         out.insert(
             model.clone(),
             ModelWeights {
@@ -108,7 +108,7 @@ pub fn find_in_hub_cache(
     let exact = format!("models--timm--{model}");
     let tagged = format!("{exact}.");
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| ExperimentError::Invalid(format!("--weights-dir {}: {e}", dir.display())))?;
+        .map_err(|e| ExperimentError::invalid(format!("--weights-dir {}", dir.display()), e))?;
     let mut repos: Vec<String> = entries
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
@@ -151,7 +151,7 @@ pub fn find_in_hub_cache(
         Some(rev) => rev,
         None => {
             let mut revs: Vec<String> = std::fs::read_dir(&snapshots)
-                .map_err(|e| ExperimentError::Invalid(format!("{}: {e}", snapshots.display())))?
+                .map_err(|e| ExperimentError::invalid(snapshots.display().to_string(), e))?
                 .filter_map(Result::ok)
                 .filter(|e| e.path().is_dir())
                 .filter_map(|e| e.file_name().to_str().map(String::from))

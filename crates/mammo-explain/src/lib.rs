@@ -35,8 +35,12 @@ pub enum ExplainError {
     NoGradient,
     #[error("engine: {0}")]
     Engine(String),
-    #[error("{path}: cannot write: {reason}")]
-    Write { path: PathBuf, reason: String },
+    #[error("{path}: cannot write: {cause}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// One method's result on one image at input resolution.

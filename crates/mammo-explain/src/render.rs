@@ -75,17 +75,17 @@ pub fn write_rgb_png(path: &Path, img: &Rgb) -> Result<(), ExplainError> {
         enc.set_depth(png::BitDepth::Eight);
         let mut w = enc.write_header().map_err(|e| ExplainError::Write {
             path: path.into(),
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
         w.write_image_data(&img.data)
             .map_err(|e| ExplainError::Write {
                 path: path.into(),
-                reason: e.to_string(),
+                cause: e.into(),
             })?;
     }
     mammo_image::write_atomic(path, &bytes).map_err(|e| ExplainError::Write {
         path: path.into(),
-        reason: e.to_string(),
+        cause: e.into(),
     })
 }
 

@@ -145,9 +145,9 @@ pub fn load_set(images: Vec<RealImage>, res: usize) -> Result<ImageSet> {
                 width: w,
                 bit_depth: bits,
                 samples: px,
-            } = mammo_image::read_png_gray(&img.path).map_err(|e| GanError::Data {
+            } = mammo_image::read_png_gray(&img.path).map_err(|cause| GanError::Image {
                 path: img.path.clone(),
-                reason: e.to_string(),
+                cause,
             })?;
             let max = ((1u32 << bits) - 1) as f32;
             let g = GrayImage::new(w, h, px.iter().map(|&v| v as f32 / max).collect());

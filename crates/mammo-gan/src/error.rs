@@ -19,10 +19,18 @@ pub enum GanError {
     Io {
         action: &'static str,
         path: PathBuf,
+        #[source]
         cause: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("{}: {reason}", path.display())]
     Data { path: PathBuf, reason: String },
+    /// A real image that could not be read.
+    #[error("{}: {cause}", path.display())]
+    Image {
+        path: PathBuf,
+        #[source]
+        cause: mammo_image::PngError,
+    },
     #[error("GAN run {}: {reason}", run.display())]
     Run { run: PathBuf, reason: String },
     #[error(transparent)]

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use mammo_io::write_atomic;
+use mammo_io::{Cause, write_atomic};
 
 /// Errors of PNG input/output; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -14,10 +14,18 @@ pub enum PngError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot encode {}: {reason}", path.display())]
-    Encode { path: PathBuf, reason: String },
-    #[error("cannot read {}: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
+    #[error("cannot encode {}: {cause}", path.display())]
+    Encode {
+        path: PathBuf,
+        #[source]
+        cause: Cause,
+    },
+    #[error("cannot read {}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        cause: Cause,
+    },
 }
 
 /// Writes `values` (`[0, 1]`, row-major) as a `bits`-deep (8 or 16) grayscale PNG. The file
@@ -36,14 +44,14 @@ pub fn write_png_gray(
         b => {
             return Err(PngError::Encode {
                 path: path.into(),
-                reason: format!("bit depth {b} (8 or 16)"),
+                cause: format!("bit depth {b} (8 or 16)").into(),
             });
         }
     };
     assert_eq!(values.len(), width as usize * height as usize);
     let enc_err = |e: png::EncodingError| PngError::Encode {
         path: path.into(),
-        reason: e.to_string(),
+        cause: e.into(),
     };
     let mut encoded = Vec::with_capacity(values.len() * bits as usize / 16 + 1024);
     {
@@ -101,7 +109,7 @@ pub fn png_dimensions(path: &Path) -> Result<PngSize, PngError> {
 pub fn read_png_gray(path: &Path) -> Result<GrayPng, PngError> {
     let file = File::open(path).map_err(|e| PngError::Read {
         path: path.into(),
-        reason: e.to_string(),
+        cause: e.into(),
     })?;
     read_png_gray_from(std::io::BufReader::new(file), path)
 }
@@ -115,19 +123,20 @@ pub fn read_png_gray_from(
     source: impl std::io::BufRead + std::io::Seek,
     path: &Path,
 ) -> Result<GrayPng, PngError> {
-    let err = |reason: String| PngError::Read {
+    let err = |cause: Cause| PngError::Read {
         path: path.into(),
-        reason,
+        cause,
     };
     let decoder = png::Decoder::new(source);
-    let mut reader = decoder.read_info().map_err(|e| err(e.to_string()))?;
+    let mut reader = decoder.read_info().map_err(|e| err(e.into()))?;
     // The header's size is checked before the buffer for it is allocated: a few bytes can
     // claim 65535 x 65535 pixels.
     let (w, h) = (reader.info().width, reader.info().height);
     if w as u64 * h as u64 > MAX_PNG_PIXELS {
         return Err(err(format!(
             "the header claims {w}x{h} pixels, more than the {MAX_PNG_PIXELS} mammo reads"
-        )));
+        )
+        .into()));
     }
     let mut buf = vec![
         0u8;
@@ -135,19 +144,18 @@ pub fn read_png_gray_from(
             .output_buffer_size()
             .ok_or_else(|| err("image too large".into()))?
     ];
-    let info = reader
-        .next_frame(&mut buf)
-        .map_err(|e| err(e.to_string()))?;
+    let info = reader.next_frame(&mut buf).map_err(|e| err(e.into()))?;
     if info.color_type != png::ColorType::Grayscale {
         return Err(err(format!(
             "colour type {:?}, not grayscale",
             info.color_type
-        )));
+        )
+        .into()));
     }
     let bits = match info.bit_depth {
         png::BitDepth::Eight => 8,
         png::BitDepth::Sixteen => 16,
-        d => return Err(err(format!("bit depth {d:?}"))),
+        d => return Err(err(format!("bit depth {d:?}").into())),
     };
     let data = &buf[..info.buffer_size()];
     let values = if bits == 8 {

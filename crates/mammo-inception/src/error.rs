@@ -18,8 +18,12 @@ fn key_list(keys: &[String]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum InceptionError {
     /// The file could not be opened or parsed as safetensors.
-    #[error("cannot read {}: {message}", path.display())]
-    Read { path: PathBuf, message: String },
+    #[error("cannot read {}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// The file holds tensors the network has no parameter for.
     #[error("{}: {} tensor(s) not in the FID Inception: {}", path.display(), keys.len(), key_list(keys))]

@@ -78,12 +78,14 @@ pub fn load_safetensors(
     let mut model = FidInception::new(device);
     let expected = state_dict_keys(&model);
 
-    let read_err = |e: &dyn std::fmt::Display| InceptionError::Read {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
     let mut store = SafetensorsStore::from_file(path);
-    let file = store.get_all_tensors().map_err(|e| read_err(&e))?.clone();
+    let file = store
+        .get_all_tensors()
+        .map_err(|e| InceptionError::Read {
+            path: path.to_path_buf(),
+            cause: e.into(),
+        })?
+        .clone();
 
     let mut tensors: BTreeMap<String, PackTensor> = BTreeMap::new();
     let mut file_key: BTreeMap<String, String> = BTreeMap::new(); // network key -> file key

@@ -113,6 +113,7 @@ pub struct FileError {
     /// "write", "read" or "parse".
     pub action: &'static str,
     pub path: PathBuf,
+    #[source]
     pub cause: Box<dyn std::error::Error + Send + Sync>,
 }
 
@@ -135,6 +136,7 @@ impl FileError {
 #[error("row {row}: {error}")]
 pub struct CsvRowError {
     pub row: usize,
+    #[source]
     pub error: csv::Error,
 }
 

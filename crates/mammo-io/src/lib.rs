@@ -14,3 +14,7 @@ pub use atomic::{
 };
 pub use outdir::{LOCK_FILE, LockError, OutputLock, is_temp_name, sweep_temp_files};
 pub use progress::progress_bar;
+
+/// Why an operation failed: an I/O, parser or codec error kept typed, or a message. Error
+/// variants hold it as their `#[source]` and put its text in their own message.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;

@@ -161,10 +161,7 @@ impl ModelConfig {
 
     /// Parse and validate JSON written by [`Self::to_json`].
     pub fn from_json(text: &str) -> Result<Self> {
-        let cfg: Self = serde_json::from_str(text).map_err(|e| ModelError::InvalidConfig {
-            model: "<json>".into(),
-            reason: e.to_string(),
-        })?;
+        let cfg: Self = serde_json::from_str(text).map_err(ModelError::ConfigJson)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -174,7 +171,7 @@ impl ModelConfig {
         let io_err = |e: std::io::Error| ModelError::Store {
             action: "write",
             path: path.to_path_buf(),
-            message: e.to_string(),
+            cause: e.into(),
         };
         mammo_io::write_atomic(path, self.to_json().as_bytes()).map_err(io_err)
     }
@@ -184,7 +181,7 @@ impl ModelConfig {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::Store {
             action: "read",
             path: path.to_path_buf(),
-            message: e.to_string(),
+            cause: e.into(),
         })?;
         Self::from_json(&text)
     }

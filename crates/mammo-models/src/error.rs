@@ -17,12 +17,17 @@ pub enum ModelError {
     InvalidConfig { model: String, reason: String },
 
     /// Reading or writing a safetensors file failed below the level of tensor names.
-    #[error("cannot {action} {}: {message}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Store {
         action: &'static str,
         path: PathBuf,
-        message: String,
+        #[source]
+        cause: mammo_io::Cause,
     },
+
+    /// A model config that is not valid JSON for [`crate::ModelConfig`].
+    #[error("invalid model config for <json>: {0}")]
+    ConfigJson(#[source] serde_json::Error),
 
     /// The file holds tensors the model has no parameter for.
     #[error("{}: {} tensor(s) not in model {model}: {}", path.display(), keys.len(), keys.join(", "))]

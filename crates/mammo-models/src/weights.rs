@@ -47,11 +47,11 @@ pub fn timm_keys<M: Module>(model: &M) -> BTreeMap<String, Vec<usize>> {
         .collect()
 }
 
-fn store_err(action: &'static str, path: &Path, e: impl std::fmt::Display) -> ModelError {
+fn store_err(action: &'static str, path: &Path, e: impl Into<mammo_io::Cause>) -> ModelError {
     ModelError::Store {
         action,
         path: path.to_path_buf(),
-        message: e.to_string(),
+        cause: e.into(),
     }
 }
 
@@ -181,7 +181,7 @@ pub fn save_safetensors<M: Module>(model: &M, cfg: &ModelConfig, path: &Path) ->
 /// Rewrites, in place, a safetensors file's JSON header with sorted keys (tensor entries and
 /// `__metadata__` alike), padded with spaces to a multiple of 8 bytes; the tensor bytes are
 /// unchanged (their offsets count from the end of the header).
-fn canonicalise_header(bytes: &mut Vec<u8>) -> std::result::Result<(), String> {
+fn canonicalise_header(bytes: &mut Vec<u8>) -> std::result::Result<(), mammo_io::Cause> {
     type Header = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
     let len_bytes: [u8; 8] = bytes
         .get(..8)
@@ -192,8 +192,8 @@ fn canonicalise_header(bytes: &mut Vec<u8>) -> std::result::Result<(), String> {
         .checked_add(len)
         .filter(|&e| e <= bytes.len())
         .ok_or("the writer's header length exceeds its output")?;
-    let header: Header = serde_json::from_slice(&bytes[8..end]).map_err(|e| e.to_string())?;
-    let mut text = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    let header: Header = serde_json::from_slice(&bytes[8..end])?;
+    let mut text = serde_json::to_vec(&header)?;
     text.resize(text.len().next_multiple_of(8), b' ');
     let mut prefix = (text.len() as u64).to_le_bytes().to_vec();
     prefix.append(&mut text);
@@ -217,29 +217,30 @@ pub fn read_model_config_from(
     path: &Path,
 ) -> Result<Option<ModelConfig>> {
     use std::io::Read;
-    let err = |m: String| store_err("read the header of", path, m);
+    let err = |m: mammo_io::Cause| store_err("read the header of", path, m);
     let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|e| err(e.to_string()))?;
+    f.read_exact(&mut len).map_err(|e| err(e.into()))?;
     let len = u64::from_le_bytes(len);
     if len > 100 << 20 {
         return Err(err(format!(
             "header length {len} is implausible; not a safetensors file"
-        )));
+        )
+        .into()));
     }
     // Read what is there, at most `len`: a short file claiming a long header allocates
     // only what it holds.
     let mut header = Vec::new();
     f.take(len)
         .read_to_end(&mut header)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     if header.len() as u64 != len {
         return Err(err(format!(
             "the header claims {len} bytes, the file holds {} after the length",
             header.len()
-        )));
+        )
+        .into()));
     }
-    let header: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| err(e.to_string()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| err(e.into()))?;
     match header
         .get("__metadata__")
         .and_then(|m| m.get(CONFIG_METADATA_KEY))

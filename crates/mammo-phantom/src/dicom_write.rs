@@ -211,13 +211,13 @@ pub fn write_file(path: &Path, plan: &ImagePlan, img: &RenderedImage) -> Result<
         .implementation_version_name("MAMMO_PHANTOM");
     let file = obj.with_meta(meta).map_err(|e| PhantomError::Dicom {
         path: path.to_owned(),
-        message: e.to_string(),
+        cause: e.into(),
     })?;
     let mut bytes = Vec::new();
     file.write_all(&mut bytes)
         .map_err(|e| PhantomError::Dicom {
             path: path.to_owned(),
-            message: e.to_string(),
+            cause: e.into(),
         })?;
     write_atomic(path, &bytes)
 }

@@ -59,12 +59,13 @@ pub enum PhantomError {
         source: mammo_j2k::J2kError,
     },
     /// The DICOM writer refused the object.
-    #[error("cannot write DICOM file {path}: {message}")]
+    #[error("cannot write DICOM file {path}: {cause}")]
     Dicom {
         /// The file.
         path: PathBuf,
-        /// The writer's message.
-        message: String,
+        /// The writer's error.
+        #[source]
+        cause: mammo_io::Cause,
     },
     /// Another process is writing the output folder.
     #[error(transparent)]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use mammo_dataset::LesionBox;
 
 use crate::datasets::{Dataset, DatasetKind, load_dataset};
-use crate::error::{PreprocessError, io_err};
+use crate::error::{InputPathError, PreprocessError, io_err};
 use crate::pipeline::{PipelineConfig, Processed, process_image};
 use crate::rsna::{RsnaReader, RsnaRow, open_csv};
 use mammo_dataset::{ManifestRow, Status};
@@ -87,7 +87,7 @@ pub fn saved_pipeline(out: &Path) -> Result<PipelineConfig, PreprocessError> {
     let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
     let saved: SavedSettings = serde_json::from_str(&text).map_err(|e| PreprocessError::Csv {
         path: path.clone(),
-        reason: format!("not a mammo preprocess.json: {e}"),
+        cause: format!("not a mammo preprocess.json: {e}").into(),
     })?;
     Ok(saved.pipeline)
 }
@@ -194,7 +194,7 @@ pub fn run_batch(
     cfg: &PipelineConfig,
 ) -> Result<BatchReport, PreprocessError> {
     let started = std::time::Instant::now();
-    cfg.validate().map_err(PreprocessError::Config)?;
+    cfg.validate()?;
     // Every row is checked before any work (a bad row stops the batch, naming it); only the
     // count and the warnings are kept, and the rows are read again as the batch goes.
     let mut check = RsnaReader::new(open_csv(&opts.csv)?, &opts.csv, true)?;
@@ -243,7 +243,7 @@ pub fn run_dataset_batch(
     cfg: &PipelineConfig,
 ) -> Result<BatchReport, PreprocessError> {
     let started = std::time::Instant::now();
-    cfg.validate().map_err(PreprocessError::Config)?;
+    cfg.validate()?;
     if opts.kind == DatasetKind::Rsna {
         let mut report = run_batch(
             &BatchOptions {
@@ -275,7 +275,7 @@ pub fn run_loaded_dataset(
     dataset: &Dataset,
     cfg: &PipelineConfig,
 ) -> Result<BatchReport, PreprocessError> {
-    cfg.validate().map_err(PreprocessError::Config)?;
+    cfg.validate()?;
     run_dataset(opts, dataset, cfg, std::time::Instant::now())
 }
 
@@ -373,7 +373,7 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .build()
-        .map_err(|e| PreprocessError::Config(e.to_string()))?;
+        .map_err(PreprocessError::Threads)?;
 
     // The items are read, processed and their manifest rows written in CSV order a chunk at
     // a time, so that memory holds one chunk, not the whole set (docs/scale.md).
@@ -547,23 +547,30 @@ fn base_row(row: &RsnaRow, split: &str) -> ManifestRow {
 /// Checks that `file` resolves (symbolic links followed) inside `root`, which must be
 /// canonical. That it is a regular file, not a FIFO that would block, is
 /// [`mammo_dicom::DicomImage::open`]'s check.
-fn check_input(file: &Path, root: &Path) -> Result<(), String> {
+fn check_input(file: &Path, root: &Path) -> Result<(), InputPathError> {
     check_under(file, root, "--images")
 }
 
 /// [`check_input`] for a root that the user knows as `root_name` (a flag, a folder).
-pub(crate) fn check_under(file: &Path, root: &Path, root_name: &str) -> Result<(), String> {
-    let real = std::fs::canonicalize(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{}: no such file", file.display()),
-        _ => format!("{}: {e}", file.display()),
+pub(crate) fn check_under(
+    file: &Path,
+    root: &Path,
+    root_name: &'static str,
+) -> Result<(), InputPathError> {
+    let real = std::fs::canonicalize(file).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => InputPathError::NotFound { file: file.into() },
+        _ => InputPathError::Io {
+            file: file.into(),
+            source,
+        },
     })?;
     if !real.starts_with(root) {
-        return Err(format!(
-            "{}: resolves to {}, outside {root_name} {}",
-            file.display(),
-            real.display(),
-            root.display()
-        ));
+        return Err(InputPathError::Outside {
+            file: file.into(),
+            real,
+            root_name,
+            root: root.into(),
+        });
     }
     Ok(())
 }
@@ -576,7 +583,7 @@ fn process_one(
     out: &Path,
 ) -> Result<Vec<ManifestRow>, String> {
     let row = &item.row;
-    check_input(file, images_root)?;
+    check_input(file, images_root).map_err(|e| e.to_string())?;
     // The reason is recorded as text (failures.csv, the manifest's status).
     let p: Processed =
         process_image(file, cfg, Some(&row.laterality)).map_err(|e| e.to_string())?;

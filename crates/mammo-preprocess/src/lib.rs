@@ -27,10 +27,10 @@ pub use batch::{
     run_loaded_dataset, saved_pipeline,
 };
 pub use datasets::{Dataset, DatasetKind, ImageRecord, load_dataset};
-pub use error::PreprocessError;
+pub use error::{InputPathError, PreprocessError};
 pub use pipeline::{
-    FlipTo, OutputSize, PipelineConfig, ProcessError, Processed, SizedOutput, choose_reduce,
-    process_dicom, process_image,
+    FlipTo, OutputSize, PipelineConfig, ProcessError, Processed, SettingsError, SizedOutput,
+    choose_reduce, process_dicom, process_image,
 };
 pub use rsna::{KNOWN_VIEWS, RsnaRow, RsnaTable, read_rsna_csv, read_rsna_csv_from};
 pub use rsna_test::{RsnaTestRow, RsnaTestSet, prediction_id, read_rsna_test_csv_from};

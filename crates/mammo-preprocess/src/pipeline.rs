@@ -135,28 +135,39 @@ impl PipelineConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Values no image can be processed with.
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if self.sizes.is_empty() {
-            return Err("no output size".into());
+            return Err(SettingsError::NoSize);
         }
         if let Some(s) = self
             .sizes
             .iter()
             .find(|s| s.height == 0 || s.width == 0 || s.height > 16384 || s.width > 16384)
         {
-            return Err(format!("output size {}x{} out of range", s.height, s.width));
+            return Err(SettingsError::SizeOutOfRange(*s));
         }
         if !matches!(self.bits, 8 | 16) {
-            return Err(format!("--bits {}: 8 or 16", self.bits));
+            return Err(SettingsError::Bits(self.bits));
         }
         if !(0.05..=1.0).contains(&self.min_crop_fraction) {
-            return Err(format!(
-                "min_crop_fraction {} outside 0.05..=1",
-                self.min_crop_fraction
-            ));
+            return Err(SettingsError::MinCropFraction(self.min_crop_fraction));
         }
         Ok(())
     }
+}
+
+/// Preprocessing settings no image can be processed with ([`PipelineConfig::validate`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("no output size")]
+    NoSize,
+    #[error("output size {}x{} out of range", .0.height, .0.width)]
+    SizeOutOfRange(OutputSize),
+    #[error("--bits {0}: 8 or 16")]
+    Bits(u32),
+    #[error("min_crop_fraction {0} outside 0.05..=1")]
+    MinCropFraction(f64),
 }
 
 /// One output of one image.

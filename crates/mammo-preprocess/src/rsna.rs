@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use mammo_dataset::{PathIdError, check_path_id, parse_label};
 
-use crate::error::PreprocessError;
+use crate::error::{Cause, PreprocessError};
 
 /// One row of `train.csv`. Only `patient_id` and `image_id` are required; every other
 /// column is carried through as text when present.
@@ -95,7 +95,7 @@ pub(crate) fn open_csv(path: &Path) -> Result<std::io::BufReader<std::fs::File>,
         .map(std::io::BufReader::new)
         .map_err(|e| PreprocessError::Csv {
             path: path.into(),
-            reason: e.to_string(),
+            cause: e.into(),
         })
 }
 
@@ -107,19 +107,20 @@ pub(crate) fn csv_with_columns<R: std::io::Read>(
     required: &[&str],
     hint: &str,
 ) -> Result<csv::Reader<R>, PreprocessError> {
-    let err = |reason: String| PreprocessError::Csv {
+    let err = |cause: Cause| PreprocessError::Csv {
         path: path.into(),
-        reason,
+        cause,
     };
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(source);
-    let headers = reader.headers().map_err(|e| err(e.to_string()))?;
+    let headers = reader.headers().map_err(|e| err(e.into()))?;
     if let Some(missing) = required.iter().find(|&&r| !headers.iter().any(|h| h == r)) {
         return Err(err(format!(
             "no {missing} column (columns: {}){hint}",
             headers.iter().collect::<Vec<_>>().join(",")
-        )));
+        )
+        .into()));
     }
     Ok(reader)
 }
@@ -178,18 +179,16 @@ impl<R: std::io::Read> RsnaReader<R> {
         })
     }
 
-    fn check(&mut self, line: usize, rec: csv::Result<RsnaRow>) -> Result<RsnaRow, String> {
-        let mut row = rec.map_err(|e| e.to_string())?;
-        check_row_ids(&row.patient_id, &row.image_id).map_err(|e| e.to_string())?;
-        parse_label("cancer", &row.cancer).map_err(|e| e.to_string())?;
+    fn check(&mut self, line: usize, rec: csv::Result<RsnaRow>) -> Result<RsnaRow, Cause> {
+        let mut row = rec?;
+        check_row_ids(&row.patient_id, &row.image_id)?;
+        parse_label("cancer", &row.cancer)?;
         row.laterality = match row.laterality.to_ascii_uppercase().as_str() {
             "" => String::new(),
             "L" => "L".into(),
             "R" => "R".into(),
             other => {
-                return Err(format!(
-                    "laterality {other:?} is neither L nor R (nor empty)"
-                ));
+                return Err(format!("laterality {other:?} is neither L nor R (nor empty)").into());
             }
         };
         check_row_view_and_id(
@@ -212,13 +211,11 @@ impl<R: std::io::Read> Iterator for RsnaReader<R> {
         let rec = self.rows.next()?;
         let line = self.index + 2;
         self.index += 1;
-        Some(
-            self.check(line, rec)
-                .map_err(|reason| PreprocessError::Csv {
-                    path: self.path.clone(),
-                    reason: format!("row {line}: {reason}"),
-                }),
-        )
+        Some(self.check(line, rec).map_err(|cause| PreprocessError::Row {
+            path: self.path.clone(),
+            row: line,
+            cause,
+        }))
     }
 }
 
@@ -240,6 +237,23 @@ mod tests {
         let r = read_rsna_csv(&p).map_err(|e| e.to_string());
         std::fs::remove_dir_all(&dir).unwrap();
         r
+    }
+
+    #[test]
+    fn a_bad_row_keeps_its_typed_cause() {
+        let text = format!("{HEADER}1,10,11,L,CC,50,yes\n");
+        let e = read_rsna_csv_from(text.as_bytes(), Path::new("t.csv")).unwrap_err();
+        assert!(matches!(e, PreprocessError::Row { row: 2, .. }), "{e:?}");
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(
+            cause.downcast_ref::<mammo_dataset::LabelError>().is_some(),
+            "{cause:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("cannot read t.csv: row 2: cancer value \"yes\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::batch::check_under;
-use crate::error::{PreprocessError, io_err};
+use crate::error::{Cause, InputPathError, PreprocessError, io_err};
 use crate::rsna::{check_row_ids, check_row_view_and_id, csv_with_columns, open_csv};
 
 /// One image of `test.csv`, checked. The other columns (`site_id`, `age`, `implant`,
@@ -51,9 +51,9 @@ pub fn read_rsna_test_csv_from(
     source: impl std::io::Read,
     path: &Path,
 ) -> Result<(Vec<RsnaTestRow>, Vec<String>), PreprocessError> {
-    let err = |reason: String| PreprocessError::Csv {
+    let err = |cause: Cause| PreprocessError::Csv {
         path: path.into(),
-        reason,
+        cause,
     };
     let mut reader = csv_with_columns(
         source,
@@ -67,24 +67,31 @@ pub fn read_rsna_test_csv_from(
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, rec) in reader.deserialize::<RawRow>().enumerate() {
         let line = i + 2;
-        let row_err = |reason: String| err(format!("row {line}: {reason}"));
-        let raw = rec.map_err(|e| row_err(e.to_string()))?;
-        check_row_ids(&raw.patient_id, &raw.image_id).map_err(|e| row_err(e.to_string()))?;
+        let row_err = |cause: Cause| PreprocessError::Row {
+            path: path.into(),
+            row: line,
+            cause,
+        };
+        let raw = rec.map_err(|e| row_err(e.into()))?;
+        check_row_ids(&raw.patient_id, &raw.image_id).map_err(|e| row_err(e.into()))?;
         let laterality = match raw.laterality.to_ascii_uppercase().as_str() {
             "L" => "L",
             "R" => "R",
             other => {
                 return Err(row_err(format!(
                     "laterality {other:?} is neither L nor R (each breast is predicted on its own)"
-                )));
+                ).into()));
             }
         };
         let expected = prediction_id(&raw.patient_id, laterality);
         if !raw.prediction_id.is_empty() && raw.prediction_id != expected {
-            return Err(row_err(format!(
-                "prediction_id {:?} is not patient_id_laterality {expected:?}",
-                raw.prediction_id
-            )));
+            return Err(row_err(
+                format!(
+                    "prediction_id {:?} is not patient_id_laterality {expected:?}",
+                    raw.prediction_id
+                )
+                .into(),
+            ));
         }
         check_row_view_and_id(
             path,
@@ -95,7 +102,7 @@ pub fn read_rsna_test_csv_from(
             Some(&mut seen),
             &mut warnings,
         )
-        .map_err(row_err)?;
+        .map_err(|e| row_err(e.into()))?;
         rows.push(RsnaTestRow {
             patient_id: raw.patient_id,
             image_id: raw.image_id,
@@ -145,7 +152,7 @@ impl RsnaTestSet {
 
     /// `test_images/<patient_id>/<image_id>.dcm` of `row`, once it is known to resolve
     /// (symbolic links followed) inside `test_images/`; otherwise why not, naming the file.
-    pub fn dicom(&self, row: &RsnaTestRow) -> Result<PathBuf, String> {
+    pub fn dicom(&self, row: &RsnaTestRow) -> Result<PathBuf, InputPathError> {
         let file = self
             .images
             .join(&row.patient_id)
@@ -268,8 +275,12 @@ mod tests {
                 .ends_with("test_images/10/1.dcm")
         );
         let e = t.dicom(&t.rows[1]).unwrap_err();
+        assert!(matches!(e, InputPathError::Outside { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.contains("outside test_images"), "{e}");
         let e = t.dicom(&t.rows[2]).unwrap_err();
+        assert!(matches!(e, InputPathError::NotFound { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(e.ends_with("10/3.dcm: no such file"), "{e}");
         std::fs::remove_dir_all(set.join("test_images")).unwrap();
         let e = RsnaTestSet::open(&set).unwrap_err().to_string();

@@ -255,10 +255,11 @@ impl Engine {
             let model = run.load_fold_model(k, which, device)?;
             explainers.push(Explainer::new(model, run.model.clone(), device));
         }
-        let pipeline = dicom_pipeline(&run).map_err(|reason| mammo_train::TrainError::NotARun {
-            path: dir.into(),
-            reason,
-        })?;
+        let pipeline =
+            dicom_pipeline(&run).map_err(|cause| mammo_train::TrainError::NoSettings {
+                path: dir.into(),
+                cause,
+            })?;
         let layer = explainers[0].layer_index(None)?;
         let layer_name = explainers[0].feature_layers()[layer].clone();
         let input_size = run.info.input_size;

@@ -132,7 +132,7 @@ fn common(study: &Study, sop_class: &str, sop_instance: &str) -> InMemDicomObjec
 }
 
 fn to_bytes(obj: InMemDicomObject, what: &'static str) -> Result<Vec<u8>, ServeError> {
-    let err = |reason: String| ServeError::Write { what, reason };
+    let err = |cause: Box<dyn std::error::Error + Send + Sync>| ServeError::Write { what, cause };
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
@@ -140,9 +140,9 @@ fn to_bytes(obj: InMemDicomObject, what: &'static str) -> Result<Vec<u8>, ServeE
                 .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
                 .implementation_version_name("MAMMO_SERVE"),
         )
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     let mut bytes = Vec::new();
-    file.write_all(&mut bytes).map_err(|e| err(e.to_string()))?;
+    file.write_all(&mut bytes).map_err(|e| err(e.into()))?;
     Ok(bytes)
 }
 

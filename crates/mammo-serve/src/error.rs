@@ -49,8 +49,12 @@ pub enum ServeError {
     #[error("cannot load the run: {0}")]
     Load(#[source] Box<mammo_train::TrainError>),
     /// A DICOM result could not be written (500).
-    #[error("cannot write the {what}: {reason}")]
-    Write { what: &'static str, reason: String },
+    #[error("cannot write the {what}: {cause}")]
+    Write {
+        what: &'static str,
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Writing a result into `--out` failed (500).
     #[error("{path}: cannot write: {source}", path = path.display())]
     Io {

@@ -35,7 +35,7 @@ pub struct StudyResult {
 fn png_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, ServeError> {
     let err = |e: png::EncodingError| ServeError::Write {
         what: "heat map PNG",
-        reason: e.to_string(),
+        cause: e.into(),
     };
     let mut bytes = Vec::new();
     let mut enc = png::Encoder::new(&mut bytes, width, height);

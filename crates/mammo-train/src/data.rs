@@ -103,7 +103,7 @@ pub fn validation_items(folds: &[Option<usize>], fold: usize) -> Vec<usize> {
 pub fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let png = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
         path: path.into(),
-        reason: e.to_string(),
+        cause: e.into(),
     })?;
     Ok((
         png.height as usize,
@@ -170,7 +170,7 @@ impl ImageCache {
             samples: values,
         } = mammo_image::read_png_gray(path).map_err(|e| TrainError::Image {
             path: path.into(),
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
         let pixels = unit_range(&values, bits);
         let bytes = values.len() * 2;
@@ -311,7 +311,7 @@ pub fn load_batch(
             if [ih, iw] != size {
                 return Err(TrainError::Image {
                     path: item.path.clone(),
-                    reason: format!("is {iw}x{ih}, the manifest says {w}x{h}"),
+                    cause: format!("is {iw}x{ih}, the manifest says {w}x{h}").into(),
                 });
             }
             augment_into(&px, h, w, s.aug, model, out);

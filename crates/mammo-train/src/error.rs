@@ -14,12 +14,17 @@ pub enum TrainError {
     Locked(#[from] mammo_image::LockError),
     #[error("{path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
-    #[error("{path}: cannot read image: {reason}")]
-    Image { path: PathBuf, reason: String },
+    #[error("{path}: cannot read image: {cause}")]
+    Image {
+        path: PathBuf,
+        #[source]
+        cause: Cause,
+    },
     /// A DICOM file that the preprocessing pipeline could not turn into a model input.
     #[error("{path}: cannot read image: {cause}")]
     Process {
         path: PathBuf,
+        #[source]
         cause: mammo_preprocess::ProcessError,
     },
     /// A file or folder operation that failed; the cause stays typed.
@@ -27,6 +32,7 @@ pub enum TrainError {
     Io {
         action: &'static str,
         path: PathBuf,
+        #[source]
         cause: Cause,
     },
     #[error(
@@ -41,6 +47,13 @@ pub enum TrainError {
     },
     #[error("{path}: not a training run folder ({reason})")]
     NotARun { path: PathBuf, reason: String },
+    /// A run whose DICOM preprocessing settings cannot be had.
+    #[error("{}: not a training run folder ({cause})", path.display())]
+    NoSettings {
+        path: PathBuf,
+        #[source]
+        cause: SettingsError,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "training diverged: loss {loss} at fold {fold} epoch {epoch} step {step}; lower lr (now \
@@ -57,9 +70,23 @@ pub enum TrainError {
     Model(#[from] mammo_models::ModelError),
     #[error(transparent)]
     File(#[from] mammo_io::FileError),
+    /// An input named by a table that does not exist or lies outside its folder.
+    #[error(transparent)]
+    Input(#[from] mammo_preprocess::InputPathError),
     /// A manifest or its items that cannot be used.
     #[error(transparent)]
     Dataset(#[from] mammo_dataset::DatasetError),
+}
+
+/// Why a run's DICOM preprocessing settings (the training set's `preprocess.json`) cannot be
+/// had: DICOM inputs cannot then be prepared as the model's training images were.
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    /// The run's manifest is not inside a `mammo preprocess` output folder.
+    #[error("cannot locate the training set's preprocess.json")]
+    NotLocated,
+    #[error("need the training set's preprocessing settings: {0}")]
+    Unreadable(#[source] mammo_preprocess::PreprocessError),
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;

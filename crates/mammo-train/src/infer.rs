@@ -15,7 +15,7 @@ use mammo_preprocess::{OutputSize, PipelineConfig, saved_pipeline};
 
 use crate::config::Select;
 use crate::data::{Dataset, ImageCache, model_input, read_image, unit_range};
-use crate::error::{Result, TrainError, io_err};
+use crate::error::{Result, SettingsError, TrainError, io_err};
 use crate::report::{self, Metrics, Prediction, RunMetrics, sigmoid};
 use crate::run::{Run, write_atomic, write_csv, write_json};
 use crate::trainer::{fold_finished, predict_items};
@@ -130,28 +130,28 @@ pub fn load_input(run: &Run, path: &Path) -> Result<Vec<f32>> {
         if [ih, iw] != [h, w] {
             return Err(TrainError::Image {
                 path: path.into(),
-                reason: format!(
+                cause: format!(
                     "is {iw}x{ih}; the model was trained on {w}x{h} images (pass the DICOM \
                      instead, or preprocess with --height {h} --width {w})"
-                ),
+                )
+                .into(),
             });
         }
         return Ok(px);
     }
-    let pipeline = dicom_pipeline(run).map_err(|reason| TrainError::Image {
+    let pipeline = dicom_pipeline(run).map_err(|e| TrainError::Image {
         path: path.into(),
-        reason,
+        cause: e.into(),
     })?;
     load_dicom(&pipeline, path, None)
 }
 
 /// The settings DICOM inputs are processed with: the training set's (`preprocess.json`),
 /// at the run's input size. `Err` says why they cannot be had.
-pub fn dicom_pipeline(run: &Run) -> std::result::Result<PipelineConfig, String> {
+pub fn dicom_pipeline(run: &Run) -> std::result::Result<PipelineConfig, SettingsError> {
     let [h, w] = run.info.input_size;
-    let dir = preprocess_dir(run).ok_or("cannot locate the training set's preprocess.json")?;
-    let mut pipeline = saved_pipeline(&dir)
-        .map_err(|e| format!("need the training set's preprocessing settings: {e}"))?;
+    let dir = preprocess_dir(run).ok_or(SettingsError::NotLocated)?;
+    let mut pipeline = saved_pipeline(&dir).map_err(SettingsError::Unreadable)?;
     pipeline.sizes = vec![OutputSize {
         height: h as u32,
         width: w as u32,
@@ -168,7 +168,7 @@ pub(crate) fn load_dicom(
 ) -> Result<Vec<f32>> {
     let image = DicomImage::open(path).map_err(|e| TrainError::Image {
         path: path.into(),
-        reason: e.to_string(),
+        cause: e.into(),
     })?;
     Ok(prepare_dicom(pipeline, &image, laterality)?.pixels)
 }

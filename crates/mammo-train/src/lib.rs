@@ -19,7 +19,7 @@ pub mod submission;
 mod trainer;
 
 pub use config::{OptimizerKind, Schedule, Select, Split, TrainConfig};
-pub use error::{Result, TrainError};
+pub use error::{Result, SettingsError, TrainError};
 pub use infer::{
     Ensemble, ImagePrediction, PreparedDicom, dicom_pipeline, evaluate_manifest, evaluate_run,
     load_input, predict_images, predictions_csv, prepare_dicom,

@@ -17,10 +17,10 @@ use crate::infer::{Ensemble, ImagePrediction, dicom_pipeline, load_dicom};
 use crate::run::write_atomic;
 
 /// One image of the test set and its prediction, or why it has none (naming the file).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TestImage {
     pub row: RsnaTestRow,
-    pub prediction: std::result::Result<ImagePrediction, String>,
+    pub prediction: Result<ImagePrediction>,
 }
 
 /// Images decoded at once (in parallel) before the models see them.
@@ -35,11 +35,11 @@ pub fn predict_rsna_test(
     set: &RsnaTestSet,
     progress: bool,
 ) -> Result<Vec<TestImage>> {
-    let pipeline = dicom_pipeline(&ensemble.run).map_err(|reason| {
+    let pipeline = dicom_pipeline(&ensemble.run).map_err(|e| {
         io_err(
             "process DICOM images without the training set's settings",
             &ensemble.run.dir,
-            reason,
+            e,
         )
     })?;
     let bar = mammo_io::progress_bar(progress, set.rows.len() as u64, "predict");
@@ -47,10 +47,9 @@ pub fn predict_rsna_test(
     for chunk in set.rows.chunks(CHUNK) {
         let pixels: Vec<_> = chunk
             .par_iter()
-            .map(|row| -> std::result::Result<(PathBuf, Vec<f32>), String> {
+            .map(|row| -> Result<(PathBuf, Vec<f32>)> {
                 let file = set.dicom(row)?;
-                let px = load_dicom(&pipeline, &file, Some(&row.laterality))
-                    .map_err(|e| e.to_string())?;
+                let px = load_dicom(&pipeline, &file, Some(&row.laterality))?;
                 Ok((file, px))
             })
             .collect();

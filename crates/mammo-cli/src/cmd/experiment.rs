@@ -93,6 +93,9 @@ pub fn run(a: Args) -> Result<Outcome> {
         // Settings or inputs no run can satisfy (a missing weights file, a data folder that
         // is not RSNA's layout): usage errors, exit 2.
         ExperimentError::Invalid(reason) => anyhow::Error::new(super::UsageError(reason)),
+        e @ (ExperimentError::InvalidField { .. } | ExperimentError::Settings(_)) => {
+            anyhow::Error::new(super::UsageError(e.to_string()))
+        }
         other => other.into(),
     })?;
     eprintln!(

@@ -123,7 +123,7 @@ fn rsna_test(
     for i in &images {
         if let Err(e) = &i.prediction {
             failed += 1;
-            eprintln!("error: {}", super::printable(e));
+            eprintln!("error: {}", super::printable(&e.to_string()));
         }
     }
     if failed > 0 {

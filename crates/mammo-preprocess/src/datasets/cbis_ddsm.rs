@@ -101,7 +101,7 @@ pub(super) fn load(ds: &mut Dataset) -> Result<(), PreprocessError> {
     if tables.is_empty() {
         return Err(PreprocessError::Csv {
             path: root.clone(),
-            reason: "no CBIS-DDSM case description table (mass_case_description_train_set.csv, \
+            cause: "no CBIS-DDSM case description table (mass_case_description_train_set.csv, \
                      calc_case_description_test_set.csv, ...) in this folder"
                 .into(),
         });

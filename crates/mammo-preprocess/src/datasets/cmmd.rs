@@ -43,13 +43,14 @@ pub(super) fn load(ds: &mut Dataset) -> Result<(), PreprocessError> {
         .find(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
         .ok_or_else(|| PreprocessError::Csv {
             path: root.join("CMMD_clinicaldata_revision.csv"),
-            reason: if candidates.is_empty() {
+            cause: if candidates.is_empty() {
                 "not found (CMMD's clinical table, saved as CSV)".into()
             } else {
                 format!(
                     "not found; {} is there: save its sheet as CSV beside it",
                     candidates[0].display()
                 )
+                .into()
             },
         })?;
     let t = Table::read(table)?;

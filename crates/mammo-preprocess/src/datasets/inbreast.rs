@@ -49,7 +49,7 @@ fn point(s: &str) -> Option<(f64, f64)> {
 /// The ROIs of one XML file as (name, box) pairs.
 pub(crate) fn xml_boxes(path: &Path) -> Result<Vec<(String, [f64; 4])>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let plist = parse_plist(&bytes, path)?;
+    let plist = parse_plist(&bytes, path).map_err(|e| e.to_string())?;
     let err = |reason: String| format!("{}: {reason}", path.display());
     let images = plist
         .get("Images")
@@ -108,7 +108,7 @@ pub(super) fn load(ds: &mut Dataset) -> Result<(), PreprocessError> {
     let root = ds.root.clone();
     let table = find_file(&root, &["INbreast.csv"]).ok_or_else(|| PreprocessError::Csv {
         path: root.join("INbreast.csv"),
-        reason: if find_file(&root, &["INbreast.xls", "INbreast.xlsx"]).is_some() {
+        cause: if find_file(&root, &["INbreast.xls", "INbreast.xlsx"]).is_some() {
             "not found; INbreast.xls is there: save it as CSV beside it".into()
         } else {
             "not found (INbreast's table)".into()

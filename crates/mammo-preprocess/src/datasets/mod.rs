@@ -26,12 +26,12 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::PreprocessError;
+use crate::error::{Cause, PreprocessError};
 use crate::rsna::{RsnaRow, read_rsna_csv};
 use mammo_dataset::{LesionBox, check_path_id};
 
 pub use cbis_ddsm::mask_box;
-pub use plist::{Plist, parse_plist};
+pub use plist::{Plist, PlistError, parse_plist};
 
 /// The datasets `mammo preprocess --dataset` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -185,12 +185,15 @@ pub fn load_dataset(kind: DatasetKind, root: &Path) -> Result<Dataset, Preproces
         // Loaders build ids to these rules; a failure here is a loader bug, said plainly.
         check_path_id("patient_id", &r.patient_id)
             .and_then(|_| check_path_id("image_id", &r.image_id))
-            .map_err(|reason| PreprocessError::Config(format!("{kind} loader: {reason}")))?;
+            .map_err(|e| PreprocessError::Loader {
+                kind,
+                cause: e.into(),
+            })?;
         if !seen.insert(r.image_id.as_str()) {
-            return Err(PreprocessError::Config(format!(
-                "{kind} loader: image_id {} twice",
-                r.image_id
-            )));
+            return Err(PreprocessError::Loader {
+                kind,
+                cause: format!("image_id {} twice", r.image_id).into(),
+            });
         }
     }
     Ok(ds)
@@ -368,7 +371,7 @@ impl Table {
     pub fn read(path: &Path) -> Result<Self, PreprocessError> {
         let bytes = std::fs::read(path).map_err(|e| PreprocessError::Csv {
             path: path.into(),
-            reason: e.to_string(),
+            cause: e.into(),
         })?;
         let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
         let count = |c: u8| first.iter().filter(|&&b| b == c).count();
@@ -381,19 +384,22 @@ impl Table {
             .delimiter(delimiter)
             .flexible(true)
             .from_reader(bytes.as_slice());
-        let err = |reason: String| PreprocessError::Csv {
-            path: path.into(),
-            reason,
-        };
         let headers: Vec<String> = reader
             .headers()
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| PreprocessError::Csv {
+                path: path.into(),
+                cause: e.into(),
+            })?
             .iter()
             .map(|h| h.trim().trim_start_matches('\u{feff}').trim().to_string())
             .collect();
         let mut rows = Vec::new();
         for (i, rec) in reader.records().enumerate() {
-            let rec = rec.map_err(|e| err(format!("row {}: {e}", i + 2)))?;
+            let rec = rec.map_err(|e| PreprocessError::Row {
+                path: path.into(),
+                row: i + 2,
+                cause: e.into(),
+            })?;
             rows.push(rec.iter().map(|f| f.trim().to_string()).collect::<Vec<_>>());
         }
         Ok(Self {
@@ -430,16 +436,20 @@ impl Table {
     }
 
     /// A file-level error.
-    pub fn err(&self, reason: String) -> PreprocessError {
+    pub fn err(&self, cause: impl Into<Cause>) -> PreprocessError {
         PreprocessError::Csv {
             path: self.path.clone(),
-            reason,
+            cause: cause.into(),
         }
     }
 
     /// An error about data row `i` (0-based): "row i+2".
-    pub fn row_err(&self, i: usize, reason: impl std::fmt::Display) -> PreprocessError {
-        self.err(format!("row {}: {reason}", i + 2))
+    pub fn row_err(&self, i: usize, cause: impl Into<Cause>) -> PreprocessError {
+        PreprocessError::Row {
+            path: self.path.clone(),
+            row: i + 2,
+            cause: cause.into(),
+        }
     }
 
     /// Field `col` of data row `i` ("" when the row is short).

@@ -1,7 +1,7 @@
 //! Apple property lists in XML (what OsiriX writes, and so INbreast's `AllXML/*.xml`): a
 //! small reader over `xml-rs` that builds the value tree. Only the XML form is read.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use xml::reader::{EventReader, XmlEvent};
 
@@ -43,9 +43,21 @@ impl Plist {
     }
 }
 
+/// A property list that does not parse: the XML reader's error, or what is out of place.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {cause}", path.display())]
+pub struct PlistError {
+    pub path: PathBuf,
+    #[source]
+    pub cause: Box<dyn std::error::Error + Send + Sync>,
+}
+
 /// Parses the XML form of a property list; `path` only names the source in errors.
-pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, String> {
-    let err = |reason: String| format!("{}: {reason}", path.display());
+pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, PlistError> {
+    let err = |cause: Box<dyn std::error::Error + Send + Sync>| PlistError {
+        path: path.into(),
+        cause,
+    };
     // A value being built: its element name and what it holds so far.
     enum Frame {
         Dict(Vec<(String, Plist)>, Option<String>),
@@ -76,7 +88,7 @@ pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, String> {
         }
     };
     for ev in EventReader::new(bytes) {
-        let ev = ev.map_err(|e| err(e.to_string()))?;
+        let ev = ev.map_err(|e| err(e.into()))?;
         match ev {
             XmlEvent::StartElement { name, .. } => {
                 let n = name.local_name;
@@ -87,12 +99,12 @@ pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, String> {
                     "key" | "string" | "integer" | "real" | "date" | "data" | "true" | "false" => {
                         Frame::Text(n, String::new())
                     }
-                    other => return Err(err(format!("unknown element <{other}>"))),
+                    other => return Err(err(format!("unknown element <{other}>").into())),
                 });
             }
             XmlEvent::Characters(s) | XmlEvent::CData(s) => match stack.last_mut() {
                 Some(Frame::Text(_, t)) => t.push_str(&s),
-                _ => return Err(err(format!("text {s:?} outside a value"))),
+                _ => return Err(err(format!("text {s:?} outside a value").into())),
             },
             XmlEvent::EndElement { .. } => {
                 let frame = stack.pop().ok_or_else(|| err("unbalanced XML".into()))?;
@@ -103,7 +115,7 @@ pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, String> {
                     }
                     Frame::Dict(kv, None) => Plist::Dict(kv),
                     Frame::Dict(_, Some(k)) => {
-                        return Err(err(format!("<key>{k}</key> without a value")));
+                        return Err(err(format!("<key>{k}</key> without a value").into()));
                     }
                     Frame::Array(a) => Plist::Array(a),
                     Frame::Text(n, t) => {
@@ -114,15 +126,18 @@ pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, String> {
                                     *key = Some(t);
                                     continue;
                                 }
-                                _ => return Err(err(format!("<key>{t}</key> out of place"))),
+                                _ => {
+                                    return Err(err(format!("<key>{t}</key> out of place").into()));
+                                }
                             },
                             "string" => Plist::String(t),
                             "integer" => Plist::Integer(
                                 t.parse()
-                                    .map_err(|_| err(format!("<integer>{t}</integer>")))?,
+                                    .map_err(|_| err(format!("<integer>{t}</integer>").into()))?,
                             ),
                             "real" => Plist::Real(
-                                t.parse().map_err(|_| err(format!("<real>{t}</real>")))?,
+                                t.parse()
+                                    .map_err(|_| err(format!("<real>{t}</real>").into()))?,
                             ),
                             "true" => Plist::Bool(true),
                             "false" => Plist::Bool(false),
@@ -134,7 +149,7 @@ pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, String> {
                     // A bare value without <plist> around it.
                     root = Some(value);
                 } else {
-                    push_value(&mut stack, value).map_err(err)?;
+                    push_value(&mut stack, value).map_err(|e| err(e.into()))?;
                 }
             }
             _ => {}
@@ -167,7 +182,8 @@ mod tests {
             b"<plist><dict><key>a</key></dict></plist>",
             Path::new("y.xml"),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("y.xml") && e.contains("without a value"), "{e}");
         assert!(parse_plist(b"<plist><dict>", Path::new("z.xml")).is_err());
     }

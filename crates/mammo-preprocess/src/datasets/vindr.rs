@@ -49,7 +49,7 @@ pub(super) fn load(ds: &mut Dataset) -> Result<(), PreprocessError> {
     let breast = find_file(&root, &["breast-level_annotations.csv"]).ok_or_else(|| {
         PreprocessError::Csv {
             path: root.join("breast-level_annotations.csv"),
-            reason: "not found (VinDr-Mammo's breast-level table)".into(),
+            cause: "not found (VinDr-Mammo's breast-level table)".into(),
         }
     })?;
     let t = Table::read(&breast)?;
