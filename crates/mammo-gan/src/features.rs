@@ -51,7 +51,11 @@ impl FeatureNet {
                 .with_in_chans(3)
                 .with_input_size([64, 64]),
         };
-        let mut model = mammo_models::seeded(&device, 0x6665_6174, || create_model(&cfg, &device))?;
+        let mut model = mammo_models::seeded(&device, 0x6665_6174, || -> Result<_> {
+            let model = create_model(&cfg, &device)?;
+            mammo_models::materialise(&model);
+            Ok(model)
+        })?;
         let dim = model.num_features();
         let label = match weights {
             Some(w) => {

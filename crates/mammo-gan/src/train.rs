@@ -200,8 +200,9 @@ pub fn sample(
     while done < n {
         let b = batch.min(n - done);
         let z = latents(&mut rng, b, z_dim, device);
-        mammo_models::seeded(device, derive(seed, &[0x6e6f_6973, done as u64]), || ());
-        let img = g.forward(z, psi, Noise::Random);
+        let img = mammo_models::seeded(device, derive(seed, &[0x6e6f_6973, done as u64]), || {
+            g.forward(z, psi, Noise::Random)
+        });
         out.extend(img.into_data().try_into_vec::<f32>().expect("f32 images"));
         done += b;
     }
@@ -510,9 +511,16 @@ fn build(
     resume: bool,
     device: &Device,
 ) -> Result<Nets> {
+    // Both networks drawn under the seeding lock, every parameter materialised (the
+    // discriminator's projections are lazily initialised): a function of the seed alone.
     let init_seed = derive(cfg.training.seed, &[0x696e_6974, arch.stages() as u64]);
-    mammo_models::seeded(device, init_seed, || ());
-    let mut g = Generator::new(arch, device);
+    let (mut g, mut d) = mammo_models::seeded(device, init_seed, || -> Result<_> {
+        let g = Generator::new(arch, device);
+        let d = ProjectedDiscriminator::new(cfg, device)?;
+        mammo_models::materialise(&g);
+        mammo_models::materialise(&d);
+        Ok((g, d))
+    })?;
     if !resume && let Some(stem) = &opts.stem {
         let path = stem.join("generator.bpk");
         let mut store = BurnpackStore::from_file(&path).allow_partial(true);
@@ -529,7 +537,6 @@ fn build(
             });
         }
     }
-    let mut d = ProjectedDiscriminator::new(cfg, device)?;
     let (mut g_opt, mut d_opt) = (optimizer(cfg), optimizer(cfg));
     let ckpt = checkpoint_dir(&opts.out);
     if resume {
@@ -767,14 +774,17 @@ pub fn train_gan(cfg: &GanConfig, opts: &GanTrainOptions) -> Result<GanSummary> 
         }
         let mut rng = Rng::from_keys(t.seed, &[0x7374_6570, arch.stages() as u64, st.step]);
         let step_seed = derive(t.seed, &[0x6e6f_6973, arch.stages() as u64, st.step]);
-        mammo_models::seeded(&device, step_seed, || ());
         let kimg = st.nimg as f64 / 1000.0;
         ctx.sigma = cfg.discriminator.blur_sigma
             * (1.0 - kimg / cfg.discriminator.blur_fade_kimg.max(1e-9)).max(0.0);
-        let d_step;
-        (nets, d_step) = nets.discriminator_step(&ctx, &data.train, &mut rng);
-        let loss_g;
-        (nets, loss_g) = nets.generator_step(&ctx, &mut rng);
+        // The step's noise inputs and augmentations draw from burn's generator: the whole
+        // step runs under the seeding lock, so they follow the step's seed alone.
+        let (d_step, loss_g);
+        (nets, d_step, loss_g) = mammo_models::seeded(&device, step_seed, || {
+            let (nets, d_step) = nets.discriminator_step(&ctx, &data.train, &mut rng);
+            let (nets, loss_g) = nets.generator_step(&ctx, &mut rng);
+            (nets, d_step, loss_g)
+        });
         if !(d_step.loss.is_finite() && loss_g.is_finite()) {
             return Err(GanError::Diverged(format!(
                 "loss D {}, G {loss_g} at kimg {kimg:.2} of {}",

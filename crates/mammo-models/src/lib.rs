@@ -39,7 +39,7 @@ pub use device::{
 };
 pub use error::{ModelError, Result};
 pub use registry::{Arch, MODELS, Model, ModelSpec, create_model, model_names, spec};
-pub use seed::seeded;
+pub use seed::{materialise, seeded};
 pub use weights::{
     LoadReport, load_timm_safetensors, load_timm_safetensors_bytes, read_model_config,
     read_model_config_from, save_safetensors, timm_keys,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
@@ -168,14 +168,6 @@ pub fn load_state(fold_dir: &Path) -> Result<Option<FoldState>> {
     read_json(&state).map(Some)
 }
 
-struct Materialise;
-
-impl ModuleVisitor for Materialise {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
-}
-
 /// A freshly initialised model whose weights depend only on `seed`, whatever the device: they
 /// are drawn on flex (the host) and then moved, so a run on a GPU starts from the weights the
 /// same seed gives on the CPU.
@@ -194,7 +186,7 @@ pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Resu
     // Drawn under the seeding lock, every parameter materialised: a function of the seed.
     let model = mammo_models::seeded(&host, seed, || {
         let model = create_model(cfg, &host)?;
-        model.visit(&mut Materialise);
+        mammo_models::materialise(&model);
         Ok::<_, TrainError>(model)
     })?;
     Ok(if *device == host {
