@@ -28,6 +28,7 @@ pub mod generator;
 pub mod grid;
 pub mod layers;
 pub mod metrics;
+mod nets;
 pub mod train;
 
 pub use config::{DiscriminatorConfig, GanConfig, GanTrainConfig, GeneratorConfig};
