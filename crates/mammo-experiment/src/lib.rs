@@ -17,6 +17,7 @@
 //! build that changed, say, the trainer reruns the training steps (and what follows them) but
 //! reuses the preprocessing; `reuse_stale` keeps results of older builds on purpose.
 
+mod cache;
 pub mod code;
 pub mod config;
 pub mod explain;
