@@ -2,8 +2,7 @@
 //! `mammo predict`, its DICOM results, the error statuses, 100 concurrent requests, and the
 //! page in headless Chromium (which also makes the README's screenshot).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -13,8 +12,13 @@ use dicom_dictionary_std::tags;
 use serde_json::Value;
 
 mod common;
+mod serve_support;
 
 use common::{mammo, stderr, tempdir, tiny_run};
+use serve_support::{
+    BOUNDARY, Cdp, Server, assert_error, browser, get, multipart, post_files, read_files, request,
+    request_expect_continue,
+};
 
 /// The tiny run and its phantom data, made once for every test here.
 fn shared_run() -> &'static (PathBuf, PathBuf) {
@@ -56,233 +60,6 @@ fn patient_study(data: &Path, k: usize) -> Vec<PathBuf> {
 /// The first phantom patient's four views (one study).
 fn study_files(data: &Path) -> Vec<PathBuf> {
     patient_study(data, 0)
-}
-
-/// A running `mammo serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(run: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mammo"))
-            .args(["serve", "--run"])
-            .arg(run)
-            .args(["--bind", "127.0.0.1:0", "--device", "flex"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mammo serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
-            let _ = child.kill();
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).ok();
-            panic!("mammo serve did not start: {line:?} {err}");
-        };
-        Server {
-            addr: addr.to_string(),
-            child,
-        }
-    }
-
-    /// Peak resident memory of the server process (VmHWM), in MB.
-    fn peak_rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc status");
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM");
-        kb / 1024.0
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An HTTP/1.1 answer: status, headers (lower-case names), body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}), status {}: {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn parse_answer(raw: &[u8]) -> Answer {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-    {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(
-                String::from_utf8_lossy(&rest[..eol])
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .trim(),
-                16,
-            )
-            .unwrap();
-            rest = &rest[eol + 2..];
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[..n]);
-            rest = &rest[n + 2..];
-        }
-        body = out;
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// One request on a new connection (`Connection: close`), the answer read to the end.
-fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head += &format!("{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    parse_answer(&read_answer(&mut s))
-}
-
-/// Reads an answer to its end: Content-Length bytes after the header when it says so (some
-/// servers, such as Chromium's DevTools, keep the connection open), else to end of stream.
-fn read_answer(s: &mut TcpStream) -> Vec<u8> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if length.is_some_and(|n| raw.len() >= end + 4 + n) {
-                return raw;
-            }
-        }
-        let n = s.read(&mut buf).expect("read the answer");
-        if n == 0 {
-            return raw;
-        }
-        raw.extend_from_slice(&buf[..n]);
-    }
-}
-
-fn get(addr: &str, path: &str) -> Answer {
-    request(addr, "GET", path, &[], &[])
-}
-
-const BOUNDARY: &str = "mammo-test-boundary-7d1f";
-
-fn multipart(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, bytes) in files {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; \
-                 filename=\"{name}\"\r\nContent-Type: application/dicom\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
-fn post_files(addr: &str, files: &[(String, Vec<u8>)]) -> Answer {
-    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    request(
-        addr,
-        "POST",
-        "/api/v1/predict",
-        &[("Content-Type", &ct)],
-        &multipart(files),
-    )
-}
-
-fn read_files(paths: &[PathBuf]) -> Vec<(String, Vec<u8>)> {
-    paths
-        .iter()
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(p).unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn assert_error(a: &Answer, status: u16, needle: &str) {
-    assert_eq!(a.status, status, "{}", String::from_utf8_lossy(&a.body));
-    let j = a.json();
-    assert_eq!(j["error"]["status"], status);
-    let msg = j["error"]["message"].as_str().unwrap();
-    assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
 }
 
 /// `mammo predict --csv`'s probability per file name.
@@ -612,31 +389,6 @@ fn serve_answers_a_study_like_predict_with_dicom_results_and_json_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A POST with `Expect: 100-continue`, as curl sends large uploads: the body goes only after
-/// the server's `100 Continue`; a final answer before it is returned as is.
-fn request_expect_continue(addr: &str, content_type: &str, body: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "POST /api/v1/predict HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: \
-         {content_type}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    let mut first = [0u8; 25];
-    let n = s.read(&mut first).unwrap();
-    if first[..n].starts_with(b"HTTP/1.1 100") {
-        s.write_all(body).ok();
-    }
-    let mut raw = first[..n].to_vec();
-    s.read_to_end(&mut raw).ok();
-    if raw.starts_with(b"HTTP/1.1 100") {
-        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        raw.drain(..end + 4);
-    }
-    parse_answer(&raw)
-}
-
 /// 100 requests at once on loopback (bounded: each thread sends one and waits at most 5
 /// minutes): every one is answered 200 or 503, the server stays up, its memory bounded.
 #[test]
@@ -677,52 +429,6 @@ fn serve_answers_100_concurrent_requests_with_200_or_503() {
     assert!(ok >= 1 && busy >= 1, "{ok} ok, {busy} busy");
     assert_eq!(get(&server.addr, "/api/v1/health").status, 200, "still up");
     assert!(peak < 1500.0, "server peak RSS {peak:.0} MB");
-}
-
-/// A headless Chromium, if one is installed (Debian package `chromium`).
-fn browser() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-/// The Chrome DevTools Protocol over one page's WebSocket: a command, then its answer.
-struct Cdp {
-    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
-    next: u64,
-}
-
-impl Cdp {
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let id = self.next;
-        let msg = serde_json::json!({"id": id, "method": method, "params": params});
-        self.ws
-            .send(tungstenite::Message::text(msg.to_string()))
-            .unwrap();
-        loop {
-            let m = self.ws.read().expect("DevTools answer");
-            let Ok(text) = m.to_text() else { continue };
-            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-            if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    fn eval(&mut self, js: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            serde_json::json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
-        );
-        r["result"]["value"].clone()
-    }
 }
 
 /// The page in headless Chromium: a 4-view study chosen in its file input is analysed and
