@@ -112,7 +112,8 @@ fn small_dataset(dir: &Path) -> (PathBuf, PathBuf) {
         ("12", "122", "R", "MLO", "0", "MISSING"),
     ];
     let mut csv = String::from(
-        "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,difficult_negative_case\n",
+        "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,\
+         density,machine_id,difficult_negative_case\n",
     );
     for (p, i, lat, view, cancer, src) in files {
         csv += &format!("1,{p},{i},{lat},{view},60,{cancer},0,0,,0,B,49,False\n");

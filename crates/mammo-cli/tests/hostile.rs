@@ -16,7 +16,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-const HEADER: &str = "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,difficult_negative_case\n";
+const HEADER: &str = "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,\
+                      BIRADS,implant,density,machine_id,difficult_negative_case\n";
 
 /// Writes train.csv with `rows` (patient, image, laterality, view, age, cancer) and copies a
 /// fixture for every row whose image folder is a plain id.

@@ -50,7 +50,8 @@ pub enum TransferSyntaxKind {
 
 impl TransferSyntaxKind {
     /// How the pixel data of transfer syntax `uid` is decoded (unknown syntaxes are
-    /// [`Self::Encapsulated`]; whether they decode at all is [`crate::can_decode_transfer_syntax`]).
+    /// [`Self::Encapsulated`]; whether they decode at all is
+    /// [`crate::can_decode_transfer_syntax`]).
     pub fn of(uid: &str) -> Self {
         match uid {
             uids::JPEG2000_LOSSLESS | uids::JPEG2000 | uids::JPEG2000MC_LOSSLESS | uids::JPEG2000MC

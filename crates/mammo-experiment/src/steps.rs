@@ -379,7 +379,13 @@ fn preprocess_steps(
     let mut failed_images = 0;
     for &stage in prep_stages {
         let pipeline = pipeline_for(stage, &e.resolutions);
-        let key = json!({"stage": stage, "pipeline": pipeline, "train_csv_sha256": data_sha, "images": images, "code": fingerprint("preprocess")});
+        let key = json!({
+            "stage": stage,
+            "pipeline": pipeline,
+            "train_csv_sha256": data_sha,
+            "images": images,
+            "code": fingerprint("preprocess"),
+        });
         let (dir, done, _) = steps.begin("preprocess", stage.name(), &key)?;
         if !done {
             let t = Instant::now();
@@ -431,11 +437,20 @@ fn gan_steps(
         let mut folds = Vec::new();
         for fold in 0..cfg.train.folds {
             let t = &cfg.train;
-            let key = json!({"gan": cfg.gan, "gan_config": gcfg, "resolution": res, "fold": fold, "folds": t.folds, "split": t.split, "seed": t.seed,
-                             "synthetic_positives": e.synthetic_positives, "manifest_sha256": processed_sha,
-                             // Manifests name their PNGs by relative path: a preprocessing change that
-                             // alters only pixels leaves them byte-identical, so that code is keyed too.
-                             "code": {"gan": fingerprint("gan"), "preprocess": fingerprint("preprocess")}});
+            let key = json!({
+                "gan": cfg.gan,
+                "gan_config": gcfg,
+                "resolution": res,
+                "fold": fold,
+                "folds": t.folds,
+                "split": t.split,
+                "seed": t.seed,
+                "synthetic_positives": e.synthetic_positives,
+                "manifest_sha256": processed_sha,
+                // Manifests name their PNGs by relative path: a preprocessing change that
+                // alters only pixels leaves them byte-identical, so that code is keyed too.
+                "code": {"gan": fingerprint("gan"), "preprocess": fingerprint("preprocess")},
+            });
             let (dir, done, _) = steps.begin("gan", &format!("{res}-fold{fold}"), &key)?;
             let g = if done {
                 gan::GanFold::load(&dir)?
@@ -458,7 +473,10 @@ fn gan_steps(
             };
             folds.push(g);
         }
-        let digest_key = json!({"processed": processed_sha, "folds": folds.iter().map(|f| f.manifest.clone()).collect::<Vec<_>>()});
+        let digest_key = json!({
+            "processed": processed_sha,
+            "folds": folds.iter().map(|f| f.manifest.clone()).collect::<Vec<_>>(),
+        });
         let path = opts
             .out
             .join("steps")
@@ -501,9 +519,13 @@ fn train_and_explain(
     let mut key_tc = tc.clone();
     key_tc.pretrained = None;
     let weights_sha = weights.get(model).map(|w| w.sha256.clone());
-    let key = json!({"train": key_tc, "weights_sha256": weights_sha, "manifest_sha256": run.manifest_sha,
+    let key = json!({
+        "train": key_tc,
+        "weights_sha256": weights_sha,
+        "manifest_sha256": run.manifest_sha,
         // As for the GAN: the manifest does not change with the pixels it names.
-        "code": {"train": fingerprint("train"), "preprocess": fingerprint("preprocess")}});
+        "code": {"train": fingerprint("train"), "preprocess": fingerprint("preprocess")},
+    });
     // Explanations are keyed on the training actually used (an earlier build's,
     // under --reuse-stale), so they never pass for another model's.
     let (dir, done, key) = steps.begin("train", &name, &key)?;
@@ -541,7 +563,12 @@ fn train_and_explain(
             .map_err(|err| ExperimentError::step(format!("metrics {name}"), err))?,
     };
 
-    let ekey = json!({"train_key": key, "explain": cfg.explain, "lesions": lesions_sha, "code": fingerprint("explain")});
+    let ekey = json!({
+        "train_key": key,
+        "explain": cfg.explain,
+        "lesions": lesions_sha,
+        "code": fingerprint("explain"),
+    });
     let (edir, edone, _) = steps.begin("explain", &name, &ekey)?;
     let explain_out = edir.join("explain");
     let explanation = if edone {

@@ -184,7 +184,8 @@ mod tests {
         assert_eq!(cam_map(Method::HiResCam, &a, &g, 2, 1, 2), vec![3.5, 0.0]);
         // LayerCAM: [0.5 + 3, 0 - 2] -> [3.5, 0]
         assert_eq!(cam_map(Method::LayerCam, &a, &g, 2, 1, 2), vec![3.5, 0.0]);
-        // Grad-CAM++ channel 1: sum_a = 2; g=1: 1/(2+2+1e-6); g=2: 4/(8+16+1e-6) -> w = 1*0.25 + 2*(1/6)
+        // Grad-CAM++ channel 1: sum_a = 2; g=1: 1/(2+2+1e-6); g=2: 4/(8+16+1e-6)
+        // -> w = 1*0.25 + 2*(1/6)
         let w1 = 1.0 / (4.0 + 1e-6) + 2.0 * 4.0 / (24.0 + 1e-6);
         // channel 0: sum_a = 3; only g = 0.5 is positive
         let g0 = 0.5f64;

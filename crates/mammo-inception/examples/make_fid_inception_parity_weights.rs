@@ -3,7 +3,8 @@
 //! pytorch-fid.
 //!
 //! ```text
-//! cargo run -p mammo-inception --example make_fid_inception_parity_weights -- /tmp/mammo-fid-inception
+//! cargo run -p mammo-inception --example make_fid_inception_parity_weights -- \
+//!     /tmp/mammo-fid-inception
 //! ```
 //!
 //! The weights are a pure function of each key (`mammo_models::deterministic`), so the Rust

@@ -26,15 +26,24 @@ pub enum InceptionError {
     },
 
     /// The file holds tensors the network has no parameter for.
-    #[error("{}: {} tensor(s) not in the FID Inception: {}", path.display(), keys.len(), key_list(keys))]
+    #[error(
+        "{}: {} tensor(s) not in the FID Inception: {}",
+        path.display(), keys.len(), key_list(keys)
+    )]
     UnexpectedKeys { path: PathBuf, keys: Vec<String> },
 
     /// The network has parameters the file does not provide.
-    #[error("{}: {} FID Inception parameter(s) missing from the file: {}", path.display(), keys.len(), key_list(keys))]
+    #[error(
+        "{}: {} FID Inception parameter(s) missing from the file: {}",
+        path.display(), keys.len(), key_list(keys)
+    )]
     MissingKeys { path: PathBuf, keys: Vec<String> },
 
     /// A tensor exists under the right name but with the wrong shape.
-    #[error("{}: tensor {key} has shape {found:?}, the FID Inception expects {expected:?}", path.display())]
+    #[error(
+        "{}: tensor {key} has shape {found:?}, the FID Inception expects {expected:?}",
+        path.display()
+    )]
     ShapeMismatch {
         path: PathBuf,
         key: String,

@@ -181,8 +181,9 @@ fn missing_keys_are_counted_and_the_first_named() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: 4 FID Inception parameter(s) missing from the file: Mixed_7c.branch3x3dbl_3b.bn.bias, \
-             Mixed_7c.branch3x3dbl_3b.bn.running_mean, Mixed_7c.branch3x3dbl_3b.bn.running_var, \
+            "{}: 4 FID Inception parameter(s) missing from the file: \
+             Mixed_7c.branch3x3dbl_3b.bn.bias, Mixed_7c.branch3x3dbl_3b.bn.running_mean, \
+             Mixed_7c.branch3x3dbl_3b.bn.running_var, \
              Mixed_7c.branch3x3dbl_3b.bn.weight",
             path.display()
         )

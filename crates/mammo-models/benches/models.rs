@@ -63,7 +63,10 @@ struct Args {
     #[arg(long)]
     python: Option<PathBuf>,
     /// The PyTorch + timm script.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/python/timm_bench.py"))]
+    #[arg(
+        long,
+        default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/python/timm_bench.py")
+    )]
     script: PathBuf,
     /// Device for PyTorch: cpu or cuda[:i].
     #[arg(long, default_value = "cpu")]

@@ -30,7 +30,10 @@ pub enum ModelError {
     ConfigJson(#[source] serde_json::Error),
 
     /// The file holds tensors the model has no parameter for.
-    #[error("{}: {} tensor(s) not in model {model}: {}", path.display(), keys.len(), keys.join(", "))]
+    #[error(
+        "{}: {} tensor(s) not in model {model}: {}",
+        path.display(), keys.len(), keys.join(", ")
+    )]
     UnexpectedKeys {
         path: PathBuf,
         model: String,
@@ -38,7 +41,10 @@ pub enum ModelError {
     },
 
     /// The model has parameters the file does not provide.
-    #[error("{}: {} parameter(s) of model {model} missing from the file: {}", path.display(), keys.len(), keys.join(", "))]
+    #[error(
+        "{}: {} parameter(s) of model {model} missing from the file: {}",
+        path.display(), keys.len(), keys.join(", ")
+    )]
     MissingKeys {
         path: PathBuf,
         model: String,
@@ -46,7 +52,10 @@ pub enum ModelError {
     },
 
     /// A tensor exists under the right name but with the wrong shape.
-    #[error("{}: tensor {key} has shape {found:?}, model {model} expects {expected:?}", path.display())]
+    #[error(
+        "{}: tensor {key} has shape {found:?}, model {model} expects {expected:?}",
+        path.display()
+    )]
     ShapeMismatch {
         path: PathBuf,
         model: String,

@@ -88,7 +88,8 @@ pub struct Stem {
 
 impl Stem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = norm_act(&self.norm1, kernels::conv2d(&self.conv1, x), Act::Silu); // [B, 32, H/2, W/2]
+        // [B, 32, H/2, W/2]
+        let x = norm_act(&self.norm1, kernels::conv2d(&self.conv1, x), Act::Silu);
         kernels::conv2d(&self.conv2, x) // [B, 64, H/2, W/2]
     }
 }

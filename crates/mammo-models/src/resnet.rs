@@ -85,7 +85,8 @@ fn downsample(in_chans: usize, out_chans: usize, stride: usize, device: &Device)
 
 fn shortcut(downsample: &Option<Downsample>, x: Tensor<4>) -> Tensor<4> {
     match downsample {
-        Some((conv, bn)) => norm_act(bn, kernels::conv2d(conv, x), Act::Identity), // [B, C_out, H/s, W/s]
+        // [B, C_out, H/s, W/s]
+        Some((conv, bn)) => norm_act(bn, kernels::conv2d(conv, x), Act::Identity),
         None => x,
     }
 }
@@ -125,7 +126,8 @@ impl BasicBlock {
             kernels::conv2d(&self.conv1, x.clone()),
             Act::Relu,
         ); // [B, P, H/s, W/s]
-        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv2, y), Act::Identity); // [B, P, H/s, W/s]
+        // [B, P, H/s, W/s]
+        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv2, y), Act::Identity);
         relu(y + shortcut(&self.downsample, x)) // [B, P, H/s, W/s]
     }
 }
@@ -171,7 +173,8 @@ impl Bottleneck {
             Act::Relu,
         ); // [B, P, H, W]
         let y = norm_act(&self.bn2, kernels::conv2d(&self.conv2, y), Act::Relu); // [B, P, H/s, W/s]
-        let y = norm_act(&self.bn3, kernels::conv2d(&self.conv3, y), Act::Identity); // [B, 4P, H/s, W/s]
+        // [B, 4P, H/s, W/s]
+        let y = norm_act(&self.bn3, kernels::conv2d(&self.conv3, y), Act::Identity);
         relu(y + shortcut(&self.downsample, x)) // [B, 4P, H/s, W/s]
     }
 }
@@ -299,7 +302,8 @@ impl ResNet {
 
     /// `conv1`, `bn1`, ReLU and the 3x3/2 max pool: `[B, 64, H/4, W/4]`.
     fn stem(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = norm_act(&self.bn1, kernels::conv2d(&self.conv1, x), Act::Relu); // [B, 64, H/2, W/2]
+        // [B, 64, H/2, W/2]
+        let x = norm_act(&self.bn1, kernels::conv2d(&self.conv1, x), Act::Relu);
         max_pool2d(&self.maxpool, x)
     }
 }

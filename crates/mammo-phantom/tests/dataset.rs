@@ -63,7 +63,8 @@ fn csv_structure_follows_rsna() {
     let (header, rows) = read_csv(&cfg.out.join("train.csv"));
     assert_eq!(
         header.join(","),
-        "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,difficult_negative_case"
+        "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,\
+         density,machine_id,difficult_negative_case"
     );
     assert_eq!(rows.len(), summary.images);
     let (lesion_header, lesions) = read_csv(&cfg.out.join("lesions.csv"));

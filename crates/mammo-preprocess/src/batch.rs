@@ -359,7 +359,10 @@ fn run_items(run: Run<'_>, cfg: &PipelineConfig) -> Result<BatchReport, Preproce
         entry.rows.len() == cfg.sizes.len()
             && entry.rows.iter().all(|r| {
                 let p = opts.out.join(size_dir(r)).join(&r.path);
-                matches!(mammo_image::png_dimensions(&p), Ok(png) if png.width == r.width && png.height == r.height)
+                matches!(
+                    mammo_image::png_dimensions(&p),
+                    Ok(png) if png.width == r.width && png.height == r.height
+                )
             })
     });
     let journal_file = OpenOptions::new()

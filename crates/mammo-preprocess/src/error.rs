@@ -25,7 +25,10 @@ pub enum PreprocessError {
         #[source]
         cause: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("{} was made with other settings ({reason}); use another --out or delete it", path.display())]
+    #[error(
+        "{} was made with other settings ({reason}); use another --out or delete it",
+        path.display()
+    )]
     SettingsChanged { path: PathBuf, reason: String },
     #[error("invalid settings: {0}")]
     Settings(#[from] crate::pipeline::SettingsError),
@@ -72,7 +75,10 @@ pub enum InputPathError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: resolves to {}, outside {root_name} {}", file.display(), real.display(), root.display())]
+    #[error(
+        "{}: resolves to {}, outside {root_name} {}",
+        file.display(), real.display(), root.display()
+    )]
     Outside {
         file: PathBuf,
         /// Where it resolves to.

@@ -316,7 +316,11 @@ mod tests {
 
     #[test]
     fn labels_take_rsna_spellings_and_nothing_else() {
-        let t = read("1,10,1,L,CC,50,1\n1,10,2,L,CC,50,0.0\n1,10,3,L,CC,50,True\n1,10,4,L,CC,50,false\n1,10,5,L,CC,50,\n").unwrap();
+        let t = read(
+            "1,10,1,L,CC,50,1\n1,10,2,L,CC,50,0.0\n1,10,3,L,CC,50,True\n1,10,4,L,CC,50,false\n\
+             1,10,5,L,CC,50,\n",
+        )
+        .unwrap();
         let labels: Vec<_> = t.rows.iter().map(RsnaRow::label).collect();
         assert_eq!(labels, [Some(1), Some(0), Some(1), Some(0), None]);
         for bad in ["yes", "2", "0.5", "-1", "nan"] {

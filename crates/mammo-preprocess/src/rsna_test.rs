@@ -43,9 +43,10 @@ pub fn prediction_id(patient_id: &str, laterality: &str) -> String {
 
 /// Reads and checks an RSNA `test.csv`. Fails, naming the row (1-based, the header is row
 /// 1), on a missing `patient_id`, `image_id` or `laterality` column, a malformed row, an id
-/// that cannot be a file name ([`check_path_id`](mammo_dataset::check_path_id): nothing may name a file outside
-/// `test_images/`), a laterality other than `L` or `R` (any case), an `image_id` seen before,
-/// or a `prediction_id` other than `{patient_id}_{laterality}` (an empty one is filled in).
+/// that cannot be a file name ([`check_path_id`](mammo_dataset::check_path_id): nothing may
+/// name a file outside `test_images/`), a laterality other than `L` or `R` (any case), an
+/// `image_id` seen before, or a `prediction_id` other than `{patient_id}_{laterality}` (an
+/// empty one is filled in).
 /// A file without rows is an error too. An unknown view is a warning.
 pub fn read_rsna_test_csv_from(
     source: impl std::io::Read,

@@ -14,9 +14,9 @@
 //!
 //! Safety: a request body limit ([`ServeConfig::max_request_bytes`]); a bounded queue
 //! ([`ServeConfig::queue`]): a request that finds every slot taken is answered 503 and its
-//! body dropped as it arrives, never held; one study on the model at a time; uploads stay in memory and nothing a
-//! client sends becomes a file path (results written to `--out` are named by server-made
-//! UIDs).
+//! body dropped as it arrives, never held; one study on the model at a time; uploads stay in
+//! memory and nothing a client sends becomes a file path (results written to `--out` are
+//! named by server-made UIDs).
 
 pub mod analysis;
 pub mod dicom_out;

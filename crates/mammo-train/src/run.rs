@@ -4,7 +4,8 @@
 //! RUN/train_config.json      resolved TrainConfig
 //! RUN/model_config.json      ModelConfig (architecture, input size, normalisation)
 //! RUN/run.json               manifest path + sha256, counts, versions, device
-//! RUN/folds.csv              image_id, patient_id, laterality, label, synthetic, fold, synthetic_fold
+//! RUN/folds.csv              image_id, patient_id, laterality, label, synthetic, fold,
+//!                            synthetic_fold
 //! RUN/fold-K/checkpoint/     resume state of fold K (model + optimiser + state.json; only
 //!                            state.json once the fold has run every epoch)
 //! RUN/fold-K/last.safetensors, best.safetensors   timm-format weights

@@ -26,7 +26,11 @@ pub struct LoaderArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [8u8, 16])]
     pub bits: Vec<u8>,
     /// Images per timed pass (synthetic: distinct files; manifest: the first rows).
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(
+        long,
+        default_value_t = 512,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
     pub images: u64,
     /// Loader threads to time (comma-separated); default: 1 and all cores.
     #[arg(long, value_delimiter = ',')]

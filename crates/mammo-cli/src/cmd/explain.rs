@@ -235,7 +235,17 @@ pub fn run(args: Args) -> Result<Outcome> {
             summary.insert(m.name().into(), serde_json::to_value(s)?);
         }
     }
-    let meta = serde_json::json!({"run": args.run, "folds": folds, "ensemble": folds.len() > 1, "weights": weights, "layer": layer_name, "box": args.box_kind, "box_size": box_size, "threshold": args.threshold, "localisation": summary});
+    let meta = serde_json::json!({
+        "run": args.run,
+        "folds": folds,
+        "ensemble": folds.len() > 1,
+        "weights": weights,
+        "layer": layer_name,
+        "box": args.box_kind,
+        "box_size": box_size,
+        "threshold": args.threshold,
+        "localisation": summary,
+    });
     mammo_image::write_atomic(
         &args.out.join("summary.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),

@@ -345,7 +345,13 @@ fn fid(a: FidArgs) -> Result<Outcome> {
         kid.mean, kid.std, kid.subsets, kid.subset_size
     );
     if let Some(p) = &a.json {
-        let v = serde_json::json!({"features": net.label(), "real": d.real, "fake": d.fake, "fid": fid, "kid": kid});
+        let v = serde_json::json!({
+            "features": net.label(),
+            "real": d.real,
+            "fake": d.fake,
+            "fid": fid,
+            "kid": kid,
+        });
         std::fs::write(p, serde_json::to_string_pretty(&v)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }

@@ -23,7 +23,8 @@ pub struct Args {
     /// patient) or `paper` (exactly the paper: folds stratified per image).
     #[arg(long, default_value = "default")]
     pub preset: String,
-    /// timm model name (resnet18, resnet34, resnet50, resnet152, efficientnet_b0, maxvit_nano_rw_256, ...).
+    /// timm model name (resnet18, resnet34, resnet50, resnet152, efficientnet_b0,
+    /// maxvit_nano_rw_256, ...).
     #[arg(long)]
     pub model: Option<String>,
     /// timm `.safetensors` checkpoint to start from (e.g. ImageNet weights).
@@ -48,7 +49,8 @@ pub struct Args {
     /// Times each positive training image is seen per epoch (1 = no oversampling).
     #[arg(long, value_parser = crate::cmd::at_least::<1>)]
     pub oversample: Option<usize>,
-    /// Which checkpoint gives the reported metrics: `last` (unbiased) or `best` (best validation AUC).
+    /// Which checkpoint gives the reported metrics: `last` (unbiased) or `best` (best
+    /// validation AUC).
     #[arg(long, value_parser = super::select_parser())]
     pub select: Option<Select>,
     /// Compute device: auto (a CUDA or hardware Vulkan GPU if present, else flex), flex (CPU),

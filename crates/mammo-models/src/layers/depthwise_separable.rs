@@ -47,12 +47,14 @@ impl DepthwiseSeparable {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = self.style.act;
-        let y = act.after_norm(&self.bn1, kernels::conv2d(&self.conv_dw, x.clone())); // [B, C, H/s, W/s]
+        // [B, C, H/s, W/s]
+        let y = act.after_norm(&self.bn1, kernels::conv2d(&self.conv_dw, x.clone()));
         let y = match &self.se {
             Some(se) => se.forward(y),
             None => y,
         };
-        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv_pw, y), Act::Identity); // [B, C_out, H/s, W/s]
+        // [B, C_out, H/s, W/s]
+        let y = norm_act(&self.bn2, kernels::conv2d(&self.conv_pw, y), Act::Identity);
         if self.has_skip { y + x } else { y }
     }
 }

@@ -51,13 +51,15 @@ impl InvertedResidual {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let act = self.style.act;
-        let y = act.after_norm(&self.bn1, kernels::conv2d(&self.conv_pw, x.clone())); // [B, M, H, W]
+        // [B, M, H, W]
+        let y = act.after_norm(&self.bn1, kernels::conv2d(&self.conv_pw, x.clone()));
         let y = act.after_norm(&self.bn2, kernels::conv2d(&self.conv_dw, y)); // [B, M, H/s, W/s]
         let y = match &self.se {
             Some(se) => se.forward(y),
             None => y,
         };
-        let y = norm_act(&self.bn3, kernels::conv2d(&self.conv_pwl, y), Act::Identity); // [B, C_out, H/s, W/s]
+        // [B, C_out, H/s, W/s]
+        let y = norm_act(&self.bn3, kernels::conv2d(&self.conv_pwl, y), Act::Identity);
         if self.has_skip { y + x } else { y }
     }
 }

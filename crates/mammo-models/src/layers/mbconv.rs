@@ -105,8 +105,10 @@ impl MbConv {
             None => x.clone(),
         };
         let y = norm_act(&self.pre_norm, x, Act::Identity); // [B, C_in, H, W]
-        let y = norm_act(&self.norm1, kernels::conv2d(&self.conv1_1x1, y), Act::Silu); // [B, M, H, W]
-        let y = norm_act(&self.norm2, kernels::conv2d(&self.conv2_kxk, y), Act::Silu); // [B, M, H/s, W/s]
+        // [B, M, H, W]
+        let y = norm_act(&self.norm1, kernels::conv2d(&self.conv1_1x1, y), Act::Silu);
+        // [B, M, H/s, W/s]
+        let y = norm_act(&self.norm2, kernels::conv2d(&self.conv2_kxk, y), Act::Silu);
         let y = self.se.forward(y); // [B, M, H/s, W/s]
         kernels::conv2d(&self.conv3_1x1, y) + shortcut // [B, C_out, H/s, W/s]
     }

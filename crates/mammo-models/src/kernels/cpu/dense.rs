@@ -25,7 +25,8 @@ std::thread_local! {
     /// Two scratch matrices per calling thread (the column matrix and a gathered one), kept
     /// between calls: a fresh buffer per call costs a zero fill of up to [`COL_FLOATS`] that
     /// the kernels then overwrite (5-8 % of a small-image train step in `perf`).
-    static SCRATCH: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: std::cell::Cell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Runs `f` with this thread's two scratch buffers (empty if a caller up the stack holds them).

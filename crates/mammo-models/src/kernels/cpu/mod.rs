@@ -2,8 +2,8 @@
 //! (statistics, normalise + activation, backward) on contiguous NCHW `f32` data.
 //!
 //! Each loop is written once, branch-free, and compiled three times: for AVX-512, for AVX2 +
-//! FMA (the widest the CPU has is picked at run time) and for the baseline target. Large inputs are split across rayon's pool, the pool
-//! flex itself runs on.
+//! FMA (the widest the CPU has is picked at run time) and for the baseline target. Large
+//! inputs are split across rayon's pool, the pool flex itself runs on.
 
 /// Elements per parallel chunk of the elementwise kernels (256 KiB of f32).
 const CHUNK: usize = 1 << 16;
