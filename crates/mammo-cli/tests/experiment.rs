@@ -180,8 +180,8 @@ figures = 2
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// GAN settings small enough for a test: a few steps at 16 and 32 px.
-
+/// The augmented stage with a GAN small enough for a test (`TINY_GAN`: a few steps at 16 and
+/// 32 px).
 #[test]
 fn experiment_augmented_stage_trains_a_generator_per_fold() {
     let dir = tempdir("augmented");
