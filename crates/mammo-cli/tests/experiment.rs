@@ -6,19 +6,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{TINY_GAN, mammo, stderr, tempdir};
-
-/// A headless Chromium, if one is installed (Debian package `chromium`).
-fn browser() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
+use common::{TINY_GAN, browser, mammo, stderr, tempdir};
 
 /// `mammo experiment` end to end at toy scale: every step runs, a second call reuses them all,
 /// the Table 2 files hold one row per stage x model, and `report.html` opens in a headless

@@ -14,9 +14,9 @@ use serde_json::Value;
 mod common;
 mod serve_support;
 
-use common::{mammo, stderr, tempdir, tiny_run};
+use common::{browser, mammo, stderr, tempdir, tiny_run};
 use serve_support::{
-    BOUNDARY, Cdp, Server, assert_error, browser, get, multipart, post_files, read_files, request,
+    BOUNDARY, Cdp, Server, assert_error, get, multipart, post_files, read_files, request,
     request_expect_continue,
 };
 

@@ -63,9 +63,10 @@ pub struct LesionBox {
     pub description: String,
 }
 
-/// Columns of the `lesions.csv` the loaders write: the phantom's ten (`contrast` empty: no
-/// dataset measures it), then what the datasets say about each box.
-pub const LESION_CSV_COLUMNS: [&str; 13] = [
+/// Columns of the phantom's `lesions.csv` (`mammo phantom`): the image, where it is, the
+/// box in stored-image pixels and `contrast`, the lesion's peak added attenuation in units
+/// where the full compressed thickness of fat is 1.
+pub const PHANTOM_LESION_COLUMNS: [&str; 10] = [
     "image_id",
     "patient_id",
     "laterality",
@@ -76,10 +77,28 @@ pub const LESION_CSV_COLUMNS: [&str; 13] = [
     "x1",
     "y1",
     "contrast",
-    "pathology",
-    "birads",
-    "description",
 ];
+
+/// Columns of the `lesions.csv` the loaders write: the phantom's ten (`contrast` empty: no
+/// dataset measures it), then what the datasets say about each box.
+pub const LESION_CSV_COLUMNS: [&str; 13] = extend(
+    PHANTOM_LESION_COLUMNS,
+    ["pathology", "birads", "description"],
+);
+
+const fn extend(base: [&'static str; 10], more: [&'static str; 3]) -> [&'static str; 13] {
+    let mut out = [""; 13];
+    let mut i = 0;
+    while i < 10 {
+        out[i] = base[i];
+        i += 1;
+    }
+    while i < 13 {
+        out[i] = more[i - 10];
+        i += 1;
+    }
+    out
+}
 
 /// Writes `lesions` as `lesions.csv` at `path`, atomically. Coordinates are written as the
 /// shortest decimal that reads back to the same number (`12`, `12.5`).

@@ -21,8 +21,8 @@ pub use ids::{PathIdError, check_path_id};
 pub use items::{Dataset, Item, Split, assign_folds};
 pub use label::{LabelError, label_text, parse_label};
 pub use lesions::{
-    LESION_CSV_COLUMNS, LesionBox, LesionKind, lesion_boxes_by_image, read_lesions_csv,
-    read_lesions_from, write_lesions_csv,
+    LESION_CSV_COLUMNS, LesionBox, LesionKind, PHANTOM_LESION_COLUMNS, lesion_boxes_by_image,
+    read_lesions_csv, read_lesions_from, write_lesions_csv,
 };
 pub use manifest::{ManifestRow, Status, read_manifest, read_manifest_from, write_manifest};
 pub use mapping::SourceMap;

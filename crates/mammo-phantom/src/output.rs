@@ -80,21 +80,11 @@ pub const TRAIN_COLUMNS: [&str; 14] = [
     "difficult_negative_case",
 ];
 
-/// Columns of lesions.csv. Boxes are in pixels of the stored image (column x, row y, origin
-/// at the top-left pixel), `[x0, x1) x [y0, y1)`; contrast is the lesion's peak added
-/// attenuation in units where the full compressed thickness of fat is 1.
-pub const LESION_COLUMNS: [&str; 10] = [
-    "image_id",
-    "patient_id",
-    "laterality",
-    "view",
-    "lesion_type",
-    "x0",
-    "y0",
-    "x1",
-    "y1",
-    "contrast",
-];
+/// Columns of lesions.csv ([`mammo_dataset::PHANTOM_LESION_COLUMNS`]). Boxes are in pixels
+/// of the stored image (column x, row y, origin at the top-left pixel), `[x0, x1) x [y0, y1)`;
+/// contrast is the lesion's peak added attenuation in units where the full compressed
+/// thickness of fat is 1.
+pub const LESION_COLUMNS: [&str; 10] = mammo_dataset::PHANTOM_LESION_COLUMNS;
 
 /// The generator identity recorded in phantom.json; a change invalidates resumption. The
 /// revision counts changes to what a seed renders (2: masses displace the tissue under them).

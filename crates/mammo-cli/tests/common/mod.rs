@@ -145,3 +145,15 @@ kid_subset_size = 4
 holdout_fraction = 0.25
 grid = 2
 "#;
+
+/// A headless Chromium, if one is installed (Debian package `chromium`).
+pub fn browser() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}

@@ -268,18 +268,6 @@ pub fn request_expect_continue(addr: &str, content_type: &str, body: &[u8]) -> A
     parse_answer(&raw)
 }
 
-/// A headless Chromium, if one is installed (Debian package `chromium`).
-pub fn browser() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 /// The Chrome DevTools Protocol over one page's WebSocket: a command, then its answer.
 pub struct Cdp {
     pub ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
