@@ -8,22 +8,9 @@ mod common;
 
 use common::{TINY_GAN, browser, mammo, stderr, tempdir};
 
-/// `mammo experiment` end to end at toy scale: every step runs, a second call reuses them all,
-/// the Table 2 files hold one row per stage x model, and `report.html` opens in a headless
-/// browser with its table and every image decoded. The experiment's own numbers are not
-/// checked here (one epoch at 32 px learns nothing); the training tests check learning.
-#[test]
-fn experiment_writes_a_report_that_a_browser_renders() {
-    let dir = tempdir("experiment");
-    let config = dir.join("tiny.toml");
-    std::fs::write(
-        &config,
-        r#"
-[experiment]
-name = "cli test"
-resolutions = [32]
-stages = ["original", "processed"]
-models = ["resnet18"]
+/// The `[phantom]` and `[train]` sections every experiment here runs with: 12 phantom
+/// patients with obvious lesions, 2 folds of 1 epoch.
+const TINY_DATA_AND_TRAINING: &str = r#"
 [phantom]
 patients = 12
 seed = 1
@@ -34,25 +21,51 @@ folds = 2
 epochs = 1
 batch_size = 8
 lr = 1e-3
-[explain]
-method = "gradcam"
-images = 4
-figures = 2
-"#,
-    )
-    .unwrap();
-    let out = dir.join("exp");
-    let args = [
+"#;
+
+/// `mammo experiment --config CONFIG --out OUT` and `extra`.
+fn experiment(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "experiment",
         "--config",
         config.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--quiet",
     ];
+    args.extend_from_slice(extra);
+    mammo(&args)
+}
+
+/// `mammo experiment` end to end at toy scale: every step runs, a second call reuses them all,
+/// the Table 2 files hold one row per stage x model, and `report.html` opens in a headless
+/// browser with its table and every image decoded. The experiment's own numbers are not
+/// checked here (one epoch at 32 px learns nothing); the training tests check learning.
+#[test]
+fn experiment_writes_a_report_that_a_browser_renders() {
+    let dir = tempdir("experiment");
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[experiment]
+name = "cli test"
+resolutions = [32]
+stages = ["original", "processed"]
+models = ["resnet18"]
+{TINY_DATA_AND_TRAINING}[explain]
+method = "gradcam"
+images = 4
+figures = 2
+"#
+        ),
+    )
+    .unwrap();
+    let out = dir.join("exp");
+    let run = || experiment(&config, &out, &["--quiet"]);
     // The plan first: every step, in the order and with the count the run then shows, and
     // nothing written.
-    let dry = mammo(&[&args[..], &["--dry-run"]].concat());
+    let dry = experiment(&config, &out, &["--quiet", "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     let plan = String::from_utf8_lossy(&dry.stdout).into_owned();
     assert_eq!(
@@ -70,7 +83,7 @@ figures = 2
         "{plan}"
     );
     assert!(!out.exists(), "--dry-run wrote {}", out.display());
-    let o = mammo(&args);
+    let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
     for line in plan.lines() {
         assert!(stderr(&o).contains(line), "{line} not in\n{}", stderr(&o));
@@ -81,7 +94,7 @@ figures = 2
         format!("report: {}", report.display())
     );
 
-    let again = mammo(&args);
+    let again = run();
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stderr(&again).contains("7 reused"), "{}", stderr(&again));
 
@@ -120,7 +133,7 @@ figures = 2
         .unwrap()
         .replace("lr = 1e-3", "lr = 2e-3");
     std::fs::write(&config, changed).unwrap();
-    let o = mammo(&args);
+    let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("3 reused"), "{}", stderr(&o));
 
@@ -186,17 +199,7 @@ resolutions = [32]
 stages = ["augmented"]
 models = ["resnet18"]
 synthetic_positives = 6
-[phantom]
-patients = 12
-seed = 1
-prevalence = 0.5
-conspicuity = "obvious"
-[train]
-folds = 2
-epochs = 1
-batch_size = 8
-lr = 1e-3
-[explain]
+{TINY_DATA_AND_TRAINING}[explain]
 method = "gradcam"
 images = 4
 figures = 2
@@ -210,14 +213,7 @@ head_kimg = 0.016
     )
     .unwrap();
     let out = dir.join("exp");
-    let o = mammo(&[
-        "experiment",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = experiment(&config, &out, &["--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     // data, preprocess (processed), a generator per fold, train, explain, report
     assert!(
@@ -335,40 +331,23 @@ fn experiment_starts_from_pretrained_weights_and_reruns_what_a_new_build_changed
     mammo_models::save_safetensors(&model, &cfg, &checkpoint).unwrap();
 
     let config = dir.join("weights.toml");
-    let toml = r#"
+    let toml = format!(
+        r#"
 [experiment]
 name = "weights test"
 resolutions = [32]
 stages = ["original"]
 models = ["resnet18"]
-[phantom]
-patients = 12
-seed = 1
-prevalence = 0.5
-conspicuity = "obvious"
-[train]
-folds = 2
-epochs = 1
-batch_size = 8
-lr = 1e-3
-[explain]
+{TINY_DATA_AND_TRAINING}[explain]
 method = "gradcam"
 images = 2
 figures = 1
-"#;
-    std::fs::write(&config, toml).unwrap();
+"#
+    );
+    std::fs::write(&config, &toml).unwrap();
     let out = dir.join("exp");
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "experiment",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ];
-        args.extend_from_slice(extra);
-        let o = mammo(&args);
+        let o = experiment(&config, &out, &[&["--quiet"], extra].concat());
         assert!(o.status.success(), "{}", stderr(&o));
         stderr(&o)
     };
@@ -458,15 +437,11 @@ figures = 1
     );
 
     // Usage errors: a missing weights folder, a model name [weights] does not know.
-    let o = mammo(&[
-        "experiment",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--weights-dir",
-        dir.join("absent").to_str().unwrap(),
-    ]);
+    let o = experiment(
+        &config,
+        &out,
+        &["--weights-dir", dir.join("absent").to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
     std::fs::write(
@@ -474,13 +449,7 @@ figures = 1
         format!("{toml}[weights]\nresnet19 = \"r18.safetensors\"\n"),
     )
     .unwrap();
-    let o = mammo(&[
-        "experiment",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = experiment(&config, &out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("[weights] \"resnet19\""),
