@@ -83,8 +83,8 @@ pub enum ExperimentError {
     Dataset(#[from] mammo_dataset::DatasetError),
 }
 
-/// The cause of a failed step, kept typed.
-pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+/// The cause of a failed step, kept typed (mammo-io's one cause type).
+pub use mammo_io::Cause;
 
 impl ExperimentError {
     /// `what` cannot be used because of `cause`.

@@ -20,7 +20,7 @@ pub enum GanError {
         action: &'static str,
         path: PathBuf,
         #[source]
-        cause: Box<dyn std::error::Error + Send + Sync>,
+        cause: mammo_io::Cause,
     },
     #[error("{}: {reason}", path.display())]
     Data { path: PathBuf, reason: String },
@@ -46,11 +46,7 @@ pub enum GanError {
 pub type Result<T, E = GanError> = std::result::Result<T, E>;
 
 impl GanError {
-    pub fn io(
-        action: &'static str,
-        path: &Path,
-        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
+    pub fn io(action: &'static str, path: &Path, cause: impl Into<mammo_io::Cause>) -> Self {
         Self::Io {
             action,
             path: path.to_path_buf(),

@@ -23,7 +23,7 @@ pub enum PreprocessError {
     Io {
         path: PathBuf,
         #[source]
-        cause: Box<dyn std::error::Error + Send + Sync>,
+        cause: Cause,
     },
     #[error(
         "{} was made with other settings ({reason}); use another --out or delete it",
@@ -39,7 +39,7 @@ pub enum PreprocessError {
     Loader {
         kind: crate::datasets::DatasetKind,
         #[source]
-        cause: Box<dyn std::error::Error + Send + Sync>,
+        cause: Cause,
     },
     /// A manifest or `lesions.csv` that cannot be read or written.
     #[error(transparent)]
@@ -51,12 +51,9 @@ pub enum PreprocessError {
 
 /// Why a table, a row or a file could not be used: a parser's or the system's error kept
 /// typed, or a message.
-pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) use mammo_io::Cause;
 
-pub(crate) fn io_err(
-    path: impl Into<PathBuf>,
-    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> PreprocessError {
+pub(crate) fn io_err(path: impl Into<PathBuf>, cause: impl Into<Cause>) -> PreprocessError {
     PreprocessError::Io {
         path: path.into(),
         cause: cause.into(),

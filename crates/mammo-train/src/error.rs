@@ -92,7 +92,7 @@ pub enum SettingsError {
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 
 /// The cause of a failed file operation: an `std::io::Error`, a parse error, or a message.
-pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+pub use mammo_io::Cause;
 
 pub(crate) fn io_err(
     action: &'static str,

@@ -114,15 +114,10 @@ pub fn usage<E: Into<anyhow::Error>>(
 ) -> impl FnOnce(E) -> UsageError {
     move |e| {
         let e: anyhow::Error = e.into();
-        let mut msg = format!("{context}: {e}");
-        for cause in e.chain().skip(1) {
-            let text = cause.to_string();
-            if !msg.contains(&text) {
-                msg.push_str(": ");
-                msg.push_str(&text);
-            }
-        }
-        UsageError(msg)
+        UsageError(format!(
+            "{context}: {}",
+            mammo_dicom::error_chain(e.as_ref())
+        ))
     }
 }
 

@@ -49,12 +49,12 @@ impl Plist {
 pub struct PlistError {
     pub path: PathBuf,
     #[source]
-    pub cause: Box<dyn std::error::Error + Send + Sync>,
+    pub cause: mammo_io::Cause,
 }
 
 /// Parses the XML form of a property list; `path` only names the source in errors.
 pub fn parse_plist(bytes: &[u8], path: &Path) -> Result<Plist, PlistError> {
-    let err = |cause: Box<dyn std::error::Error + Send + Sync>| PlistError {
+    let err = |cause: mammo_io::Cause| PlistError {
         path: path.into(),
         cause,
     };
