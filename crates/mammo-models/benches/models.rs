@@ -555,8 +555,8 @@ fn cpu_line() -> String {
             } else {
                 "baseline x86-64"
             },
-            if cfg!(feature = "x86-v4") && avx512 {
-                "AVX-512 (feature x86-v4)"
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                "AVX-512"
             } else if avx2 {
                 "AVX2 + FMA"
             } else {

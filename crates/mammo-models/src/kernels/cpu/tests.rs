@@ -396,7 +396,8 @@ fn dense_reference(x: &[f32], wt: &[f32], dy: &[f32], d: Dense) -> [Vec<f64>; 3]
 #[test]
 fn dense_matches_the_direct_definition() {
     // 3x3/1 and /2, 1x1/1 and /2 (ResNet's shortcut), the 7x7/2 stem, asymmetric padding, a
-    // kernel wider than the border, one-pixel outputs. COL_FLOATS is 600 in tests, so these
+    // kernel wider than the border, one-pixel outputs, channel counts past gemm's panels.
+    // COL_FLOATS is 600 in tests, so these
     // run as several groups of images (and groups of one), accumulating across groups.
     let cases = [
         // (n, c, co, h, w, k, s, pt, pl, pb, pr)
@@ -408,6 +409,10 @@ fn dense_matches_the_direct_definition() {
         (2, 3, 2, 7, 20, 3, 2, 0, 0, 1, 1),
         (1, 2, 3, 4, 3, 5, 1, 2, 2, 2, 2),
         (4, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1),
+        // Wide enough for gemm's 64-row AVX-512 panels (with a remainder) and its threaded
+        // path (m*n*k >= 128^3): the weight gradient's transposed gather and product.
+        (2, 32, 70, 16, 16, 3, 1, 1, 1, 1, 1),
+        (2, 96, 80, 12, 12, 1, 1, 0, 0, 0, 0),
     ];
     for (n, c, co, h, w, k, s, pt, pl, pb, pr) in cases {
         let window = Window::new([h, w], [k, k], [s, s], [pt, pl, pb, pr]).unwrap();
