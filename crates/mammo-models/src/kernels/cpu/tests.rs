@@ -413,6 +413,9 @@ fn dense_matches_the_direct_definition() {
         // path (m*n*k >= 128^3): the weight gradient's transposed gather and product.
         (2, 32, 70, 16, 16, 3, 1, 1, 1, 1, 1),
         (2, 96, 80, 12, 12, 1, 1, 0, 0, 0, 0),
+        // Groups of two images (k = 1) on both sides of the 64-channel switch.
+        (3, 1, 70, 32, 32, 1, 2, 0, 0, 0, 0),
+        (3, 1, 40, 32, 32, 1, 2, 0, 0, 0, 0),
     ];
     for (n, c, co, h, w, k, s, pt, pl, pb, pr) in cases {
         let window = Window::new([h, w], [k, k], [s, s], [pt, pl, pb, pr]).unwrap();
