@@ -94,8 +94,17 @@ fn die_quietly_on_broken_pipe() {
     }
 }
 
+/// Freed large blocks (tensors, scratch matrices) are kept for reuse instead of going back to
+/// the kernel and faulting in again, zero-filled, at the next step (`mammo_alloc`).
+#[global_allocator]
+static ALLOC: mammo_alloc::BlockCache = mammo_alloc::BlockCache::new(mammo_alloc::DEFAULT_BUDGET);
+
 fn main() -> ExitCode {
     die_quietly_on_broken_pipe();
+    if let Err(e) = ALLOC.budget_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let parsed = allow_negative_numbers(Cli::command())
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m));

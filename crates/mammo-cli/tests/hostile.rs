@@ -432,6 +432,18 @@ fn usage_errors_exit_2_naming_the_flag_and_the_range() {
         assert!(err.contains(want), "{a:?}: want {want:?} in {err}");
         assert!(!err.contains("unexpected argument"), "{a:?}: {err}");
     }
+    // The allocator's budget comes from the environment: a bad value is a usage error too.
+    let out = Command::new(env!("CARGO_BIN_EXE_mammo"))
+        .args(["phantom", "--out", o])
+        .env("MAMMO_ALLOC_CACHE_MB", "lots")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("MAMMO_ALLOC_CACHE_MB=\"lots\" is not a whole number of MiB"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -16,6 +16,11 @@
 //! `--profile` (per-op breakdown of ResNet inference on the first device, plus PyTorch's own
 //! profiler when `--python` is given), `--only forward|train`. See bench/README.md.
 
+/// The allocator the `mammo` binary runs with (freed large blocks kept for reuse), so the bench
+/// measures what users run.
+#[global_allocator]
+static ALLOC: mammo_alloc::BlockCache = mammo_alloc::BlockCache::new(mammo_alloc::DEFAULT_BUDGET);
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -570,6 +575,10 @@ fn cpu_line() -> String {
 }
 
 fn main() {
+    if let Err(e) = ALLOC.budget_from_env() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let args = Args::parse();
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
