@@ -166,6 +166,19 @@ impl BlockCache {
     }
 }
 
+impl Drop for BlockCache {
+    /// Gives the held blocks back (a `static` global allocator is never dropped; a local one,
+    /// as in the tests, is).
+    fn drop(&mut self) {
+        let held = self.held.get_mut().unwrap_or_else(|e| e.into_inner());
+        for b in held.blocks.iter_mut().filter_map(Option::take) {
+            // SAFETY: every held block came from `System` with this size and alignment.
+            unsafe { System.dealloc(b.ptr, Layout::from_size_align_unchecked(b.size, b.align)) };
+        }
+        held.bytes = 0;
+    }
+}
+
 // SAFETY: every block handed out is either fresh from `System` or a held block of exactly the
 // requested size and alignment that no one else holds; blocks are only returned to `System`
 // with the layout they were allocated with.
