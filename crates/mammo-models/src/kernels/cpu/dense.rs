@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 
 use super::Window;
+use super::direct::{self, Direct, Packed};
 
 /// Largest column matrix (`c*kh*kw x images*oh*ow` floats, 32 MiB) built at once.
 #[cfg(not(test))]
@@ -81,6 +82,13 @@ impl Dense {
     fn pointwise(&self) -> bool {
         let g = &self.window;
         g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w
+    }
+
+    /// Whether the direct kernel ([`direct::conv`]) computes this convolution: stride 1 and a
+    /// filter larger than 1x1 (a pointwise convolution is already one GEMM on the planes).
+    fn direct(&self) -> bool {
+        let g = &self.window;
+        g.sh == 1 && g.sw == 1 && g.kh * g.kw > 1
     }
 
     /// The groups of images, as ranges.
@@ -253,6 +261,34 @@ fn gather(t: &[f32], co: usize, p: usize, images: &std::ops::Range<usize>, out: 
 
 /// Forward: `y[n, co, oh, ow]` of `x[n, c, h, w]` and `weight[co, c, kh, kw]`, no bias.
 pub fn dense_forward(x: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
+    dense_forward_with(x, weight, d, true)
+}
+
+/// [`dense_forward`], with the direct kernel allowed or not (the tests compare both paths).
+pub(super) fn dense_forward_with(x: &[f32], weight: &[f32], d: Dense, direct: bool) -> Vec<f32> {
+    if direct && d.direct() {
+        let (c, kh, kw) = (d.c, d.window.kh, d.window.kw);
+        let filters = Packed::new(d.co, c, kh, kw, |o, ci, i, j| {
+            weight[((o * c + ci) * kh + i) * kw + j]
+        });
+        if let Some(filters) = filters {
+            let g = d.window;
+            let geometry = Direct {
+                n: d.n,
+                c,
+                h: g.h,
+                w: g.w,
+                co: d.co,
+                kh,
+                kw,
+                pt: g.ph,
+                pl: g.pw,
+                oh: g.oh,
+                ow: g.ow,
+            };
+            return direct::conv(x, &filters, geometry);
+        }
+    }
     let (k, p) = (d.k(), d.p());
     let mut y = vec![0.0f32; d.n * d.co * p];
     if d.pointwise() {
@@ -448,6 +484,46 @@ pub fn dense_weight_grad(x: &[f32], dy: &[f32], d: Dense) -> Vec<f32> {
 
 /// Input gradient `[n, c, h, w]` from the weight and the output gradient `dy`.
 pub fn dense_input_grad(dy: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
+    dense_input_grad_with(dy, weight, d, true)
+}
+
+/// [`dense_input_grad`], with the direct kernel allowed or not.
+pub(super) fn dense_input_grad_with(
+    dy: &[f32],
+    weight: &[f32],
+    d: Dense,
+    direct: bool,
+) -> Vec<f32> {
+    let g = d.window;
+    // The gradient of a stride-1 convolution is the full convolution of `dy` with the filters
+    // flipped and input and output channels swapped: padding `kh - 1 - pt` before and
+    // `kh - 1 - pb` after (the same across), which the padding may not exceed.
+    let (pb, pr) = (
+        (g.oh + g.kh - 1).saturating_sub(g.h + g.ph),
+        (g.ow + g.kw - 1).saturating_sub(g.w + g.pw),
+    );
+    if direct && d.direct() && g.ph.max(pb) < g.kh && g.pw.max(pr) < g.kw {
+        let (c, co, kh, kw) = (d.c, d.co, g.kh, g.kw);
+        let filters = Packed::new(c, co, kh, kw, |ci, o, i, j| {
+            weight[((o * c + ci) * kh + kh - 1 - i) * kw + kw - 1 - j]
+        });
+        if let Some(filters) = filters {
+            let geometry = Direct {
+                n: d.n,
+                c: co,
+                h: g.oh,
+                w: g.ow,
+                co: c,
+                kh,
+                kw,
+                pt: kh - 1 - g.ph,
+                pl: kw - 1 - g.pw,
+                oh: g.h,
+                ow: g.w,
+            };
+            return direct::conv(dy, &filters, geometry);
+        }
+    }
     let (k, p, hw, taps) = (d.k(), d.p(), d.hw(), d.window.kh * d.window.kw);
     let mut dx = vec![0.0f32; d.n * d.c * hw];
     if d.pointwise() {

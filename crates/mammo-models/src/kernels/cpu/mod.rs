@@ -126,6 +126,7 @@ macro_rules! multiversion {
 mod act;
 mod dense;
 mod depthwise;
+mod direct;
 mod norm;
 mod pool;
 #[cfg(test)]

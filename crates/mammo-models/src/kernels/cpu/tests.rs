@@ -399,29 +399,40 @@ fn dense_matches_the_direct_definition() {
     // kernel wider than the border, one-pixel outputs, channel counts past gemm's panels.
     // COL_FLOATS is 600 in tests, so these
     // run as several groups of images (and groups of one), accumulating across groups.
+    // Stride-1 cases also run the direct kernel (direct.rs), checked with and without it:
+    // channel counts off its register tiles, rows shorter and longer than a tile, rectangular
+    // and even filters, padding beyond `k - 1` (its input gradient falls back), no padding.
     let cases = [
-        // (n, c, co, h, w, k, s, pt, pl, pb, pr)
-        (3, 4, 5, 9, 13, 3, 1, 1, 1, 1, 1),
-        (2, 3, 4, 12, 11, 3, 2, 1, 1, 1, 1),
-        (3, 6, 7, 8, 8, 1, 1, 0, 0, 0, 0),
-        (2, 5, 3, 9, 7, 1, 2, 0, 0, 0, 0),
-        (2, 1, 4, 15, 14, 7, 2, 3, 3, 3, 3),
-        (2, 3, 2, 7, 20, 3, 2, 0, 0, 1, 1),
-        (1, 2, 3, 4, 3, 5, 1, 2, 2, 2, 2),
-        (4, 3, 2, 2, 2, 3, 1, 1, 1, 1, 1),
+        // (n, c, co, h, w, (kh, kw), s, pt, pl, pb, pr)
+        (3, 4, 5, 9, 13, (3, 3), 1, 1, 1, 1, 1),
+        (2, 3, 4, 12, 11, (3, 3), 2, 1, 1, 1, 1),
+        (3, 6, 7, 8, 8, (1, 1), 1, 0, 0, 0, 0),
+        (2, 5, 3, 9, 7, (1, 1), 2, 0, 0, 0, 0),
+        (2, 1, 4, 15, 14, (7, 7), 2, 3, 3, 3, 3),
+        (2, 3, 2, 7, 20, (3, 3), 2, 0, 0, 1, 1),
+        (1, 2, 3, 4, 3, (5, 5), 1, 2, 2, 2, 2),
+        (4, 3, 2, 2, 2, (3, 3), 1, 1, 1, 1, 1),
         // Wide enough for gemm's 64-row AVX-512 panels (with a remainder) and its threaded
         // path (m*n*k >= 128^3): the weight gradient's transposed gather and product.
-        (2, 32, 70, 16, 16, 3, 1, 1, 1, 1, 1),
-        (2, 96, 80, 12, 12, 1, 1, 0, 0, 0, 0),
+        (2, 32, 70, 16, 16, (3, 3), 1, 1, 1, 1, 1),
+        (2, 96, 80, 12, 12, (1, 1), 1, 0, 0, 0, 0),
         // Groups of two images (k = 1) on both sides of the 64-channel switch.
-        (3, 1, 70, 32, 32, 1, 2, 0, 0, 0, 0),
-        (3, 1, 40, 32, 32, 1, 2, 0, 0, 0, 0),
+        (3, 1, 70, 32, 32, (1, 1), 2, 0, 0, 0, 0),
+        (3, 1, 40, 32, 32, (1, 1), 2, 0, 0, 0, 0),
+        // The direct kernel's edges.
+        (1, 3, 5, 7, 9, (3, 3), 1, 1, 1, 1, 1),
+        (2, 16, 24, 8, 8, (3, 3), 1, 1, 1, 1, 1),
+        (3, 4, 9, 5, 11, (5, 3), 1, 2, 1, 2, 1),
+        (2, 3, 4, 6, 6, (2, 2), 1, 0, 0, 1, 1),
+        (2, 3, 4, 6, 5, (1, 3), 1, 1, 1, 1, 1),
+        (1, 2, 3, 3, 40, (3, 3), 1, 0, 0, 0, 0),
+        (1, 8, 17, 30, 70, (3, 3), 1, 1, 1, 1, 1),
     ];
-    for (n, c, co, h, w, k, s, pt, pl, pb, pr) in cases {
-        let window = Window::new([h, w], [k, k], [s, s], [pt, pl, pb, pr]).unwrap();
+    for (n, c, co, h, w, (kh, kw), s, pt, pl, pb, pr) in cases {
+        let window = Window::new([h, w], [kh, kw], [s, s], [pt, pl, pb, pr]).unwrap();
         let d = Dense { n, c, co, window };
         let x = inputs(n * c * h * w, 2.0);
-        let wt = inputs(co * c * k * k, 1.0)
+        let wt = inputs(co * c * kh * kw, 1.0)
             .into_iter()
             .rev()
             .collect::<Vec<_>>();
@@ -439,5 +450,11 @@ fn dense_matches_the_direct_definition() {
         close(&dense_forward(&x, &wt, d), &y_ref, "y");
         close(&dense_input_grad(&dy, &wt, d), &dx_ref, "dx");
         close(&dense_weight_grad(&x, &dy, d), &dw_ref, "dw");
+        close(&dense_forward_with(&x, &wt, d, false), &y_ref, "y (im2col)");
+        close(
+            &dense_input_grad_with(&dy, &wt, d, false),
+            &dx_ref,
+            "dx (col2im)",
+        );
     }
 }
