@@ -71,14 +71,14 @@ impl Window {
 
 impl Window {
     /// Length of one phase of a row: columns `p, p + sw, p + 2 sw, ...` (see [`split_phases`]).
-    fn phase_len(&self) -> usize {
+    pub(super) fn phase_len(&self) -> usize {
         self.w.div_ceil(self.sw)
     }
 
     /// For kernel column `j`: the phase of the input columns it reads and the offset from the
     /// output column to the index within that phase. Output column `q` reads input column
     /// `q * sw + j - pw = (q + offset) * sw + phase`.
-    fn tap(&self, j: usize) -> (usize, isize) {
+    pub(super) fn tap(&self, j: usize) -> (usize, isize) {
         let d = j as isize - self.pw as isize;
         let phase = d.rem_euclid(self.sw as isize);
         (phase as usize, (d - phase) / self.sw as isize)
@@ -86,7 +86,7 @@ impl Window {
 
     /// Per kernel column: valid output columns `[lo, hi)`, phase and offset ([`Window::tap`]),
     /// computed once per plane instead of once per row (they cost integer divisions).
-    fn column_taps(&self) -> Vec<(usize, usize, usize, isize)> {
+    pub(super) fn column_taps(&self) -> Vec<(usize, usize, usize, isize)> {
         (0..self.kw)
             .map(|j| {
                 let (lo, hi) = self.cols(j);
@@ -97,7 +97,7 @@ impl Window {
     }
 
     /// The phase-split row `r` of `plane` (`[h][sw][phase_len]`), at `phase`.
-    fn phase_row<'a>(&self, plane: &'a [f32], r: usize, phase: usize) -> &'a [f32] {
+    pub(super) fn phase_row<'a>(&self, plane: &'a [f32], r: usize, phase: usize) -> &'a [f32] {
         let pl = self.phase_len();
         &plane[(r * self.sw + phase) * pl..(r * self.sw + phase + 1) * pl]
     }
@@ -106,7 +106,7 @@ impl Window {
 /// A plane `[h, w]` with each row split into its `sw` column phases, `[h][sw][ceil(w / sw)]`,
 /// so a strided convolution reads every tap contiguously (and vectorises). Stride 1: the plane
 /// itself.
-fn split_phases<'a>(x: &'a [f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
+pub(super) fn split_phases<'a>(x: &'a [f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
     if g.sw == 1 {
         return x;
     }

@@ -4,34 +4,39 @@ use rayon::prelude::*;
 
 use super::*;
 
-/// One plane: the maximum of each window and, if `arg` is given, its flat index in the plane.
-fn max_pool_plane(x: &[f32], y: &mut [f32], mut arg: Option<&mut [u32]>, g: Window) {
-    y.fill(f32::NEG_INFINITY);
-    for o in 0..g.oh {
-        let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
-        for i in 0..g.kh {
-            let Some(r) = g.in_row(o, i) else { continue };
-            let xrow = &x[r * g.w..(r + 1) * g.w];
-            for j in 0..g.kw {
-                let (lo, hi) = g.cols(j);
-                match arg.as_deref_mut() {
-                    None => {
-                        for (q, y) in yrow[lo..hi].iter_mut().enumerate() {
-                            let v = xrow[(lo + q) * g.sw + j - g.pw];
-                            *y = if v > *y || v.is_nan() { v } else { *y };
-                        }
+// One plane (`xp`: phase-split, [`split_phases`]): the maximum of each window in `y` and,
+// with `with_arg`, its flat index in the plane in `arg`. Branch-free selects over contiguous
+// runs, so the loops vectorise: strict `>` keeps the first maximum in window order (PyTorch,
+// burn), and a NaN is taken and then kept.
+multiversion! {
+    fn max_pool_plane(xp: &[f32], y: &mut [f32], arg: &mut [u32], with_arg: bool, g: Window) {
+        let taps = g.column_taps();
+        y.fill(f32::NEG_INFINITY);
+        for o in 0..g.oh {
+            let yrow = &mut y[o * g.ow..(o + 1) * g.ow];
+            for i in 0..g.kh {
+                let Some(r) = g.in_row(o, i) else { continue };
+                for &(lo, hi, phase, off) in &taps {
+                    if lo == hi {
+                        continue;
                     }
-                    Some(arg) => {
-                        let arow = &mut arg[o * g.ow..(o + 1) * g.ow];
-                        for q in lo..hi {
-                            let c = q * g.sw + j - g.pw;
-                            // Strict: the first maximum in window order stays (PyTorch, burn);
-                            // NaN is taken and then kept.
-                            let v = xrow[c];
-                            if v > yrow[q] || (v.is_nan() && !yrow[q].is_nan()) {
-                                yrow[q] = v;
-                                arow[q] = (r * g.w + c) as u32;
-                            }
+                    let first = (lo as isize + off) as usize;
+                    let src = &g.phase_row(xp, r, phase)[first..first + hi - lo];
+                    if with_arg {
+                        let arow = &mut arg[o * g.ow + lo..o * g.ow + hi];
+                        // Input column of output column `lo + t`: `(first + t) * sw + phase`.
+                        let base = (r * g.w + first * g.sw + phase) as u32;
+                        let step = g.sw as u32;
+                        for (t, ((m, a), &v)) in
+                            yrow[lo..hi].iter_mut().zip(arow.iter_mut()).zip(src).enumerate()
+                        {
+                            let take = v > *m || (v.is_nan() && !m.is_nan());
+                            *a = if take { base + t as u32 * step } else { *a };
+                            *m = if take { v } else { *m };
+                        }
+                    } else {
+                        for (m, &v) in yrow[lo..hi].iter_mut().zip(src) {
+                            *m = if v > *m || v.is_nan() { v } else { *m };
                         }
                     }
                 }
@@ -67,17 +72,20 @@ pub fn max_pool_forward(
     if plane_out == 0 {
         return (y, idx);
     }
+    let plane_x = |p: usize| &x[p * plane_in..(p + 1) * plane_in];
     if with_indices {
         y.par_chunks_mut(plane_out)
             .zip(idx.par_chunks_mut(plane_out))
             .enumerate()
-            .for_each(|(p, (y, a))| {
-                max_pool_plane(&x[p * plane_in..(p + 1) * plane_in], y, Some(a), g)
+            .for_each_init(Vec::new, |buf, (p, (y, a))| {
+                max_pool_plane(split_phases(plane_x(p), &g, buf), y, a, true, g)
             });
     } else {
         y.par_chunks_mut(plane_out)
             .enumerate()
-            .for_each(|(p, y)| max_pool_plane(&x[p * plane_in..(p + 1) * plane_in], y, None, g));
+            .for_each_init(Vec::new, |buf, (p, y)| {
+                max_pool_plane(split_phases(plane_x(p), &g, buf), y, &mut [], false, g)
+            });
     }
     (y, idx)
 }

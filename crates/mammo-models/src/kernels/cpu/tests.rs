@@ -458,3 +458,23 @@ fn dense_matches_the_direct_definition() {
         );
     }
 }
+
+#[test]
+fn max_pool_takes_the_first_nan_of_a_window() {
+    let nan = f32::NAN;
+    // 2x2 windows, stride 2: [1 NaN / NaN 5], [2 3 / NaN 1], [4 1 / 1 4], [-1 -2 / -3 -4].
+    #[rustfmt::skip]
+    let x = [
+        1.0, nan, 2.0, 3.0,
+        nan, 5.0, nan, 1.0,
+        4.0, 1.0, -1.0, -2.0,
+        1.0, 4.0, -3.0, -4.0,
+    ];
+    let g = Window::new([4, 4], [2, 2], [2, 2], [0, 0, 0, 0]).unwrap();
+    let (y, idx) = max_pool_forward(&x, 1, g, true);
+    let (y2, _) = max_pool_forward(&x, 1, g, false);
+    assert!(y[0].is_nan() && y[1].is_nan() && y2[0].is_nan() && y2[1].is_nan());
+    assert_eq!(&y[2..], &[4.0, -1.0]);
+    assert_eq!(&y2[2..], &[4.0, -1.0]);
+    assert_eq!(idx, vec![1, 6, 8, 10]);
+}
