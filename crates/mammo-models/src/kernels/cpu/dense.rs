@@ -91,6 +91,24 @@ impl Dense {
         g.sh == 1 && g.sw == 1 && g.kh * g.kw > 1
     }
 
+    /// This convolution as the direct kernel's geometry (stride 1).
+    fn geometry(&self) -> Direct {
+        let g = &self.window;
+        Direct {
+            n: self.n,
+            c: self.c,
+            h: g.h,
+            w: g.w,
+            co: self.co,
+            kh: g.kh,
+            kw: g.kw,
+            pt: g.ph,
+            pl: g.pw,
+            oh: g.oh,
+            ow: g.ow,
+        }
+    }
+
     /// The groups of images, as ranges.
     fn groups(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         let g = self.group();
@@ -272,21 +290,7 @@ pub(super) fn dense_forward_with(x: &[f32], weight: &[f32], d: Dense, direct: bo
             weight[((o * c + ci) * kh + i) * kw + j]
         });
         if let Some(filters) = filters {
-            let g = d.window;
-            let geometry = Direct {
-                n: d.n,
-                c,
-                h: g.h,
-                w: g.w,
-                co: d.co,
-                kh,
-                kw,
-                pt: g.ph,
-                pl: g.pw,
-                oh: g.oh,
-                ow: g.ow,
-            };
-            return direct::conv(x, &filters, geometry);
+            return direct::conv(x, &filters, d.geometry());
         }
     }
     let (k, p) = (d.k(), d.p());
@@ -454,7 +458,23 @@ fn gather_transposed(
 /// transposed (`[pixels, co]`, one pass over `dY`, against `col`'s `kh*kw` times as many
 /// values), the product is taken as `dW^T[k, co]` with the output channels as the vectorised
 /// dimension (170-200 GFLOP/s there), and the small result is transposed back.
+///
+/// Stride-1 convolutions with at least 16 x 16 output pixels take the direct kernel instead
+/// ([`direct::weight_grad`]: no column matrix, 150-200 GFLOP/s at resnet18's layers 1-3).
 pub fn dense_weight_grad(x: &[f32], dy: &[f32], d: Dense) -> Vec<f32> {
+    // Below 16 x 16 output pixels the direct reduction is short and a third of it padding
+    // (resnet18's 8 x 8 layer4 at 256 px: 90 GFLOP/s against gemm's 145 after im2col).
+    dense_weight_grad_with(x, dy, d, d.p() >= 256)
+}
+
+/// [`dense_weight_grad`], with the direct kernel allowed or not.
+pub(super) fn dense_weight_grad_with(x: &[f32], dy: &[f32], d: Dense, direct: bool) -> Vec<f32> {
+    if direct
+        && d.direct()
+        && let Some(dw) = direct::weight_grad(x, dy, d.geometry())
+    {
+        return dw;
+    }
     let k = d.k();
     let p = d.p();
     let mut dwt = vec![0.0f32; k * d.co];

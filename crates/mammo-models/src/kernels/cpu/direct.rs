@@ -58,6 +58,22 @@ impl Isa {
             Isa::Avx2 => 3 * 8,
         }
     }
+
+    /// Floats per vector.
+    fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+        }
+    }
+
+    /// Weight gradient register tile: output channels x filter rows `(ci, tap)`.
+    fn grad_tile(self) -> (usize, usize) {
+        match self {
+            Isa::Avx512 => (4, 6),
+            Isa::Avx2 => (2, 6),
+        }
+    }
 }
 
 /// A stride-1 convolution on the padded grid.
@@ -87,6 +103,25 @@ impl Direct {
     /// Padded height.
     fn hp(&self) -> usize {
         self.oh + self.kh - 1
+    }
+
+    /// Grid positions computed per image, rounded up to whole tiles of `q_tile`.
+    fn grid(&self, q_tile: usize) -> usize {
+        (self.oh * self.wp()).div_ceil(q_tile) * q_tile
+    }
+
+    /// Floats per padded plane: long enough for the last grid position's furthest tap.
+    fn plane(&self, q_tile: usize) -> usize {
+        (self.grid(q_tile) + (self.kh - 1) * self.wp() + self.kw - 1)
+            .max(self.hp() * self.wp())
+            .next_multiple_of(16)
+    }
+
+    /// Offset of each filter tap `(i, j)` from the output position, on the padded grid.
+    fn offsets(&self) -> Vec<usize> {
+        (0..self.kh * self.kw)
+            .map(|t| (t / self.kw) * self.wp() + t % self.kw)
+            .collect()
     }
 }
 
@@ -163,12 +198,9 @@ pub(super) fn conv(x: &[f32], filters: &Packed, d: Direct) -> Vec<f32> {
     );
     // Grid positions computed, rounded up to whole tiles; the padded plane is long enough for
     // the last tile's furthest tap.
-    let grid = (d.oh * wp).div_ceil(q_tile) * q_tile;
-    let plane = (grid + (d.kh - 1) * wp + d.kw - 1)
-        .max(hp * wp)
-        .next_multiple_of(16);
-    let xp = pad(x, &d, plane);
-    let offsets: Vec<usize> = (0..taps).map(|t| (t / d.kw) * wp + t % d.kw).collect();
+    let (grid, plane) = (d.grid(q_tile), d.plane(q_tile));
+    let xp = pad(x, d.c * d.n, [d.h, d.w], wp, [d.pt, d.pl], plane);
+    let offsets = d.offsets();
 
     // Tasks: (image, block of tiles, block of channel groups), enough to share out even a
     // batch of one at 8 x 8.
@@ -246,19 +278,218 @@ pub(super) fn conv(x: &[f32], filters: &Packed, d: Direct) -> Vec<f32> {
     y
 }
 
-/// `x` copied into zero-padded planes of `plane` floats, row length `wp`.
-fn pad(x: &[f32], d: &Direct, plane: usize) -> Vec<f32> {
-    let wp = d.wp();
-    let mut xp = vec![0.0f32; d.n * d.c * plane];
+/// `planes` planes of `x` (`[h, w]` each) copied into zero-filled planes of `plane` floats
+/// with rows of `wp`, at row `top` and column `left`.
+fn pad(
+    x: &[f32],
+    planes: usize,
+    [h, w]: [usize; 2],
+    wp: usize,
+    [top, left]: [usize; 2],
+    plane: usize,
+) -> Vec<f32> {
+    assert_eq!(x.len(), planes * h * w, "pad: input size");
+    assert!(
+        (top + h) * wp <= plane && left + w <= wp,
+        "pad: plane too small"
+    );
+    let mut xp = vec![0.0f32; planes * plane];
+    if h * w == 0 {
+        return xp;
+    }
     xp.par_chunks_mut(plane)
-        .zip(x.par_chunks(d.h * d.w))
+        .zip(x.par_chunks(h * w))
         .for_each(|(dst, src)| {
-            for (r, row) in src.chunks(d.w).enumerate() {
-                let at = (d.pt + r) * wp + d.pl;
-                dst[at..at + d.w].copy_from_slice(row);
+            for (r, row) in src.chunks(w).enumerate() {
+                let at = (top + r) * wp + left;
+                dst[at..at + w].copy_from_slice(row);
             }
         });
     xp
+}
+
+std::thread_local! {
+    /// A thread's partial sums for one block of the weight gradient, kept between calls.
+    static GRAD_SUMS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Positions per chunk of the weight gradient's reduction: the chunk's output-gradient rows
+/// for one register tile stay in L1, its input planes in L2.
+const GRAD_CHUNK: usize = 1024;
+
+/// Weight gradient `[co, c, kh, kw]` of the convolution `d` from its input `x` and output
+/// gradient `dy`: `dW[o][ci][i][j] = sum over images and grid positions q of
+/// dy[o][q] * x_padded[ci][q + i * wp + j]`, with `dy` laid on the padded grid (zero in the
+/// dropped columns), so every product is two contiguous runs. A register tile holds `O`
+/// channels x `T` filter rows as vectors of partial sums over positions; tasks own disjoint
+/// blocks of channels x filter rows, so no two threads add into the same sum. `None` when the
+/// CPU has no microkernel.
+pub(super) fn weight_grad(x: &[f32], dy: &[f32], d: Direct) -> Option<Vec<f32>> {
+    let isa = Isa::detect()?;
+    let lanes = isa.lanes();
+    let (o_tile, t_tile) = isa.grad_tile();
+    let (wp, taps) = (d.wp(), d.kh * d.kw);
+    let k = d.c * taps;
+    assert_eq!(
+        x.len(),
+        d.n * d.c * d.h * d.w,
+        "direct weight grad: input size"
+    );
+    assert_eq!(
+        dy.len(),
+        d.n * d.co * d.oh * d.ow,
+        "direct weight grad: output gradient size"
+    );
+    // Channel-major: each channel's padded planes (`hp * wp`) of every image back to back,
+    // so one run of positions spans the batch. The output gradient goes on the same grid,
+    // zero at the dropped columns and rows: positions there multiply whatever the taps read
+    // (the next image's padding or the same channel's zero slack) by 0.
+    let plane = d.hp() * wp;
+    let len = (d.n * plane).next_multiple_of(lanes);
+    let offsets = d.offsets();
+    let slack = offsets[taps - 1];
+    let stride = (len + slack).next_multiple_of(16);
+    let mut xq = vec![0.0f32; d.c * stride];
+    xq.par_chunks_mut(stride).enumerate().for_each(|(ci, dst)| {
+        for img in 0..d.n {
+            let src = &x[(img * d.c + ci) * d.h * d.w..][..d.h * d.w];
+            for (r, row) in src.chunks(d.w.max(1)).enumerate() {
+                let at = img * plane + (d.pt + r) * wp + d.pl;
+                dst[at..at + d.w].copy_from_slice(row);
+            }
+        }
+    });
+    // Channels rounded up to whole tiles (zero rows).
+    let co_pad = d.co.next_multiple_of(o_tile);
+    let mut dyg = vec![0.0f32; co_pad * len];
+    dyg.par_chunks_mut(len)
+        .take(d.co)
+        .enumerate()
+        .for_each(|(o, dst)| {
+            for img in 0..d.n {
+                let src = &dy[(img * d.co + o) * d.oh * d.ow..][..d.oh * d.ow];
+                for (r, row) in src.chunks(d.ow.max(1)).enumerate() {
+                    let at = img * plane + r * wp;
+                    dst[at..at + d.ow].copy_from_slice(row);
+                }
+            }
+        });
+    // Offset of every filter row (ci, tap); rows past `k` (filling the last tile) read row 0
+    // and are dropped.
+    let k_pad = k.next_multiple_of(t_tile);
+    let rows: Vec<usize> = (0..k_pad)
+        .map(|r| {
+            if r < k {
+                (r / taps) * stride + offsets[r % taps]
+            } else {
+                0
+            }
+        })
+        .collect();
+
+    // Blocks of channel tiles x row tiles, as many as keep every thread busy.
+    let co_tiles = co_pad / o_tile;
+    let k_tiles = k_pad / t_tile;
+    let co_block = co_tiles.min(64 / o_tile).max(1);
+    let co_blocks = co_tiles.div_ceil(co_block);
+    let want = 4 * rayon::current_num_threads().max(1);
+    let k_block = k_tiles
+        .div_ceil(want.div_ceil(co_blocks))
+        .clamp(1, 96 / t_tile);
+    let k_blocks = k_tiles.div_ceil(k_block);
+    let sums = o_tile * t_tile * lanes;
+    let mut dw: Vec<f32> = Vec::with_capacity(d.co * k);
+    let out = Out(dw.as_mut_ptr());
+    (0..co_blocks * k_blocks).into_par_iter().for_each(|task| {
+        let (cb, kb) = (task / k_blocks, task % k_blocks);
+        let cts = cb * co_block..((cb + 1) * co_block).min(co_tiles);
+        let kts = kb * k_block..((kb + 1) * k_block).min(k_tiles);
+        // The block's partial sums (up to 300 KiB), kept per thread: a fresh buffer of that
+        // size is an mmap, and unmapping it from a threaded process costs a TLB shootdown.
+        let mut acc = GRAD_SUMS.take();
+        acc.clear();
+        acc.resize(cts.len() * kts.len() * sums, 0.0);
+        for q0 in (0..len).step_by(GRAD_CHUNK) {
+            let steps = GRAD_CHUNK.min(len - q0) / lanes;
+            for (a, ct) in cts.clone().enumerate() {
+                let g = &dyg[ct * o_tile * len + q0..];
+                for (b, kt) in kts.clone().enumerate() {
+                    let tile = &mut acc[(a * kts.len() + b) * sums..][..sums];
+                    // SAFETY: `g` holds `o_tile` rows of `len` floats from `q0` (rows
+                    // `ct * o_tile..`, all inside `co_pad`), each read for
+                    // `steps * lanes <= len - q0` floats; filter row `r` reads `xq` from
+                    // `q0 + rows[r]` for as many floats, which ends within its channel's
+                    // `stride` (`len + slack`); `tile` has `sums` floats.
+                    unsafe {
+                        grad_microkernel(
+                            isa,
+                            g.as_ptr(),
+                            len,
+                            xq[q0..].as_ptr(),
+                            &rows[kt * t_tile..(kt + 1) * t_tile],
+                            steps,
+                            tile.as_mut_ptr(),
+                        )
+                    };
+                }
+            }
+        }
+        // Sum the lanes into dW[o][r], r = ci * taps + tap.
+        for (a, ct) in cts.clone().enumerate() {
+            for (b, kt) in kts.clone().enumerate() {
+                let tile = &acc[(a * kts.len() + b) * sums..][..sums];
+                for o in 0..o_tile {
+                    let co = ct * o_tile + o;
+                    for t in 0..t_tile {
+                        let r = kt * t_tile + t;
+                        if co < d.co && r < k {
+                            let v = &tile[(o * t_tile + t) * lanes..][..lanes];
+                            let sum = v.iter().map(|&v| v as f64).sum::<f64>() as f32;
+                            // SAFETY: (co, r) is inside dW and belongs to this task's block
+                            // of channel tiles x row tiles alone.
+                            unsafe { out.at(co * k + r).write(sum) };
+                        }
+                    }
+                }
+            }
+        }
+        GRAD_SUMS.set(acc);
+    });
+    // SAFETY: the blocks cover every channel tile and row tile, so every (co < co, r < k)
+    // was written above.
+    unsafe { dw.set_len(d.co * k) };
+    Some(dw)
+}
+
+/// `tile[o][t][lane] += sum over steps s of dy[o][s * lanes + lane] *
+/// x[rows[t] + s * lanes + lane]`, for the weight gradient.
+///
+/// # Safety
+/// `dy` must be readable for `(channels - 1) * dy_stride + steps * lanes` floats, `x` for
+/// `max(rows) + steps * lanes`, `tile` read- and writable for the tile's sums, `rows` must hold
+/// the tile's filter-row count, and the CPU must have the features of `isa`.
+unsafe fn grad_microkernel(
+    isa: Isa,
+    dy: *const f32,
+    dy_stride: usize,
+    x: *const f32,
+    rows: &[usize],
+    steps: usize,
+    tile: *mut f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match isa {
+            Isa::Avx512 => x86::grad_avx512(dy, dy_stride, x, rows, steps, tile),
+            Isa::Avx2 => x86::grad_avx2(dy, dy_stride, x, rows, steps, tile),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, dy, dy_stride, x, rows, steps, tile);
+        unreachable!("no direct-convolution microkernel on this architecture");
+    }
 }
 
 /// One register tile: `tile[o][q] = sum over ci, taps of x[ci][q + offsets[t]] * w[ci][t][o]`
@@ -339,6 +570,77 @@ mod x86 {
             }
         };
     }
+
+    /// Defines a weight-gradient kernel: `$o` channels x `$t` filter rows of partial sums.
+    macro_rules! grad_kernel {
+        ($name:ident, $features:literal, $v:ty, $lanes:literal, $o:literal, $t:literal,
+         $zero:ident, $load:ident, $fma:ident, $store:ident) => {
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name(
+                dy: *const f32,
+                dy_stride: usize,
+                x: *const f32,
+                rows: &[usize],
+                steps: usize,
+                tile: *mut f32,
+            ) {
+                assert_eq!(rows.len(), $t, "grad kernel: filter rows per tile");
+                // SAFETY (whole body): the caller's contract on `dy`, `x`, `rows` and `tile`.
+                unsafe {
+                    let mut acc: [[$v; $t]; $o] = [[$zero(); $t]; $o];
+                    for o in 0..$o {
+                        for t in 0..$t {
+                            acc[o][t] = $load(tile.add((o * $t + t) * $lanes));
+                        }
+                    }
+                    let xr: [*const f32; $t] = std::array::from_fn(|t| x.add(rows[t]));
+                    for s in 0..steps {
+                        let q = s * $lanes;
+                        let mut g: [$v; $o] = [$zero(); $o];
+                        for o in 0..$o {
+                            g[o] = $load(dy.add(o * dy_stride + q));
+                        }
+                        for t in 0..$t {
+                            let xv = $load(xr[t].add(q));
+                            for o in 0..$o {
+                                acc[o][t] = $fma(g[o], xv, acc[o][t]);
+                            }
+                        }
+                    }
+                    for o in 0..$o {
+                        for t in 0..$t {
+                            $store(tile.add((o * $t + t) * $lanes), acc[o][t]);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    grad_kernel!(
+        grad_avx512,
+        "avx512f",
+        __m512,
+        16,
+        4,
+        6,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_storeu_ps
+    );
+    grad_kernel!(
+        grad_avx2,
+        "avx2,fma",
+        __m256,
+        8,
+        2,
+        6,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        _mm256_storeu_ps
+    );
 
     tile_kernel!(
         tile_avx512,

@@ -427,6 +427,7 @@ fn dense_matches_the_direct_definition() {
         (2, 3, 4, 6, 5, (1, 3), 1, 1, 1, 1, 1),
         (1, 2, 3, 3, 40, (3, 3), 1, 0, 0, 0, 0),
         (1, 8, 17, 30, 70, (3, 3), 1, 1, 1, 1, 1),
+        (3, 5, 9, 12, 25, (3, 3), 1, 1, 1, 1, 1),
     ];
     for (n, c, co, h, w, (kh, kw), s, pt, pl, pb, pr) in cases {
         let window = Window::new([h, w], [kh, kw], [s, s], [pt, pl, pb, pr]).unwrap();
@@ -455,6 +456,16 @@ fn dense_matches_the_direct_definition() {
             &dense_input_grad_with(&dy, &wt, d, false),
             &dx_ref,
             "dx (col2im)",
+        );
+        close(
+            &dense_weight_grad_with(&x, &dy, d, false),
+            &dw_ref,
+            "dw (im2col)",
+        );
+        close(
+            &dense_weight_grad_with(&x, &dy, d, true),
+            &dw_ref,
+            "dw (direct where stride 1)",
         );
     }
 }
