@@ -41,13 +41,16 @@ impl Backward<Flex, 1> for SigmoidBackward {
 #[derive(Debug)]
 struct NormTrainBackward;
 
-/// Input, gamma, batch mean and 1/sqrt(var + eps).
+/// Input, gamma, beta, batch mean, 1/sqrt(var + eps) and the activation after the norm (its
+/// gradient is taken from the output recomputed from these, so no output is kept).
 #[derive(Debug, Clone)]
 struct NormTrainState {
     x: FlexTensor,
     gamma: FlexTensor,
+    beta: FlexTensor,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    act: Act,
 }
 
 impl Backward<Flex, 3> for NormTrainBackward {
@@ -58,8 +61,10 @@ impl Backward<Flex, 3> for NormTrainBackward {
         let NormTrainState {
             x,
             gamma,
+            beta,
             mean,
             inv_std,
+            act,
         } = ops.state;
         let x = contiguous(&x);
         let (n, c, hw) = nc_hw(&x);
@@ -67,11 +72,13 @@ impl Backward<Flex, 3> for NormTrainBackward {
             values(&x),
             values(&dy),
             values(&contiguous(&gamma)),
+            values(&contiguous(&beta)),
             &mean,
             &inv_std,
             n,
             c,
             hw,
+            act,
         );
         let [px, pgamma, pbeta] = ops.parents;
         if let Some(p) = px {
@@ -308,10 +315,12 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
+        act: u8,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let c = gamma.primitive().layout().num_elements();
+        let act = Act::from_code(act);
         let (y, mean, var, inv_std) =
-            flex_norm_train(x.primitive(), gamma.primitive(), beta.primitive(), eps);
+            flex_norm_train(x.primitive(), gamma.primitive(), beta.primitive(), eps, act);
         let stats = (
             Ad::<C>::from_inner(flex_tensor(mean.clone(), vec![c])),
             Ad::<C>::from_inner(flex_tensor(var, vec![c])),
@@ -319,8 +328,10 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
         let state = || NormTrainState {
             x: x.primitive().clone(),
             gamma: gamma.primitive().clone(),
+            beta: beta.primitive().clone(),
             mean,
             inv_std,
+            act,
         };
         let nodes = [x.node(), gamma.node(), beta.node()];
         let out = record::<C, _, 3>(NormTrainBackward, nodes, state, y);

@@ -142,13 +142,15 @@ pub trait MammoKernels: Backend {
         pb: usize,
         pr: usize,
     ) -> FloatTensor<Self>;
-    /// Training batch norm on `[N, C, ...]` with the batch's statistics: the output, the
-    /// batch mean and the biased batch variance (both `[C]`, not differentiated).
+    /// Training batch norm on `[N, C, ...]` with the batch's statistics, then `act` (an
+    /// [`Act::code`]): the output, the batch mean and the biased batch variance (both `[C]`,
+    /// not differentiated).
     fn norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
+        act: u8,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -192,6 +194,7 @@ fn flex_norm_train(
     gamma: &FlexTensor,
     beta: &FlexTensor,
     eps: f64,
+    act: Act,
 ) -> (FlexTensor, Vec<f32>, Vec<f32>, Vec<f32>) {
     let x = contiguous(x);
     let (n, c, hw) = nc_hw(&x);
@@ -204,7 +207,7 @@ fn flex_norm_train(
         eps,
     );
     let mut y = vec![0.0f32; x.layout().num_elements()];
-    cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, Act::Identity);
+    cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, act);
     (
         flex_tensor(y, x.layout().shape().to_vec()),
         mean,
@@ -380,9 +383,10 @@ impl MammoKernels for Flex {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         eps: f64,
+        act: u8,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let c = gamma.layout().num_elements();
-        let (y, mean, var, _) = flex_norm_train(&x, &gamma, &beta, eps);
+        let (y, mean, var, _) = flex_norm_train(&x, &gamma, &beta, eps, Act::from_code(act));
         (y, flex_tensor(mean, vec![c]), flex_tensor(var, vec![c]))
     }
 }
@@ -439,6 +443,7 @@ pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tenso
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         bn.epsilon,
+        act.code(),
     );
     let (mean, var) = (
         Tensor::<1>::from_dispatch(mean),
@@ -459,7 +464,7 @@ pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tenso
             .add(var.detach().mul_scalar(m))
             .detach(),
     );
-    apply_act(Tensor::from_dispatch(out), act)
+    Tensor::from_dispatch(out)
 }
 
 /// `conv.forward(x)`, on flex through mammo's kernels where they apply (dilation 1):

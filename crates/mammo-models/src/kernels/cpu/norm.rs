@@ -127,6 +127,81 @@ pub fn fold_stats(
     (scale, shift, inv_std)
 }
 
+/// `dy * act'(z)`: the gradient at the batch norm's output `z` from the one at `act(z)`.
+/// ReLU (and ReLU6) pass it where `0 < z (< 6)`, as PyTorch does.
+#[inline(always)]
+fn act_grad<const FMA: bool>(z: f32, dy: f32, act: Act) -> f32 {
+    match act {
+        Act::Identity => dy,
+        Act::Relu => {
+            if z > 0.0 {
+                dy
+            } else {
+                0.0
+            }
+        }
+        Act::Relu6 => {
+            if z > 0.0 && z < 6.0 {
+                dy
+            } else {
+                0.0
+            }
+        }
+        Act::Silu => {
+            let sg = sigmoid_f32::<FMA>(z);
+            dy * sg * madd::<FMA>(z, 1.0 - sg, 1.0)
+        }
+    }
+}
+
+multiversion! {
+    fn plane_grad_sums_act(
+        x: &[f32],
+        dy: &[f32],
+        mean: f32,
+        ab: [f32; 2],
+        act: Act,
+        out: &mut [f64; 2],
+    ) {
+        // As `plane_grad_sums`, with the activation's gradient applied to `dy` on the way
+        // (`z = x * a + b` recomputed from the input).
+        let [a, b] = ab;
+        let mut s = [0.0f32; 8];
+        let mut p = [0.0f32; 8];
+        let xc = x.chunks_exact(8);
+        let dc = dy.chunks_exact(8);
+        let (xr, dr) = (xc.remainder(), dc.remainder());
+        for (x, d) in xc.zip(dc) {
+            for l in 0..8 {
+                let g = act_grad::<FMA>(madd::<FMA>(x[l], a, b), d[l], act);
+                s[l] += g;
+                p[l] = madd::<FMA>(g, x[l] - mean, p[l]);
+            }
+        }
+        let mut sum: f64 = s.iter().map(|&v| v as f64).sum();
+        let mut dot: f64 = p.iter().map(|&v| v as f64).sum();
+        for (&x, &d) in xr.iter().zip(dr) {
+            let g = act_grad::<FMA>(madd::<FMA>(x, a, b), d, act);
+            sum += g as f64;
+            dot += (g as f64) * ((x - mean) as f64);
+        }
+        out[0] = sum;
+        out[1] = dot;
+    }
+}
+
+multiversion! {
+    fn bn_grad_plane_act(x: &[f32], dy: &[f32], dx: &mut [f32], k: [f32; 4], ab: [f32; 2], act: Act) {
+        // As `bn_grad_plane`, on `dy * act'(x * a + b)`.
+        let [k0, k1, k2, mean] = k;
+        let [a, b] = ab;
+        for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+            let g = act_grad::<FMA>(madd::<FMA>(x, a, b), dy, act);
+            *dx = madd::<FMA>(k0, g, madd::<FMA>(k1, x - mean, k2));
+        }
+    }
+}
+
 multiversion! {
     fn plane_grad_sums(x: &[f32], dy: &[f32], mean: f32, out: &mut [f64; 2]) {
         let mut s = [0.0f32; 8];
@@ -161,27 +236,38 @@ multiversion! {
     }
 }
 
-/// Gradients of training-mode batch norm, `y = (x - mean) * inv_std * gamma + beta` with the
-/// batch's own statistics: returns `(dx, dgamma, dbeta)`.
+/// Gradients of training-mode batch norm followed by `act`,
+/// `y = act((x - mean) * inv_std * gamma + beta)` with the batch's own statistics: returns
+/// `(dx, dgamma, dbeta)`.
 ///
-/// `dbeta = sum(dy)`, `dgamma = sum(dy * xhat)`, and
-/// `dx = gamma * inv_std * (dy - dbeta / m - xhat * dgamma / m)`, `m = n * hw`.
+/// With `g = dy * act'(z)` (recomputed from `x`, never stored): `dbeta = sum(g)`,
+/// `dgamma = sum(g * xhat)`, and `dx = gamma * inv_std * (g - dbeta / m - xhat * dgamma / m)`,
+/// `m = n * hw`.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
     x: &[f32],
     dy: &[f32],
     gamma: &[f32],
+    beta: &[f32],
     mean: &[f32],
     inv_std: &[f32],
     n: usize,
     c: usize,
     hw: usize,
+    act: Act,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     assert!(
         x.len() == n * c * hw && dy.len() == x.len(),
         "batch_norm_backward: shape mismatch"
     );
     let m = (n * hw) as f64;
+    // z = x * a + b, the batch norm's output before the activation.
+    let ab: Vec<[f32; 2]> = (0..c)
+        .map(|ch| {
+            let a = gamma[ch] * inv_std[ch];
+            [a, beta[ch] - mean[ch] * a]
+        })
+        .collect();
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -189,7 +275,11 @@ pub fn batch_norm_backward(
             for b in 0..n {
                 let r = (b * c + ch) * hw..(b * c + ch + 1) * hw;
                 let mut out = [0.0f64; 2];
-                plane_grad_sums(&x[r.clone()], &dy[r], mean[ch], &mut out);
+                if act == Act::Identity {
+                    plane_grad_sums(&x[r.clone()], &dy[r], mean[ch], &mut out);
+                } else {
+                    plane_grad_sums_act(&x[r.clone()], &dy[r], mean[ch], ab[ch], act, &mut out);
+                }
                 sum += out[0];
                 dot += out[1];
             }
@@ -232,7 +322,11 @@ pub fn batch_norm_backward(
                 .enumerate()
             {
                 let ch = (task * planes_per_task + i) % c;
-                bn_grad_plane(x, dy, dx, coefs[ch]);
+                if act == Act::Identity {
+                    bn_grad_plane(x, dy, dx, coefs[ch]);
+                } else {
+                    bn_grad_plane_act(x, dy, dx, coefs[ch], ab[ch], act);
+                }
             }
         });
     (dx, dgamma, dbeta)

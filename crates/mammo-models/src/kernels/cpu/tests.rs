@@ -145,60 +145,70 @@ fn batch_norm_backward_matches_finite_differences() {
     let x: Vec<f32> = inputs(n * c * hw, 2.0);
     let dy: Vec<f32> = inputs(n * c * hw, 1.0).into_iter().rev().collect();
     let gamma = [1.5f32, -0.7, 0.3];
-    let beta = [0.1f32, 0.2, -0.3];
+    // The third channel's shift puts part of it past ReLU6's upper kink.
+    let beta = [0.1f32, 0.2, 5.8];
     let eps = 1e-5;
-    // loss = sum(dy * bn(x)), in f64.
-    let loss = |x: &[f64], g: &[f64], b: &[f64]| -> f64 {
-        let mut total = 0.0;
-        for ch in 0..c {
-            let idx: Vec<usize> = (0..n)
-                .flat_map(|bi| (0..hw).map(move |k| (bi * c + ch) * hw + k))
-                .collect();
-            let m = idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64;
-            let v = idx.iter().map(|&i| (x[i] - m).powi(2)).sum::<f64>() / idx.len() as f64;
-            for &i in &idx {
-                total += dy[i] as f64 * ((x[i] - m) / (v + eps).sqrt() * g[ch] + b[ch]);
+    for act in [Act::Identity, Act::Relu, Act::Relu6, Act::Silu] {
+        let f = |z: f64| match act {
+            Act::Identity => z,
+            Act::Relu => z.max(0.0),
+            Act::Relu6 => z.clamp(0.0, 6.0),
+            Act::Silu => z * sigmoid_ref(z),
+        };
+        // loss = sum(dy * act(bn(x))), in f64.
+        let loss = |x: &[f64], g: &[f64], b: &[f64]| -> f64 {
+            let mut total = 0.0;
+            for ch in 0..c {
+                let idx: Vec<usize> = (0..n)
+                    .flat_map(|bi| (0..hw).map(move |k| (bi * c + ch) * hw + k))
+                    .collect();
+                let m = idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64;
+                let v = idx.iter().map(|&i| (x[i] - m).powi(2)).sum::<f64>() / idx.len() as f64;
+                for &i in &idx {
+                    total += dy[i] as f64 * f((x[i] - m) / (v + eps).sqrt() * g[ch] + b[ch]);
+                }
             }
+            total
+        };
+        let (mean, var) = channel_stats(&x, n, c, hw);
+        let (_, _, inv_std) = fold_stats(&gamma, &beta, &mean, &var, eps);
+        let (dx, dg, db) =
+            batch_norm_backward(&x, &dy, &gamma, &beta, &mean, &inv_std, n, c, hw, act);
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let g64: Vec<f64> = gamma.iter().map(|&v| v as f64).collect();
+        let b64: Vec<f64> = beta.iter().map(|&v| v as f64).collect();
+        let h = 1e-6;
+        for i in 0..x.len() {
+            let (mut up, mut dn) = (x64.clone(), x64.clone());
+            up[i] += h;
+            dn[i] -= h;
+            let want = (loss(&up, &g64, &b64) - loss(&dn, &g64, &b64)) / (2.0 * h);
+            assert!(
+                (dx[i] as f64 - want).abs() < 1e-4,
+                "{act:?} dx[{i}] {} vs {want}",
+                dx[i]
+            );
         }
-        total
-    };
-    let (mean, var) = channel_stats(&x, n, c, hw);
-    let (_, _, inv_std) = fold_stats(&gamma, &beta, &mean, &var, eps);
-    let (dx, dg, db) = batch_norm_backward(&x, &dy, &gamma, &mean, &inv_std, n, c, hw);
-    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-    let g64: Vec<f64> = gamma.iter().map(|&v| v as f64).collect();
-    let b64: Vec<f64> = beta.iter().map(|&v| v as f64).collect();
-    let h = 1e-6;
-    for i in 0..x.len() {
-        let (mut up, mut dn) = (x64.clone(), x64.clone());
-        up[i] += h;
-        dn[i] -= h;
-        let want = (loss(&up, &g64, &b64) - loss(&dn, &g64, &b64)) / (2.0 * h);
-        assert!(
-            (dx[i] as f64 - want).abs() < 1e-4,
-            "dx[{i}] {} vs {want}",
-            dx[i]
-        );
-    }
-    for ch in 0..c {
-        let (mut up, mut dn) = (g64.clone(), g64.clone());
-        up[ch] += h;
-        dn[ch] -= h;
-        let want = (loss(&x64, &up, &b64) - loss(&x64, &dn, &b64)) / (2.0 * h);
-        assert!(
-            (dg[ch] as f64 - want).abs() < 1e-4,
-            "dgamma[{ch}] {} vs {want}",
-            dg[ch]
-        );
-        let (mut up, mut dn) = (b64.clone(), b64.clone());
-        up[ch] += h;
-        dn[ch] -= h;
-        let want = (loss(&x64, &g64, &up) - loss(&x64, &g64, &dn)) / (2.0 * h);
-        assert!(
-            (db[ch] as f64 - want).abs() < 1e-4,
-            "dbeta[{ch}] {} vs {want}",
-            db[ch]
-        );
+        for ch in 0..c {
+            let (mut up, mut dn) = (g64.clone(), g64.clone());
+            up[ch] += h;
+            dn[ch] -= h;
+            let want = (loss(&x64, &up, &b64) - loss(&x64, &dn, &b64)) / (2.0 * h);
+            assert!(
+                (dg[ch] as f64 - want).abs() < 1e-4,
+                "{act:?} dgamma[{ch}] {} vs {want}",
+                dg[ch]
+            );
+            let (mut up, mut dn) = (b64.clone(), b64.clone());
+            up[ch] += h;
+            dn[ch] -= h;
+            let want = (loss(&x64, &g64, &up) - loss(&x64, &g64, &dn)) / (2.0 * h);
+            assert!(
+                (db[ch] as f64 - want).abs() < 1e-4,
+                "{act:?} dbeta[{ch}] {} vs {want}",
+                db[ch]
+            );
+        }
     }
 }
 
