@@ -113,9 +113,16 @@ pub(super) fn split_phases<'a>(x: &'a [f32], g: &Window, buf: &'a mut Vec<f32>) 
     let pl = g.phase_len();
     buf.clear();
     buf.resize(g.h * g.sw * pl, 0.0);
-    for r in 0..g.h {
-        for (c, &v) in x[r * g.w..(r + 1) * g.w].iter().enumerate() {
-            buf[(r * g.sw + c % g.sw) * pl + c / g.sw] = v;
+    if g.w == 0 {
+        return buf;
+    }
+    // Phase by phase, a strided read into a contiguous write (no division per element: it
+    // was most of this function's time, 8-10 % of EfficientNet-B0's forward).
+    for (row, out) in x.chunks_exact(g.w).zip(buf.chunks_exact_mut(g.sw * pl)) {
+        for (phase, dst) in out.chunks_exact_mut(pl).enumerate() {
+            for (d, &v) in dst.iter_mut().zip(row[phase..].iter().step_by(g.sw)) {
+                *d = v;
+            }
         }
     }
     buf
@@ -124,9 +131,14 @@ pub(super) fn split_phases<'a>(x: &'a [f32], g: &Window, buf: &'a mut Vec<f32>) 
 /// Inverse of [`split_phases`]: add the phase-split plane `xp` into `x`.
 fn merge_phases(xp: &[f32], g: &Window, x: &mut [f32]) {
     let pl = g.phase_len();
-    for r in 0..g.h {
-        for (c, v) in x[r * g.w..(r + 1) * g.w].iter_mut().enumerate() {
-            *v += xp[(r * g.sw + c % g.sw) * pl + c / g.sw];
+    if g.w == 0 {
+        return;
+    }
+    for (row, src) in x.chunks_exact_mut(g.w).zip(xp.chunks_exact(g.sw * pl)) {
+        for (phase, part) in src.chunks_exact(pl).enumerate() {
+            for (v, &s) in row[phase..].iter_mut().step_by(g.sw).zip(part) {
+                *v += s;
+            }
         }
     }
 }
