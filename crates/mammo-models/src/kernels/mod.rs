@@ -167,6 +167,16 @@ fn values(x: &FlexTensor) -> &[f32] {
     &x.storage::<f32>()[x.layout().start_offset()..x.layout().start_offset() + n]
 }
 
+/// The values of `x` to overwrite in place: `Some` when `x` is `f32`, contiguous and holds
+/// its storage alone (the input of an inference layer, whose output is not kept elsewhere).
+fn unique_values(x: &mut FlexTensor) -> Option<&mut [f32]> {
+    if x.dtype() != DType::F32 || !x.is_contiguous() {
+        return None;
+    }
+    let (start, n) = (x.layout().start_offset(), x.layout().num_elements());
+    x.try_storage_mut::<f32>()?.get_mut(start..start + n)
+}
+
 fn flex_tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape))
 }
@@ -324,7 +334,6 @@ impl MammoKernels for Flex {
         eps: f64,
         act: u8,
     ) -> FloatTensor<Self> {
-        let x = contiguous(&x);
         let (_, _, hw) = nc_hw(&x);
         let (scale, shift, _) = cpu::fold_stats(
             values(&contiguous(&gamma)),
@@ -333,8 +342,15 @@ impl MammoKernels for Flex {
             values(&contiguous(&var)),
             eps,
         );
+        let act = Act::from_code(act);
+        let mut x = x;
+        if let Some(y) = unique_values(&mut x) {
+            cpu::affine_act_in_place(y, &scale, &shift, hw, act);
+            return x;
+        }
+        let x = contiguous(&x);
         let mut y = vec![0.0f32; x.layout().num_elements()];
-        cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, Act::from_code(act));
+        cpu::affine_act(values(&x), &mut y, &scale, &shift, hw, act);
         flex_tensor(y, x.layout().shape().to_vec())
     }
 

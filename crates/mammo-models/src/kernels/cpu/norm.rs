@@ -83,6 +83,52 @@ multiversion! {
     }
 }
 
+multiversion! {
+    fn affine_act_plane_in_place(y: &mut [f32], a: f32, b: f32, act: Act) {
+        match act {
+            Act::Identity => {
+                for y in y.iter_mut() {
+                    *y = madd::<FMA>(*y, a, b);
+                }
+            }
+            Act::Relu => {
+                for y in y.iter_mut() {
+                    *y = madd::<FMA>(*y, a, b).max(0.0);
+                }
+            }
+            Act::Relu6 => {
+                for y in y.iter_mut() {
+                    *y = madd::<FMA>(*y, a, b).clamp(0.0, 6.0);
+                }
+            }
+            Act::Silu => {
+                for y in y.iter_mut() {
+                    *y = silu_f32::<FMA>(madd::<FMA>(*y, a, b));
+                }
+            }
+        }
+    }
+}
+
+/// [`affine_act`] in place: `y = act(y * scale[ch] + shift[ch])`, for an input nobody else
+/// holds (no output to allocate and zero).
+pub fn affine_act_in_place(y: &mut [f32], scale: &[f32], shift: &[f32], hw: usize, act: Act) {
+    let c = scale.len();
+    assert!(
+        shift.len() == c && hw > 0 && y.len().is_multiple_of(c * hw),
+        "affine_act_in_place: shape mismatch"
+    );
+    let planes_per_task = (CHUNK / hw).max(1);
+    y.par_chunks_mut(planes_per_task * hw)
+        .enumerate()
+        .for_each(|(task, y)| {
+            for (i, y) in y.chunks_mut(hw).enumerate() {
+                let ch = (task * planes_per_task + i) % c;
+                affine_act_plane_in_place(y, scale[ch], shift[ch], act);
+            }
+        });
+}
+
 /// `y = act(x * scale[ch] + shift[ch])` over an NCHW tensor: batch norm with folded
 /// statistics and its activation, in one pass.
 pub fn affine_act(x: &[f32], y: &mut [f32], scale: &[f32], shift: &[f32], hw: usize, act: Act) {

@@ -499,3 +499,18 @@ fn max_pool_takes_the_first_nan_of_a_window() {
     assert_eq!(&y2[2..], &[4.0, -1.0]);
     assert_eq!(idx, vec![1, 6, 8, 10]);
 }
+
+#[test]
+fn affine_act_in_place_matches_the_two_buffer_pass() {
+    let (c, hw) = (3, 37);
+    let x = inputs(2 * c * hw, 4.0);
+    let scale = [1.5f32, -0.5, 0.25];
+    let shift = [0.1f32, -2.0, 5.9];
+    for act in [Act::Identity, Act::Relu, Act::Relu6, Act::Silu] {
+        let mut want = vec![0.0; x.len()];
+        affine_act(&x, &mut want, &scale, &shift, hw, act);
+        let mut got = x.clone();
+        affine_act_in_place(&mut got, &scale, &shift, hw, act);
+        assert_eq!(got, want, "{act:?}");
+    }
+}
