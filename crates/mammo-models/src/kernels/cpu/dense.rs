@@ -9,6 +9,10 @@
 //! `col2im(W^T x dY)`. At small images (the demo's 64 px: 4 x 4 pixels at the last stage) a
 //! GEMM per image would be tiny, so images are grouped until a group's column matrix reaches
 //! [`COL_FLOATS`], and every GEMM spans the whole group.
+//!
+//! Filters larger than 1x1 take the direct kernels of `direct.rs` instead where they pay
+//! ([`Dense::direct_pays`]) and the CPU has AVX2 + FMA; this path remains for 1x1
+//! convolutions, small strided outputs, strided input gradients and older CPUs.
 
 use rayon::prelude::*;
 
@@ -84,11 +88,27 @@ impl Dense {
         g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w
     }
 
-    /// Whether the direct kernel ([`direct::conv`]) computes this convolution: stride 1 and a
-    /// filter larger than 1x1 (a pointwise convolution is already one GEMM on the planes).
+    /// Whether the direct kernels ([`direct::conv`], [`direct::weight_grad`]) compute this
+    /// convolution: a filter larger than 1x1 (a 1x1 convolution is one GEMM on the planes, or
+    /// on a subsample), any stride.
     fn direct(&self) -> bool {
         let g = &self.window;
-        g.sh == 1 && g.sw == 1 && g.kh * g.kw > 1
+        g.kh * g.kw > 1
+    }
+
+    /// Whether the direct path is the faster one here. Strided convolutions are split into
+    /// `sh * sw` phase planes, each a fraction of the output wide, so on small outputs the
+    /// padded grid and the last tile waste a quarter or more: measured on resnet18 at 256 px
+    /// on a 2-core AMD EPYC (AVX-512), the forward pass needs 32 x 32 outputs when strided
+    /// (8 x 8: 107 GFLOP/s against gemm's 150), the weight gradient 16 x 16 at stride 1 and
+    /// 32 x 32 when strided (16 x 16 at stride 2: 10.9 ms against 8.8).
+    fn direct_pays(&self, weight_grad: bool) -> bool {
+        let stride_1 = self.window.sh == 1 && self.window.sw == 1;
+        match (weight_grad, stride_1) {
+            (false, true) => true,
+            (true, true) => self.p() >= 256,
+            (_, false) => self.p() >= 1024,
+        }
     }
 
     /// This convolution as the direct kernel's geometry (stride 1).
@@ -102,6 +122,8 @@ impl Dense {
             co: self.co,
             kh: g.kh,
             kw: g.kw,
+            sh: g.sh,
+            sw: g.sw,
             pt: g.ph,
             pl: g.pw,
             oh: g.oh,
@@ -279,7 +301,7 @@ fn gather(t: &[f32], co: usize, p: usize, images: &std::ops::Range<usize>, out: 
 
 /// Forward: `y[n, co, oh, ow]` of `x[n, c, h, w]` and `weight[co, c, kh, kw]`, no bias.
 pub fn dense_forward(x: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
-    dense_forward_with(x, weight, d, true)
+    dense_forward_with(x, weight, d, d.direct_pays(false))
 }
 
 /// [`dense_forward`], with the direct kernel allowed or not (the tests compare both paths).
@@ -459,12 +481,11 @@ fn gather_transposed(
 /// values), the product is taken as `dW^T[k, co]` with the output channels as the vectorised
 /// dimension (170-200 GFLOP/s there), and the small result is transposed back.
 ///
-/// Stride-1 convolutions with at least 16 x 16 output pixels take the direct kernel instead
-/// ([`direct::weight_grad`]: no column matrix, 150-200 GFLOP/s at resnet18's layers 1-3).
+/// Filters larger than 1x1 take the direct kernel instead where it pays
+/// ([`direct::weight_grad`], [`Dense::direct_pays`]: no column matrix, 150-200 GFLOP/s at
+/// resnet18's layers 1-3).
 pub fn dense_weight_grad(x: &[f32], dy: &[f32], d: Dense) -> Vec<f32> {
-    // Below 16 x 16 output pixels the direct reduction is short and a third of it padding
-    // (resnet18's 8 x 8 layer4 at 256 px: 90 GFLOP/s against gemm's 145 after im2col).
-    dense_weight_grad_with(x, dy, d, d.p() >= 256)
+    dense_weight_grad_with(x, dy, d, d.direct_pays(true))
 }
 
 /// [`dense_weight_grad`], with the direct kernel allowed or not.
@@ -522,7 +543,8 @@ pub(super) fn dense_input_grad_with(
         (g.oh + g.kh - 1).saturating_sub(g.h + g.ph),
         (g.ow + g.kw - 1).saturating_sub(g.w + g.pw),
     );
-    if direct && d.direct() && g.ph.max(pb) < g.kh && g.pw.max(pr) < g.kw {
+    let stride_1 = g.sh == 1 && g.sw == 1;
+    if direct && stride_1 && d.direct() && g.ph.max(pb) < g.kh && g.pw.max(pr) < g.kw {
         let (c, co, kh, kw) = (d.c, d.co, g.kh, g.kw);
         let filters = Packed::new(c, co, kh, kw, |ci, o, i, j| {
             weight[((o * c + ci) * kh + kh - 1 - i) * kw + kw - 1 - j]
@@ -536,6 +558,8 @@ pub(super) fn dense_input_grad_with(
                 co: c,
                 kh,
                 kw,
+                sh: 1,
+                sw: 1,
                 pt: kh - 1 - g.ph,
                 pl: kw - 1 - g.pw,
                 oh: g.h,

@@ -1,16 +1,22 @@
-//! Stride-1 dense convolution computed directly from zero-padded planes, with no column
-//! matrix: the forward pass, and the input gradient (the same convolution of the output
-//! gradient with the filters flipped and transposed).
+//! Dense convolution computed directly from zero-padded planes, with no column matrix: the
+//! forward pass at any stride, the input gradient at stride 1 (the same convolution of the
+//! output gradient with the filters flipped and transposed) and the weight gradient at any
+//! stride.
 //!
-//! Each input plane is copied once into a zero-padded plane of width `wp = ow + kw - 1`. The
-//! output is computed on that wider grid: output position `q = oy * wp + ox` reads, for filter
-//! tap `(i, j)`, padded position `q + i * wp + j`, so every tap is one contiguous run of
-//! positions and a vector of consecutive outputs is one unaligned load per tap. The `kw - 1`
-//! columns past `ow` in each row are computed and dropped (3 % at 64 columns, 20 % at 8).
+//! At stride 1 each input plane is copied once into a zero-padded plane of width
+//! `wq = ow + kw - 1`. The output is computed on that wider grid: output position
+//! `q = oy * wq + ox` reads, for filter tap `(i, j)`, padded position `q + i * wq + j`, so
+//! every tap is one contiguous run of positions and a vector of consecutive outputs is one
+//! unaligned load per tap. The `kw - 1` columns past `ow` in each row are computed and dropped
+//! (3 % at 64 columns, 20 % at 8). At stride `(sh, sw)` the padded plane is first split into
+//! its `sh * sw` phase planes (phase `(a, b)` holds padded pixels `(sh * u + a, sw * v + b)`):
+//! tap `(i, j)` is then a stride-1 tap `(i / sh, j / sw)` of phase `(i % sh, j % sw)`, and the
+//! same kernels run over a list of (phase plane, offset) filter rows, one per filter tap, so
+//! no zero taps are added.
 //!
 //! The microkernel keeps `O` output channels times `R` vectors of positions in registers for
-//! the whole reduction over input channels and taps (AVX-512: 8 x 3 x 16 lanes, AVX2 + FMA:
-//! 4 x 3 x 8), reading per step `R` input vectors and `O` broadcast filter values (packed
+//! the whole reduction over filter rows (AVX-512: 8 x 3 x 16 lanes, AVX2 + FMA: 4 x 3 x 8),
+//! reading per row `R` input vectors and `O` broadcast filter values (packed
 //! `[channel group][input channel][tap][O]`, so they are consecutive), and writes each output
 //! once. Nothing is packed per call but the filters, and nothing the size of `kh * kw` times
 //! the input is written: im2col wrote such a matrix and gemm then copied it into its panels
@@ -86,6 +92,8 @@ pub(super) struct Direct {
     pub co: usize,
     pub kh: usize,
     pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
     /// Zero padding before (top, left); the padding after is whatever makes the output
     /// `oh x ow`.
     pub pt: usize,
@@ -95,33 +103,102 @@ pub(super) struct Direct {
 }
 
 impl Direct {
-    /// Padded width (and row length of the computed grid).
-    fn wp(&self) -> usize {
-        self.ow + self.kw - 1
+    /// Row length of the computed grid and of every phase plane: `ow` plus the furthest
+    /// column tap within a phase.
+    fn wq(&self) -> usize {
+        self.ow + (self.kw - 1) / self.sw
     }
 
-    /// Padded height.
-    fn hp(&self) -> usize {
-        self.oh + self.kh - 1
+    /// Rows of a phase plane.
+    fn hq(&self) -> usize {
+        self.oh + (self.kh - 1) / self.sh
+    }
+
+    /// Phase planes per input plane (`sh * sw`; one at stride 1).
+    fn phases(&self) -> usize {
+        self.sh * self.sw
     }
 
     /// Grid positions computed per image, rounded up to whole tiles of `q_tile`.
     fn grid(&self, q_tile: usize) -> usize {
-        (self.oh * self.wp()).div_ceil(q_tile) * q_tile
+        (self.oh * self.wq()).div_ceil(q_tile) * q_tile
     }
 
-    /// Floats per padded plane: long enough for the last grid position's furthest tap.
+    /// Furthest offset of a filter tap from its output position within a phase plane.
+    fn reach(&self) -> usize {
+        (self.kh - 1) / self.sh * self.wq() + (self.kw - 1) / self.sw
+    }
+
+    /// Floats per phase plane: long enough for the last grid position's furthest tap.
     fn plane(&self, q_tile: usize) -> usize {
-        (self.grid(q_tile) + (self.kh - 1) * self.wp() + self.kw - 1)
-            .max(self.hp() * self.wp())
+        (self.grid(q_tile) + self.reach())
+            .max(self.hq() * self.wq())
             .next_multiple_of(16)
     }
 
-    /// Offset of each filter tap `(i, j)` from the output position, on the padded grid.
-    fn offsets(&self) -> Vec<usize> {
-        (0..self.kh * self.kw)
-            .map(|t| (t / self.kw) * self.wp() + t % self.kw)
-            .collect()
+    /// Offset of every filter row `(ci, i, j)` (in the filters' order) from an output
+    /// position: tap `(i, j)` reads phase `(i % sh, j % sw)` of channel `ci` shifted by
+    /// `(i / sh, j / sw)`, and phase `p` of channel `ci` starts at
+    /// `(ci * phases + p) * stride`.
+    fn rows(&self, stride: usize) -> Vec<usize> {
+        let wq = self.wq();
+        let mut rows = Vec::with_capacity(self.c * self.kh * self.kw);
+        for ci in 0..self.c {
+            for i in 0..self.kh {
+                for j in 0..self.kw {
+                    let phase = (i % self.sh) * self.sw + j % self.sw;
+                    let shift = (i / self.sh) * wq + j / self.sw;
+                    rows.push((ci * self.phases() + phase) * stride + shift);
+                }
+            }
+        }
+        rows
+    }
+
+    /// Writes the phase planes of one input plane `src` (`[h, w]`): phase `(a, b)` holds
+    /// padded pixel `(sh * u + a, sw * v + b)` at `(u, v)` (rows of `wq`, `hq` rows) and goes
+    /// to `dst(a * sw + b)`, which must be zero-filled (the padding is not written). At
+    /// stride 1 this is the zero-padded plane itself.
+    fn write_phases<'a>(&self, src: &[f32], mut dst: impl FnMut(usize) -> &'a mut [f32]) {
+        let (wq, hq) = (self.wq(), self.hq());
+        // Phase positions `t < count` whose source index `s * t + phase - pad` is in
+        // `[0, size)`.
+        let span = |phase: usize, s: usize, pad: usize, size: usize, count: usize| {
+            let lo = if pad > phase {
+                (pad - phase).div_ceil(s)
+            } else {
+                0
+            };
+            let hi = if size + pad > phase {
+                ((size + pad - phase - 1) / s + 1).min(count)
+            } else {
+                0
+            };
+            (lo.min(hi), hi)
+        };
+        for a in 0..self.sh {
+            let (u0, u1) = span(a, self.sh, self.pt, self.h, hq);
+            for b in 0..self.sw {
+                let (v0, v1) = span(b, self.sw, self.pl, self.w, wq);
+                let out = dst(a * self.sw + b);
+                if v0 == v1 {
+                    continue;
+                }
+                let first = self.sw * v0 + b - self.pl;
+                for u in u0..u1 {
+                    let row = &src[(self.sh * u + a - self.pt) * self.w..][..self.w];
+                    let dst_row = &mut out[u * wq + v0..u * wq + v1];
+                    if self.sw == 1 {
+                        dst_row.copy_from_slice(&row[first..first + (v1 - v0)]);
+                    } else {
+                        let taken = row[first..].iter().step_by(self.sw);
+                        for (d, &v) in dst_row.iter_mut().zip(taken) {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -180,27 +257,35 @@ impl Out {
 
 /// `y[n, co, oh, ow]` of `x[n, c, h, w]` with the packed filters.
 pub(super) fn conv(x: &[f32], filters: &Packed, d: Direct) -> Vec<f32> {
-    let (wp, hp) = (d.wp(), d.hp());
+    let wq = d.wq();
     assert!(
-        d.pt + d.h <= hp && d.pl + d.w <= wp,
-        "direct conv: padding {:?} leaves no room for the input",
-        (d.pt, d.pl)
+        d.sh > 0 && d.sw > 0 && d.kh > 0 && d.kw > 0,
+        "direct conv: empty filter or zero stride"
     );
     assert_eq!(x.len(), d.n * d.c * d.h * d.w, "direct conv: input size");
     let isa = filters.isa;
     let (o_tile, q_tile) = (isa.channels(), isa.positions());
-    let taps = d.kh * d.kw;
+    let k = d.c * d.kh * d.kw;
     let groups = d.co.div_ceil(o_tile);
     assert_eq!(
         filters.data.len(),
-        groups * d.c * taps * o_tile,
+        groups * k * o_tile,
         "direct conv: packed filters"
     );
-    // Grid positions computed, rounded up to whole tiles; the padded plane is long enough for
+    // Grid positions computed, rounded up to whole tiles; each phase plane is long enough for
     // the last tile's furthest tap.
     let (grid, plane) = (d.grid(q_tile), d.plane(q_tile));
-    let xp = pad(x, d.c * d.n, [d.h, d.w], wp, [d.pt, d.pl], plane);
-    let offsets = d.offsets();
+    let image_len = d.c * d.phases() * plane;
+    let mut xp = vec![0.0f32; d.n * image_len];
+    if d.h * d.w > 0 {
+        xp.par_chunks_mut(d.phases() * plane)
+            .zip(x.par_chunks(d.h * d.w))
+            .for_each(|(dst, src)| {
+                let mut planes = dst.chunks_mut(plane);
+                d.write_phases(src, |_| planes.next().expect("one plane per phase"));
+            });
+    }
+    let rows = d.rows(plane);
 
     // Tasks: (image, block of tiles, block of channel groups), enough to share out even a
     // batch of one at 8 x 8.
@@ -218,24 +303,23 @@ pub(super) fn conv(x: &[f32], filters: &Packed, d: Direct) -> Vec<f32> {
         let split = task % group_splits;
         let block = (task / group_splits) % blocks;
         let img = task / (group_splits * blocks);
-        let image = &xp[img * d.c * plane..(img + 1) * d.c * plane];
+        let image = &xp[img * image_len..(img + 1) * image_len];
         let mut tile = vec![0.0f32; o_tile * q_tile];
         let g_end = ((split + 1) * groups_per_split).min(groups);
         for g in split * groups_per_split..g_end {
-            let w = &filters.data[g * d.c * taps * o_tile..(g + 1) * d.c * taps * o_tile];
+            let w = &filters.data[g * k * o_tile..(g + 1) * k * o_tile];
             let t_end = ((block + 1) * tiles_per_block).min(tiles);
             for t in block * tiles_per_block..t_end {
                 let q0 = t * q_tile;
-                // SAFETY: the kernel reads `c` planes of `plane` floats from `image[q0..]`
-                // at offsets below `plane - q0 - q_tile` (see `plane`), `c * taps * o_tile`
-                // filter values and writes `o_tile * q_tile` floats of `tile`.
+                // SAFETY: filter row `r` reads `q_tile` floats of `image` from
+                // `q0 + rows[r]`, inside its phase plane (`q0 + q_tile <= grid` and
+                // `grid + reach <= plane`); the kernel reads `k * o_tile` filter values and
+                // writes `o_tile * q_tile` floats of `tile`.
                 unsafe {
                     microkernel(
                         isa,
                         image[q0..].as_ptr(),
-                        plane,
-                        &offsets,
-                        d.c,
+                        &rows,
                         w.as_ptr(),
                         tile.as_mut_ptr(),
                     )
@@ -247,12 +331,12 @@ pub(super) fn conv(x: &[f32], filters: &Packed, d: Direct) -> Vec<f32> {
                     // Copy the valid part of each grid row the tile touches.
                     let mut q = q0;
                     while q < q0 + q_tile {
-                        let (oy, ox) = (q / wp, q % wp);
+                        let (oy, ox) = (q / wq, q % wq);
                         if oy >= d.oh {
                             break;
                         }
-                        let row_end = ((oy + 1) * wp).min(q0 + q_tile);
-                        let valid_end = (oy * wp + d.ow).min(row_end);
+                        let row_end = ((oy + 1) * wq).min(q0 + q_tile);
+                        let valid_end = (oy * wq + d.ow).min(row_end);
                         if q < valid_end {
                             let len = valid_end - q;
                             // SAFETY: (img, co, oy, ox..ox + len) lies inside the output and
@@ -278,36 +362,6 @@ pub(super) fn conv(x: &[f32], filters: &Packed, d: Direct) -> Vec<f32> {
     y
 }
 
-/// `planes` planes of `x` (`[h, w]` each) copied into zero-filled planes of `plane` floats
-/// with rows of `wp`, at row `top` and column `left`.
-fn pad(
-    x: &[f32],
-    planes: usize,
-    [h, w]: [usize; 2],
-    wp: usize,
-    [top, left]: [usize; 2],
-    plane: usize,
-) -> Vec<f32> {
-    assert_eq!(x.len(), planes * h * w, "pad: input size");
-    assert!(
-        (top + h) * wp <= plane && left + w <= wp,
-        "pad: plane too small"
-    );
-    let mut xp = vec![0.0f32; planes * plane];
-    if h * w == 0 {
-        return xp;
-    }
-    xp.par_chunks_mut(plane)
-        .zip(x.par_chunks(h * w))
-        .for_each(|(dst, src)| {
-            for (r, row) in src.chunks(w).enumerate() {
-                let at = (top + r) * wp + left;
-                dst[at..at + w].copy_from_slice(row);
-            }
-        });
-    xp
-}
-
 std::thread_local! {
     /// A thread's partial sums for one block of the weight gradient, kept between calls.
     static GRAD_SUMS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
@@ -328,7 +382,7 @@ pub(super) fn weight_grad(x: &[f32], dy: &[f32], d: Direct) -> Option<Vec<f32>> 
     let isa = Isa::detect()?;
     let lanes = isa.lanes();
     let (o_tile, t_tile) = isa.grad_tile();
-    let (wp, taps) = (d.wp(), d.kh * d.kw);
+    let (wq, taps) = (d.wq(), d.kh * d.kw);
     let k = d.c * taps;
     assert_eq!(
         x.len(),
@@ -340,25 +394,28 @@ pub(super) fn weight_grad(x: &[f32], dy: &[f32], d: Direct) -> Option<Vec<f32>> 
         d.n * d.co * d.oh * d.ow,
         "direct weight grad: output gradient size"
     );
-    // Channel-major: each channel's padded planes (`hp * wp`) of every image back to back,
+    // Channel-major: each phase plane (`hq * wq`) of a channel, for every image back to back,
     // so one run of positions spans the batch. The output gradient goes on the same grid,
     // zero at the dropped columns and rows: positions there multiply whatever the taps read
-    // (the next image's padding or the same channel's zero slack) by 0.
-    let plane = d.hp() * wp;
+    // (the next image's plane of the same phase, or the zero slack) by 0.
+    let plane = d.hq() * wq;
     let len = (d.n * plane).next_multiple_of(lanes);
-    let offsets = d.offsets();
-    let slack = offsets[taps - 1];
-    let stride = (len + slack).next_multiple_of(16);
-    let mut xq = vec![0.0f32; d.c * stride];
-    xq.par_chunks_mut(stride).enumerate().for_each(|(ci, dst)| {
-        for img in 0..d.n {
-            let src = &x[(img * d.c + ci) * d.h * d.w..][..d.h * d.w];
-            for (r, row) in src.chunks(d.w.max(1)).enumerate() {
-                let at = img * plane + (d.pt + r) * wp + d.pl;
-                dst[at..at + d.w].copy_from_slice(row);
-            }
-        }
-    });
+    let stride = (len + d.reach()).next_multiple_of(16);
+    let mut xq = vec![0.0f32; d.c * d.phases() * stride];
+    if d.h * d.w > 0 {
+        xq.par_chunks_mut(d.phases() * stride)
+            .enumerate()
+            .for_each(|(ci, dst)| {
+                for img in 0..d.n {
+                    let src = &x[(img * d.c + ci) * d.h * d.w..][..d.h * d.w];
+                    let mut blocks = dst.chunks_mut(stride);
+                    d.write_phases(src, |_| {
+                        let block = blocks.next().expect("one block per phase");
+                        &mut block[img * plane..(img + 1) * plane]
+                    });
+                }
+            });
+    }
     // Channels rounded up to whole tiles (zero rows).
     let co_pad = d.co.next_multiple_of(o_tile);
     let mut dyg = vec![0.0f32; co_pad * len];
@@ -369,23 +426,15 @@ pub(super) fn weight_grad(x: &[f32], dy: &[f32], d: Direct) -> Option<Vec<f32>> 
             for img in 0..d.n {
                 let src = &dy[(img * d.co + o) * d.oh * d.ow..][..d.oh * d.ow];
                 for (r, row) in src.chunks(d.ow.max(1)).enumerate() {
-                    let at = img * plane + r * wp;
+                    let at = img * plane + r * wq;
                     dst[at..at + d.ow].copy_from_slice(row);
                 }
             }
         });
-    // Offset of every filter row (ci, tap); rows past `k` (filling the last tile) read row 0
-    // and are dropped.
+    // Rows past `k` (filling the last tile) read row 0 and are dropped.
     let k_pad = k.next_multiple_of(t_tile);
-    let rows: Vec<usize> = (0..k_pad)
-        .map(|r| {
-            if r < k {
-                (r / taps) * stride + offsets[r % taps]
-            } else {
-                0
-            }
-        })
-        .collect();
+    let mut rows = d.rows(stride);
+    rows.resize(k_pad, 0);
 
     // Blocks of channel tiles x row tiles, as many as keep every thread busy.
     let co_tiles = co_pad / o_tile;
@@ -418,8 +467,8 @@ pub(super) fn weight_grad(x: &[f32], dy: &[f32], d: Direct) -> Option<Vec<f32>> 
                     // SAFETY: `g` holds `o_tile` rows of `len` floats from `q0` (rows
                     // `ct * o_tile..`, all inside `co_pad`), each read for
                     // `steps * lanes <= len - q0` floats; filter row `r` reads `xq` from
-                    // `q0 + rows[r]` for as many floats, which ends within its channel's
-                    // `stride` (`len + slack`); `tile` has `sums` floats.
+                    // `q0 + rows[r]` for as many floats, which ends within its phase block
+                    // (`stride >= len + reach`); `tile` has `sums` floats.
                     unsafe {
                         grad_microkernel(
                             isa,
@@ -492,33 +541,24 @@ unsafe fn grad_microkernel(
     }
 }
 
-/// One register tile: `tile[o][q] = sum over ci, taps of x[ci][q + offsets[t]] * w[ci][t][o]`
-/// for `O` channels and the tile's positions.
+/// One register tile: `tile[o][q] = sum over filter rows r of x[rows[r] + q] * w[r][o]`, for
+/// `O` channels and the tile's positions.
 ///
 /// # Safety
-/// `x` must be readable for `(c - 1) * plane + max(offsets) + positions` floats, `w` for
-/// `c * offsets.len() * channels`, `tile` writable for `channels * positions`, and the CPU
-/// must have the features of `isa`.
-unsafe fn microkernel(
-    isa: Isa,
-    x: *const f32,
-    plane: usize,
-    offsets: &[usize],
-    c: usize,
-    w: *const f32,
-    tile: *mut f32,
-) {
+/// `x` must be readable for `max(rows) + positions` floats, `w` for `rows.len() * channels`,
+/// `tile` writable for `channels * positions`, and the CPU must have the features of `isa`.
+unsafe fn microkernel(isa: Isa, x: *const f32, rows: &[usize], w: *const f32, tile: *mut f32) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from the caller.
     unsafe {
         match isa {
-            Isa::Avx512 => x86::tile_avx512(x, plane, offsets, c, w, tile),
-            Isa::Avx2 => x86::tile_avx2(x, plane, offsets, c, w, tile),
+            Isa::Avx512 => x86::tile_avx512(x, rows, w, tile),
+            Isa::Avx2 => x86::tile_avx2(x, rows, w, tile),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (isa, x, plane, offsets, c, w, tile);
+        let _ = (isa, x, rows, w, tile);
         unreachable!("no direct-convolution microkernel on this architecture");
     }
 }
@@ -534,32 +574,27 @@ mod x86 {
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name(
                 x: *const f32,
-                plane: usize,
-                offsets: &[usize],
-                c: usize,
+                rows: &[usize],
                 w: *const f32,
                 tile: *mut f32,
             ) {
-                // SAFETY (whole body): the caller's contract on `x`, `w` and `tile`.
+                // SAFETY (whole body): the caller's contract on `x`, `rows`, `w` and `tile`.
                 unsafe {
                     let mut acc: [[$v; $r]; $o] = [[$zero(); $r]; $o];
                     let mut wp = w;
-                    for ci in 0..c {
-                        let xc = x.add(ci * plane);
-                        for &off in offsets {
-                            let xt = xc.add(off);
-                            let mut xv: [$v; $r] = [$zero(); $r];
-                            for r in 0..$r {
-                                xv[r] = $load(xt.add(r * $lanes));
-                            }
-                            for o in 0..$o {
-                                let b = $splat(*wp.add(o));
-                                for r in 0..$r {
-                                    acc[o][r] = $fma(xv[r], b, acc[o][r]);
-                                }
-                            }
-                            wp = wp.add($o);
+                    for &off in rows {
+                        let xt = x.add(off);
+                        let mut xv: [$v; $r] = [$zero(); $r];
+                        for r in 0..$r {
+                            xv[r] = $load(xt.add(r * $lanes));
                         }
+                        for o in 0..$o {
+                            let b = $splat(*wp.add(o));
+                            for r in 0..$r {
+                                acc[o][r] = $fma(xv[r], b, acc[o][r]);
+                            }
+                        }
+                        wp = wp.add($o);
                     }
                     for o in 0..$o {
                         for r in 0..$r {

@@ -409,7 +409,8 @@ fn dense_matches_the_direct_definition() {
     // kernel wider than the border, one-pixel outputs, channel counts past gemm's panels.
     // COL_FLOATS is 600 in tests, so these
     // run as several groups of images (and groups of one), accumulating across groups.
-    // Stride-1 cases also run the direct kernel (direct.rs), checked with and without it:
+    // Cases with filters larger than 1x1 also run the direct kernels (direct.rs; the input
+    // gradient at stride 1 only), checked with and without them:
     // channel counts off its register tiles, rows shorter and longer than a tile, rectangular
     // and even filters, padding beyond `k - 1` (its input gradient falls back), no padding.
     let cases = [
@@ -438,6 +439,10 @@ fn dense_matches_the_direct_definition() {
         (1, 2, 3, 3, 40, (3, 3), 1, 0, 0, 0, 0),
         (1, 8, 17, 30, 70, (3, 3), 1, 1, 1, 1, 1),
         (3, 5, 9, 12, 25, (3, 3), 1, 1, 1, 1, 1),
+        // Strided ones through the direct kernels' phase planes: stride 3 with a 5x4 filter,
+        // the stem at a size where rows end mid-phase.
+        (2, 2, 5, 11, 13, (5, 4), 3, 2, 1, 2, 2),
+        (1, 1, 9, 21, 19, (7, 7), 2, 3, 3, 3, 3),
     ];
     for (n, c, co, h, w, (kh, kw), s, pt, pl, pb, pr) in cases {
         let window = Window::new([h, w], [kh, kw], [s, s], [pt, pl, pb, pr]).unwrap();
