@@ -210,7 +210,9 @@ multiversion! {
         out: &mut [f64; 2],
     ) {
         // As `plane_grad_sums`, with the activation's gradient applied to `dy` on the way
-        // (`z = x * a + b` recomputed from the input).
+        // (`z = x * a + b` recomputed from the input). Kept apart from it: folding the
+        // identity into this loop (a loop-invariant `act`) made the batch-norm backward's
+        // share of a train step 7.6 % -> 10.2 % in `perf`.
         let [a, b] = ab;
         let mut s = [0.0f32; 8];
         let mut p = [0.0f32; 8];
