@@ -16,6 +16,8 @@
 //!   and the backward two, with the running statistics updated as burn's `BatchNorm` does.
 //! * [`conv2d`]: depthwise convolutions direct, forward and both gradients one pass per
 //!   plane; strided ones read rows split into column phases, so every tap is contiguous.
+//!   Dense ones direct from zero-padded planes (register tiles over every filter row, no
+//!   column matrix) where that pays, else im2col + GEMM.
 //! * [`max_pool2d`]: a window scan, with the argmax kept only when a backward needs it.
 //!
 //! An inference batch norm on an autodiff device (Grad-CAM, a frozen feature network) stays
@@ -488,9 +490,10 @@ pub fn norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Act) -> Tenso
 /// * depthwise convolutions (`groups == channels_in == channels_out`): forward, input and
 ///   weight gradients each one pass per plane, where flex runs grouped im2col GEMMs with one
 ///   row per group and a transposed convolution;
-/// * dense convolutions (`groups == 1`): im2col + one GEMM per group of images for the
-///   forward pass and both gradients ([`cpu::dense_forward`]), where burn computes the weight
-///   gradient as a convolution with one GEMM column per filter tap.
+/// * dense convolutions (`groups == 1`): filters larger than 1x1 computed directly from
+///   zero-padded (phase) planes, forward and both gradients, where that pays; otherwise
+///   im2col + one GEMM per group of images ([`cpu::dense_forward`]), where burn computes the
+///   weight gradient as a convolution with one GEMM column per filter tap.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [c_out, c_per_group, kh, kw] = conv.weight.dims();
     let [_, c_in, h, w] = x.dims();

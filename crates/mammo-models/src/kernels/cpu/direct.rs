@@ -82,7 +82,7 @@ impl Isa {
     }
 }
 
-/// A stride-1 convolution on the padded grid.
+/// A convolution on the padded grid: its geometry, at any stride.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Direct {
     pub n: usize,
