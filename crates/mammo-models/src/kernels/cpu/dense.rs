@@ -111,7 +111,7 @@ impl Dense {
         }
     }
 
-    /// This convolution as the direct kernel's geometry (stride 1).
+    /// This convolution as the direct kernels' geometry.
     fn geometry(&self) -> Direct {
         let g = &self.window;
         Direct {
@@ -394,9 +394,24 @@ pub(super) fn dense_forward_with(x: &[f32], weight: &[f32], d: Dense, direct: bo
     y
 }
 
-/// `a[rows, cols]` (row-major) transposed, walked in tiles that stay in cache.
+/// Side of the tiles the transpositions walk, so reads and writes both stay in cache.
+const TILE: usize = 16;
+
+/// Columns `c0..c0 + out.len() / rows` of `a[rows, cols]` (row-major), transposed into `out`
+/// (`[width, rows]`), tile by tile.
+fn transpose_columns(a: &[f32], rows: usize, cols: usize, c0: usize, out: &mut [f32]) {
+    let width = out.len() / rows;
+    for r0 in (0..rows).step_by(TILE) {
+        for c in c0..c0 + width {
+            for r in r0..(r0 + TILE).min(rows) {
+                out[(c - c0) * rows + r] = a[r * cols + c];
+            }
+        }
+    }
+}
+
+/// `a[rows, cols]` (row-major) transposed, in parallel blocks of [`TILE`] columns.
 fn transposed(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const TILE: usize = 16;
     assert_eq!(a.len(), rows * cols);
     let mut t = vec![0.0f32; rows * cols];
     if rows == 0 {
@@ -404,38 +419,20 @@ fn transposed(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     }
     t.par_chunks_mut(TILE * rows)
         .enumerate()
-        .for_each(|(block, out)| {
-            let c0 = block * TILE;
-            let width = out.len() / rows;
-            for r0 in (0..rows).step_by(TILE) {
-                for c in c0..c0 + width {
-                    for r in r0..(r0 + TILE).min(rows) {
-                        out[(c - c0) * rows + r] = a[r * cols + c];
-                    }
-                }
-            }
-        });
+        .for_each(|(block, out)| transpose_columns(a, rows, cols, block * TILE, out));
     t
 }
 
-/// `t[images*p, co]` (a row per pixel) written out as `out[images, co, p]` (planes).
+/// `t[images*p, co]` (a row per pixel) written out as `out[images, co, p]` (planes): each
+/// image's `[p, co]` block transposed.
 fn scatter_transposed(t: &[f32], co: usize, p: usize, out: &mut [f32]) {
-    const TILE: usize = 16;
     assert_eq!(t.len(), out.len());
+    if co * p == 0 {
+        return;
+    }
     out.par_chunks_mut(co * p)
-        .enumerate()
-        .for_each(|(img, planes)| {
-            let rows = &t[img * p * co..(img + 1) * p * co];
-            for r0 in (0..p).step_by(TILE) {
-                let r1 = (r0 + TILE).min(p);
-                for o in 0..co {
-                    let plane = &mut planes[o * p..(o + 1) * p];
-                    for r in r0..r1 {
-                        plane[r] = rows[r * co + o];
-                    }
-                }
-            }
-        });
+        .zip(t.par_chunks(p * co))
+        .for_each(|(planes, rows)| transpose_columns(rows, p, co, 0, planes));
 }
 
 /// `rows[images*p, co]` gathered from `t` (`[n, co, p]`), transposed: one row per pixel.
@@ -446,9 +443,8 @@ fn gather_transposed(
     images: &std::ops::Range<usize>,
     out: &mut [f32],
 ) {
-    /// Pixels per parallel chunk, and the side of the tiles the transposition walks.
+    /// Pixels per parallel chunk (the tiles are [`TILE`] square).
     const ROWS: usize = 256;
-    const TILE: usize = 16;
     assert_eq!(out.len(), images.len() * p * co);
     out.par_chunks_mut(ROWS * co)
         .enumerate()

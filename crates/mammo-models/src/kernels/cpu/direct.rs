@@ -373,8 +373,8 @@ const GRAD_CHUNK: usize = 1024;
 
 /// Weight gradient `[co, c, kh, kw]` of the convolution `d` from its input `x` and output
 /// gradient `dy`: `dW[o][ci][i][j] = sum over images and grid positions q of
-/// dy[o][q] * x_padded[ci][q + i * wp + j]`, with `dy` laid on the padded grid (zero in the
-/// dropped columns), so every product is two contiguous runs. A register tile holds `O`
+/// dy[o][q] * phase(ci, i % sh, j % sw)[q + (i / sh) * wq + j / sw]`, with `dy` laid on the
+/// grid (zero in the dropped columns), so every product is two contiguous runs. A register tile holds `O`
 /// channels x `T` filter rows as vectors of partial sums over positions; tasks own disjoint
 /// blocks of channels x filter rows, so no two threads add into the same sum. `None` when the
 /// CPU has no microkernel.
@@ -504,7 +504,7 @@ pub(super) fn weight_grad(x: &[f32], dy: &[f32], d: Direct) -> Option<Vec<f32>> 
         }
         GRAD_SUMS.set(acc);
     });
-    // SAFETY: the blocks cover every channel tile and row tile, so every (co < co, r < k)
+    // SAFETY: the blocks cover every channel tile and row tile, so every (o < co, r < k)
     // was written above.
     unsafe { dw.set_len(d.co * k) };
     Some(dw)

@@ -163,14 +163,22 @@ pub fn fold_stats(
         .iter()
         .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
         .collect();
-    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(&g, &s)| g * s).collect();
+    let (scale, shift) = fold(gamma, beta, mean, &inv_std);
+    (scale, shift, inv_std)
+}
+
+/// `scale = gamma * inv_std`, `shift = beta - mean * scale`: the per-channel affine map batch
+/// norm applies. One definition, so the backward's recomputed pre-activation is bit for bit
+/// the forward's (ReLU's mask depends on it).
+fn fold(gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma.iter().zip(inv_std).map(|(&g, &s)| g * s).collect();
     let shift: Vec<f32> = beta
         .iter()
         .zip(mean)
         .zip(&scale)
         .map(|((&b, &m), &s)| b - m * s)
         .collect();
-    (scale, shift, inv_std)
+    (scale, shift)
 }
 
 /// `dy * act'(z)`: the gradient at the batch norm's output `z` from the one at `act(z)`.
@@ -309,13 +317,9 @@ pub fn batch_norm_backward(
         "batch_norm_backward: shape mismatch"
     );
     let m = (n * hw) as f64;
-    // z = x * a + b, the batch norm's output before the activation.
-    let ab: Vec<[f32; 2]> = (0..c)
-        .map(|ch| {
-            let a = gamma[ch] * inv_std[ch];
-            [a, beta[ch] - mean[ch] * a]
-        })
-        .collect();
+    // z = x * a + b, the batch norm's output before the activation, as the forward made it.
+    let (scale, shift) = fold(gamma, beta, mean, inv_std);
+    let ab: Vec<[f32; 2]> = scale.into_iter().zip(shift).map(|(a, b)| [a, b]).collect();
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
