@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use mammo_models::optim::{AdamConfig, WeightDecay};
 use mammo_rand::{Rng, derive};
 
 use crate::augment::DiffAugment;
@@ -25,11 +26,13 @@ use crate::train::{GanState, GanTrainOptions, write_json};
 
 fn optimizer(cfg: &GanConfig) -> ModuleOptimizer {
     let [b1, b2] = cfg.training.betas;
-    AdamConfig::new()
-        .with_beta_1(b1 as f32)
-        .with_beta_2(b2 as f32)
-        .with_epsilon(1e-8)
-        .init()
+    AdamConfig {
+        beta_1: b1 as f32,
+        beta_2: b2 as f32,
+        epsilon: 1e-8,
+        weight_decay: WeightDecay::None,
+    }
+    .init()
 }
 
 /// Latents `[n, z_dim]` from `rng`.

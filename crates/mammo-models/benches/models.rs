@@ -30,11 +30,12 @@ use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use clap::Parser;
 use mammo_models::kernels::{self, Act, max_pool2d, norm_act};
+use mammo_models::optim::AdamConfig;
 use mammo_models::resnet::{Block, ResNet};
 use mammo_models::{Classifier, Model, ModelConfig, create_model, parse_device};
 
@@ -146,7 +147,9 @@ fn bench_train(args: &Args, name: &str, device: &Device) -> Vec<f64> {
     let device = device.clone().autodiff();
     let mut model =
         Some(create_model(&config(args, name), &device).unwrap_or_else(|e| panic!("{e}")));
-    let mut optim = AdamConfig::new().init();
+    // mammo's Adam: burn's arithmetic, fused on flex (burn's own optimiser under
+    // `--kernels burn` and on other devices).
+    let mut optim = AdamConfig::default().init();
     let loss_fn = BinaryCrossEntropyLossConfig::new()
         .with_logits(true)
         .init(&device);

@@ -25,6 +25,7 @@ mod error;
 pub mod kernels;
 pub mod layers;
 pub mod maxvit;
+pub mod optim;
 mod registry;
 pub mod resnet;
 mod seed;

@@ -9,8 +9,9 @@
 use std::time::Instant;
 
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use mammo_models::optim::AdamConfig;
 use mammo_models::{Classifier, ModelConfig};
 
 use crate::data::{ImageCache, Item, Sample, load_batch};
@@ -91,7 +92,7 @@ pub fn time_model(b: &ModelBench, device: &Device) -> Result<ModelTimings> {
     let loss_fn = BinaryCrossEntropyLossConfig::new()
         .with_logits(true)
         .init(&ad);
-    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let mut optim: ModuleOptimizer = AdamConfig::default().init();
     let train_ms = time(device, b.warmup, b.iters, || {
         let m = model.take().expect("model put back after each step");
         let loss = loss_fn.forward(m.forward(x.clone()), y.clone());

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use mammo_models::optim::{AdamConfig, WeightDecay};
 use mammo_models::{
     Classifier, Model, ModelConfig, create_model, load_timm_safetensors, save_safetensors,
 };
@@ -196,24 +196,21 @@ pub fn create_initialised(cfg: &ModelConfig, device: &Device, seed: u64) -> Resu
     })
 }
 
+/// Adam or AdamW as burn defines them, fused on flex ([`mammo_models::optim`]).
 fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     let [b1, b2] = cfg.betas;
-    match cfg.optimizer {
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_beta_1(b1 as f32)
-            .with_beta_2(b2 as f32)
-            .with_epsilon(cfg.eps as f32)
-            .with_weight_decay(
-                (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)),
-            )
-            .init(),
-        OptimizerKind::Adamw => AdamWConfig::new()
-            .with_beta_1(b1 as f32)
-            .with_beta_2(b2 as f32)
-            .with_epsilon(cfg.eps as f32)
-            .with_weight_decay(cfg.weight_decay as f32)
-            .init(),
+    let decay = cfg.weight_decay as f32;
+    AdamConfig {
+        beta_1: b1 as f32,
+        beta_2: b2 as f32,
+        epsilon: cfg.eps as f32,
+        weight_decay: match cfg.optimizer {
+            OptimizerKind::Adam if cfg.weight_decay > 0.0 => WeightDecay::L2(decay),
+            OptimizerKind::Adam => WeightDecay::None,
+            OptimizerKind::Adamw => WeightDecay::Decoupled(decay),
+        },
     }
+    .init()
 }
 
 #[allow(clippy::too_many_arguments)]

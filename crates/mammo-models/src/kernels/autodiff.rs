@@ -337,4 +337,26 @@ impl<C: CheckpointStrategy> MammoKernels for Autodiff<Flex, C> {
         let out = record::<C, _, 3>(NormTrainBackward, nodes, state, y);
         (out, stats.0, stats.1)
     }
+
+    /// Optimisers step the inner (flex) tensors; on autodiff ones the step is not tracked.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: cpu::AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (p, m, v) = flex_adam_step(
+            param.into_primitive(),
+            grad.primitive(),
+            moment_1.into_primitive(),
+            moment_2.into_primitive(),
+            step,
+        );
+        (
+            Ad::<C>::from_inner(p),
+            Ad::<C>::from_inner(m),
+            Ad::<C>::from_inner(v),
+        )
+    }
 }

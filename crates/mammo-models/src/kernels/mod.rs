@@ -19,6 +19,8 @@
 //!   Dense ones direct from zero-padded planes (register tiles over every filter row, no
 //!   column matrix) where that pays, else im2col + GEMM.
 //! * [`max_pool2d`]: a window scan, with the argmax kept only when a backward needs it.
+//! * The Adam / AdamW step behind [`crate::optim`]: one pass per parameter, in place, with
+//!   burn's arithmetic.
 //!
 //! An inference batch norm on an autodiff device (Grad-CAM, a frozen feature network) stays
 //! differentiable: burn's composed batch norm, then the activation. Every other device (CUDA)
@@ -154,6 +156,15 @@ pub trait MammoKernels: Backend {
         eps: f64,
         act: u8,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    /// One Adam / AdamW step of `param` with `grad` and the moments: the new parameter and
+    /// moments (not differentiated), written over the inputs where they are not shared.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: cpu::AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -177,6 +188,35 @@ fn unique_values(x: &mut FlexTensor) -> Option<&mut [f32]> {
     }
     let (start, n) = (x.layout().start_offset(), x.layout().num_elements());
     x.try_storage_mut::<f32>()?.get_mut(start..start + n)
+}
+
+/// `x` itself when its values can be overwritten in place ([`unique_values`]), else a
+/// contiguous copy that can.
+fn owned(mut x: FlexTensor) -> FlexTensor {
+    if unique_values(&mut x).is_some() {
+        return x;
+    }
+    let x = contiguous(&x);
+    flex_tensor(values(&x).to_vec(), x.layout().shape().to_vec())
+}
+
+fn flex_adam_step(
+    param: FlexTensor,
+    grad: &FlexTensor,
+    moment_1: FlexTensor,
+    moment_2: FlexTensor,
+    step: cpu::AdamStep,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let grad = contiguous(grad);
+    let (mut p, mut m, mut v) = (owned(param), owned(moment_1), owned(moment_2));
+    cpu::adam_update(
+        unique_values(&mut p).expect("owned: unique"),
+        values(&grad),
+        unique_values(&mut m).expect("owned: unique"),
+        unique_values(&mut v).expect("owned: unique"),
+        &step,
+    );
+    (p, m, v)
 }
 
 fn flex_tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
@@ -407,6 +447,16 @@ impl MammoKernels for Flex {
         let (y, mean, var, _) = flex_norm_train(&x, &gamma, &beta, eps, Act::from_code(act));
         (y, flex_tensor(mean, vec![c]), flex_tensor(var, vec![c]))
     }
+
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: cpu::AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        flex_adam_step(param, &grad, moment_1, moment_2, step)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -427,6 +477,34 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return burn::tensor::activation::sigmoid(x);
     }
     Tensor::from_dispatch(<Dispatch as MammoKernels>::sigmoid(x.into_dispatch()))
+}
+
+/// Whether [`adam_step`] runs for these tensors: all `f32` on flex, the kernels enabled.
+pub(crate) fn adam_fused<const D: usize>(tensors: &[&Tensor<D>]) -> bool {
+    tensors.iter().all(|t| fused(t))
+}
+
+/// One Adam / AdamW step in one pass ([`cpu::adam_update`]): the new parameter and moments.
+/// Only where [`adam_fused`] holds.
+pub(crate) fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moment_1: Tensor<D>,
+    moment_2: Tensor<D>,
+    step: cpu::AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (p, m, v) = <Dispatch as MammoKernels>::adam_step(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(p),
+        Tensor::from_dispatch(m),
+        Tensor::from_dispatch(v),
+    )
 }
 
 /// burn's `act(bn.forward(x))` (same train/inference choice, same running-statistics update),

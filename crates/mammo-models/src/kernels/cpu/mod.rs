@@ -1,5 +1,6 @@
-//! Slice kernels behind [`super`]'s fused operations: SiLU forward/backward and batch norm
-//! (statistics, normalise + activation, backward) on contiguous NCHW `f32` data.
+//! Slice kernels behind [`super`]'s fused operations: SiLU forward/backward, batch norm
+//! (statistics, normalise + activation, backward), convolutions and max pooling on
+//! contiguous NCHW `f32` data, and the optimiser's Adam step.
 //!
 //! Each loop is written once, branch-free, and compiled three times: for AVX-512, for AVX2 +
 //! FMA (the widest the CPU has is picked at run time) and for the baseline target. Large
@@ -124,6 +125,7 @@ macro_rules! multiversion {
 }
 
 mod act;
+mod adam;
 mod dense;
 mod depthwise;
 mod direct;
@@ -133,6 +135,7 @@ mod pool;
 mod tests;
 
 pub use act::*;
+pub use adam::*;
 pub use dense::*;
 pub use depthwise::*;
 pub use norm::*;
