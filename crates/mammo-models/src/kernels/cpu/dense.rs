@@ -12,7 +12,8 @@
 //!
 //! Filters larger than 1x1 take the direct kernels of `direct.rs` instead where they pay
 //! ([`Dense::direct_pays`]) and the CPU has AVX2 + FMA; this path remains for 1x1
-//! convolutions, small strided outputs, strided input gradients and older CPUs.
+//! convolutions, small outputs (under 16 x 16, or 32 x 32 when strided), strided input
+//! gradients and older CPUs.
 
 use rayon::prelude::*;
 
@@ -96,18 +97,22 @@ impl Dense {
         g.kh * g.kw > 1
     }
 
-    /// Whether the direct path is the faster one here. Strided convolutions are split into
-    /// `sh * sw` phase planes, each a fraction of the output wide, so on small outputs the
-    /// padded grid and the last tile waste a quarter or more: measured on resnet18 at 256 px
-    /// on a 2-core AMD EPYC (AVX-512), the forward pass needs 32 x 32 outputs when strided
-    /// (8 x 8: 107 GFLOP/s against gemm's 150), the weight gradient 16 x 16 at stride 1 and
-    /// 32 x 32 when strided (16 x 16 at stride 2: 10.9 ms against 8.8).
-    fn direct_pays(&self, weight_grad: bool) -> bool {
+    /// Whether the direct path is the faster one here (the same for the forward pass and both
+    /// gradients). On small outputs the padded
+    /// grid's dropped columns and the last, partly used tile of each image waste a third or
+    /// more (8 x 8 at stride 1: 96 positions computed for 64), and strided convolutions split
+    /// into `sh * sw` phase planes, each a fraction of the output wide. Measured on resnet18
+    /// at 256 px on a 2-core AMD EPYC (AVX-512): at stride 1 the direct path needs 16 x 16
+    /// outputs (layer4's 8 x 8, three convolutions: forward 61-66 ms against gemm's 42-50,
+    /// input gradient 68 against 45-53; at 16 x 16 the two are within the noise), strided
+    /// ones 32 x 32 (8 x 8: 107 GFLOP/s against gemm's 150; weight gradient at 16 x 16 and
+    /// stride 2: 10.9 ms against 8.8).
+    fn direct_pays(&self) -> bool {
         let stride_1 = self.window.sh == 1 && self.window.sw == 1;
-        match (weight_grad, stride_1) {
-            (false, true) => true,
-            (true, true) => self.p() >= 256,
-            (_, false) => self.p() >= 1024,
+        if stride_1 {
+            self.p() >= 256
+        } else {
+            self.p() >= 1024
         }
     }
 
@@ -301,7 +306,7 @@ fn gather(t: &[f32], co: usize, p: usize, images: &std::ops::Range<usize>, out: 
 
 /// Forward: `y[n, co, oh, ow]` of `x[n, c, h, w]` and `weight[co, c, kh, kw]`, no bias.
 pub fn dense_forward(x: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
-    dense_forward_with(x, weight, d, d.direct_pays(false))
+    dense_forward_with(x, weight, d, d.direct_pays())
 }
 
 /// [`dense_forward`], with the direct kernel allowed or not (the tests compare both paths).
@@ -481,7 +486,7 @@ fn gather_transposed(
 /// ([`direct::weight_grad`], [`Dense::direct_pays`]: no column matrix, 150-200 GFLOP/s at
 /// resnet18's layers 1-3).
 pub fn dense_weight_grad(x: &[f32], dy: &[f32], d: Dense) -> Vec<f32> {
-    dense_weight_grad_with(x, dy, d, d.direct_pays(true))
+    dense_weight_grad_with(x, dy, d, d.direct_pays())
 }
 
 /// [`dense_weight_grad`], with the direct kernel allowed or not.
@@ -521,7 +526,7 @@ pub(super) fn dense_weight_grad_with(x: &[f32], dy: &[f32], d: Dense, direct: bo
 
 /// Input gradient `[n, c, h, w]` from the weight and the output gradient `dy`.
 pub fn dense_input_grad(dy: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
-    dense_input_grad_with(dy, weight, d, true)
+    dense_input_grad_with(dy, weight, d, d.direct_pays())
 }
 
 /// [`dense_input_grad`], with the direct kernel allowed or not.
