@@ -12,8 +12,8 @@
 //!
 //! Filters larger than 1x1 take the direct kernels of `direct.rs` instead where they pay
 //! ([`Dense::direct_pays`]) and the CPU has AVX2 + FMA; this path remains for 1x1
-//! convolutions, small outputs (under 16 x 16, or 32 x 32 when strided), strided input
-//! gradients and older CPUs.
+//! convolutions, small outputs (under 16 x 16 at stride 1 in the forward pass and input
+//! gradient, else 32 x 32), strided input gradients and older CPUs.
 
 use rayon::prelude::*;
 
@@ -97,23 +97,24 @@ impl Dense {
         g.kh * g.kw > 1
     }
 
-    /// Whether the direct path is the faster one here (the same for the forward pass and both
-    /// gradients). On small outputs the padded
-    /// grid's dropped columns and the last, partly used tile of each image waste a third or
-    /// more (8 x 8 at stride 1: 96 positions computed for 64), and strided convolutions split
-    /// into `sh * sw` phase planes, each a fraction of the output wide. Measured on resnet18
-    /// at 256 px on a 2-core AMD EPYC (AVX-512): at stride 1 the direct path needs 16 x 16
-    /// outputs (layer4's 8 x 8, three convolutions: forward 61-66 ms against gemm's 42-50,
-    /// input gradient 68 against 45-53; at 16 x 16 the two are within the noise), strided
-    /// ones 32 x 32 (8 x 8: 107 GFLOP/s against gemm's 150; weight gradient at 16 x 16 and
-    /// stride 2: 10.9 ms against 8.8).
-    fn direct_pays(&self) -> bool {
+    /// Whether the direct path is the faster one here, for the forward pass and the input
+    /// gradient or (`weight_grad`) the weight gradient. On small outputs the padded grid's
+    /// dropped columns and the last, partly used tile of each image waste a third or more
+    /// (8 x 8 at stride 1: 96 positions computed for 64), and strided convolutions split into
+    /// `sh * sw` phase planes, each a fraction of the output wide. Measured on resnet18 at
+    /// 256 px on a 2-core AMD EPYC (AVX-512), ms per train step for a layer's convolutions,
+    /// direct against gemm: at stride 1 the forward pass and the input gradient need 16 x 16
+    /// outputs (layer4's 8 x 8: forward 61-66 against 42-50, input gradient 68 against 45-53;
+    /// at 16 x 16 within the noise), the weight gradient 32 x 32 (16 x 16: 55-58 against
+    /// 44-50; 32 x 32: 46-51 against 51-54); strided, all three need 32 x 32 (8 x 8 forward:
+    /// 107 GFLOP/s against 150; weight gradient at 16 x 16: 10.9 ms against 8.8).
+    fn direct_pays(&self, weight_grad: bool) -> bool {
         let stride_1 = self.window.sh == 1 && self.window.sw == 1;
-        if stride_1 {
-            self.p() >= 256
-        } else {
-            self.p() >= 1024
-        }
+        let least = match (stride_1, weight_grad) {
+            (true, false) => 16 * 16,
+            _ => 32 * 32,
+        };
+        self.p() >= least
     }
 
     /// This convolution as the direct kernels' geometry.
@@ -306,7 +307,7 @@ fn gather(t: &[f32], co: usize, p: usize, images: &std::ops::Range<usize>, out: 
 
 /// Forward: `y[n, co, oh, ow]` of `x[n, c, h, w]` and `weight[co, c, kh, kw]`, no bias.
 pub fn dense_forward(x: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
-    dense_forward_with(x, weight, d, d.direct_pays())
+    dense_forward_with(x, weight, d, d.direct_pays(false))
 }
 
 /// [`dense_forward`], with the direct kernel allowed or not (the tests compare both paths).
@@ -483,10 +484,10 @@ fn gather_transposed(
 /// dimension (170-200 GFLOP/s there), and the small result is transposed back.
 ///
 /// Filters larger than 1x1 take the direct kernel instead where it pays
-/// ([`direct::weight_grad`], [`Dense::direct_pays`]: no column matrix, 150-200 GFLOP/s at
-/// resnet18's layers 1-3).
+/// ([`direct::weight_grad`], [`Dense::direct_pays`]: no column matrix; resnet18's layers 1
+/// and 2 at 256 px).
 pub fn dense_weight_grad(x: &[f32], dy: &[f32], d: Dense) -> Vec<f32> {
-    dense_weight_grad_with(x, dy, d, d.direct_pays())
+    dense_weight_grad_with(x, dy, d, d.direct_pays(true))
 }
 
 /// [`dense_weight_grad`], with the direct kernel allowed or not.
@@ -526,7 +527,7 @@ pub(super) fn dense_weight_grad_with(x: &[f32], dy: &[f32], d: Dense, direct: bo
 
 /// Input gradient `[n, c, h, w]` from the weight and the output gradient `dy`.
 pub fn dense_input_grad(dy: &[f32], weight: &[f32], d: Dense) -> Vec<f32> {
-    dense_input_grad_with(dy, weight, d, d.direct_pays())
+    dense_input_grad_with(dy, weight, d, d.direct_pays(false))
 }
 
 /// [`dense_input_grad`], with the direct kernel allowed or not.
