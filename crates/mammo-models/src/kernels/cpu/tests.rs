@@ -16,9 +16,13 @@ fn inputs(len: usize, scale: f32) -> Vec<f32> {
 
 #[test]
 fn exp_matches_std_in_relative_error() {
-    for &x in &[
+    // A sweep over the whole unclamped range (every power of two the exponent can build,
+    // both ends included) and a few named points.
+    let sweep = (0..=200_000).map(|i| -87.3f32 + (88.3 + 87.3) * i as f32 / 200_000.0);
+    let named = [
         -87.0f32, -20.0, -1.0, -1e-3, 0.0, 1e-3, 0.5, 1.0, 10.0, 50.0, 88.0,
-    ] {
+    ];
+    for x in sweep.chain(named) {
         for fma in [false, true] {
             let got = if fma {
                 exp_f32::<true>(x)
@@ -32,9 +36,11 @@ fn exp_matches_std_in_relative_error() {
             );
         }
     }
-    // Clamped, never inf or 0.
+    // Clamped, never inf or 0; NaN stays NaN.
     assert!(exp_f32::<false>(1000.0).is_finite());
     assert!(exp_f32::<false>(-1000.0) > 0.0);
+    assert!(exp_f32::<true>(f32::NAN).is_nan());
+    assert!(silu_f32::<true>(f32::NAN).is_nan());
 }
 
 #[test]
@@ -256,13 +262,17 @@ fn dw_reference(
 #[test]
 fn depthwise_matches_the_direct_definition() {
     // 3x3/1, 5x5/2, asymmetric (TF SAME-like) padding, odd sizes, a kernel wider than the
-    // padded border, and widths over and under one AVX register.
+    // padded border, widths over and under one AVX register, and rows with several blocks of
+    // 16 columns every tap covers plus a remainder (with padding, strided, without padding).
     let cases = [
         (9, 13, 3, 1, 1, 1, 1, 1),
         (12, 11, 5, 2, 1, 2, 2, 2),
         (7, 20, 3, 2, 0, 0, 1, 1),
         (16, 17, 5, 1, 2, 2, 2, 2),
         (4, 3, 5, 1, 2, 2, 2, 2),
+        (5, 40, 3, 1, 1, 1, 1, 1),
+        (6, 75, 5, 2, 1, 2, 2, 2),
+        (3, 37, 3, 1, 0, 0, 0, 0),
     ];
     for (h, w, k, s, pt, pl, pb, pr) in cases {
         let (n, c) = (2, 3);
