@@ -252,36 +252,41 @@ multiversion! {
 }
 
 multiversion! {
-    fn conv_weight_grad_acc(xp: &[f32], dy: &[f32], dw: &mut [f64], g: Window) {
-        let taps = g.column_taps();
-        // dw[i, j] += sum over output positions of dy * x at the tap; `xp` phase-split.
-        for o in 0..g.oh {
-            let dyrow = &dy[o * g.ow..(o + 1) * g.ow];
-            for i in 0..g.kh {
-                let Some(r) = g.in_row(o, i) else { continue };
-                for (j, &(lo, hi, phase, off)) in taps.iter().enumerate() {
-                    if lo >= hi {
-                        continue;
-                    }
-                    let src = g.phase_row(xp, r, phase);
-                    let start = (lo as isize + off) as usize;
-                    let (xs, ds) = (&src[start..start + hi - lo], &dyrow[lo..hi]);
-                    let mut acc = [0.0f32; 8];
-                    let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
-                    let (xr, dr) = (xc.remainder(), dc.remainder());
-                    for (xv, dv) in xc.zip(dc) {
-                        for l in 0..8 {
-                            acc[l] = madd::<FMA>(xv[l], dv[l], acc[l]);
+    fn conv_weight_grad_plane(xpad: &[f32], dypad: &[f32], dw: &mut [f64], g: Window) {
+        // dw[i, j] += sum over output positions of dy * x at the tap, from the padded phase
+        // rows and `dy` with its rows padded to whole blocks of zeros: per tap one vector of
+        // partial sums over the whole plane, summed across once (per row and tap, the
+        // horizontal sum had cost more than the products on short rows).
+        let lp = g.padded_phase_len();
+        let owp = g.ow.next_multiple_of(BLOCK);
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let (phase, shift) = (j % g.sw, j / g.sw);
+                let mut acc = [0.0f32; BLOCK];
+                for (o, dyrow) in dypad.chunks_exact(owp).enumerate() {
+                    let row = ((o * g.sh + i) * g.sw + phase) * lp + shift;
+                    for (q0, d) in (0..owp).step_by(BLOCK).zip(dyrow.chunks_exact(BLOCK)) {
+                        let x = &xpad[row + q0..row + q0 + BLOCK];
+                        for l in 0..BLOCK {
+                            acc[l] = madd::<FMA>(d[l], x[l], acc[l]);
                         }
                     }
-                    for (&xv, &dv) in xr.iter().zip(dr) {
-                        acc[0] = madd::<FMA>(xv, dv, acc[0]);
-                    }
-                    dw[i * g.kw + j] += acc.iter().map(|&v| v as f64).sum::<f64>();
                 }
+                dw[i * g.kw + j] += acc.iter().map(|&v| v as f64).sum::<f64>();
             }
         }
     }
+}
+
+/// `dy` (`[oh, ow]`) with each row padded with zeros to whole blocks of [`BLOCK`].
+fn pad_rows<'a>(dy: &[f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
+    let owp = g.ow.next_multiple_of(BLOCK);
+    buf.clear();
+    buf.resize(g.oh * owp, 0.0);
+    for (src, dst) in dy.chunks_exact(g.ow).zip(buf.chunks_exact_mut(owp)) {
+        dst[..g.ow].copy_from_slice(src);
+    }
+    buf
 }
 
 /// Depthwise convolution forward: `x` `[n, c, h, w]`, `wt` `[c, kh, kw]`, returns
@@ -325,6 +330,28 @@ pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: Windo
         dy.len() == n * c * plane_out && wt.len() == c * k,
         "depthwise_input_grad: shape mismatch"
     );
+    if g.sh == 1 && g.sw == 1 && g.ph < g.kh && g.pw < g.kw {
+        // At stride 1 the input gradient is the forward convolution of `dy` with the filter
+        // flipped, padded by `k - 1 - p` (the forward's register blocks, not a scatter of
+        // every tap into `dx`).
+        let flipped = Window {
+            h: g.oh,
+            w: g.ow,
+            kh: g.kh,
+            kw: g.kw,
+            sh: 1,
+            sw: 1,
+            ph: g.kh - 1 - g.ph,
+            pw: g.kw - 1 - g.pw,
+            oh: g.h,
+            ow: g.w,
+        };
+        let wt: Vec<f32> = wt
+            .chunks_exact(k)
+            .flat_map(|w| w.iter().rev().copied())
+            .collect();
+        return depthwise_forward(dy, &wt, n, c, flipped);
+    }
     let mut dx = vec![0.0f32; n * c * plane_in];
     if plane_in == 0 {
         return dx;
@@ -357,17 +384,24 @@ pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: Windo
         x.len() == n * c * plane_in && dy.len() == n * c * plane_out,
         "depthwise_weight_grad: shape mismatch"
     );
+    if plane_out == 0 {
+        return vec![0.0; c * k];
+    }
     let per_channel: Vec<Vec<f32>> = (0..c)
         .into_par_iter()
-        .map_init(Vec::new, |buf, ch| {
-            let mut acc = vec![0.0f64; k];
-            for b in 0..n {
-                let p = b * c + ch;
-                let xp = split_phases(&x[p * plane_in..(p + 1) * plane_in], &g, buf);
-                conv_weight_grad_acc(xp, &dy[p * plane_out..(p + 1) * plane_out], &mut acc, g);
-            }
-            acc.into_iter().map(|v| v as f32).collect()
-        })
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(xbuf, dybuf), ch| {
+                let mut acc = vec![0.0f64; k];
+                for b in 0..n {
+                    let p = b * c + ch;
+                    let xpad = pad_phases(&x[p * plane_in..(p + 1) * plane_in], &g, xbuf);
+                    let dypad = pad_rows(&dy[p * plane_out..(p + 1) * plane_out], &g, dybuf);
+                    conv_weight_grad_plane(xpad, dypad, &mut acc, g);
+                }
+                acc.into_iter().map(|v| v as f32).collect()
+            },
+        )
         .collect();
     per_channel.concat()
 }
