@@ -10,8 +10,9 @@
 //! Runs with `MAMMO_TEST_VULKAN=ci` (CI), `1` or `all` (see `mammo_models::TEST_VULKAN_ENV`).
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
+use mammo_models::optim::AdamConfig;
 use mammo_models::{Classifier, ModelConfig, VulkanTier, vulkan_for_tests_at};
 use mammo_train::create_initialised;
 
@@ -58,13 +59,14 @@ impl ModuleVisitor for GradCount<'_> {
     }
 }
 
-/// Two Adam steps from `create_initialised` on `device` (autodiff); returns the initial
-/// weights and each step's loss.
+/// Two Adam steps (the trainer's optimiser: fused on flex, burn's on vulkan) from
+/// `create_initialised` on `device` (autodiff); returns the initial weights and each step's
+/// loss.
 fn two_steps(cfg: &ModelConfig, device: &Device) -> (Vec<Vec<f32>>, [f32; 2]) {
     let mut model = create_initialised(cfg, device, 11).unwrap();
     let mut initial = Values(Vec::new());
     model.visit(&mut initial);
-    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let mut optim: ModuleOptimizer = AdamConfig::default().init();
     let [h, w] = cfg.input_size;
     let mut losses = [0f32; 2];
     for (step, loss_out) in losses.iter_mut().enumerate() {
