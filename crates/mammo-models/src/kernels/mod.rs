@@ -15,7 +15,8 @@
 //!   (autodiff device, layer not frozen) the statistics take one pass, normalising another,
 //!   and the backward two, with the running statistics updated as burn's `BatchNorm` does.
 //! * [`conv2d`]: depthwise convolutions direct, forward and both gradients one pass per
-//!   plane; strided ones read rows split into column phases, so every tap is contiguous.
+//!   plane, from zero-padded planes (strided ones with rows split into column phases, so
+//!   every tap is contiguous) in register blocks of 16 outputs or per-tap partial sums.
 //!   Dense ones direct from zero-padded planes (register tiles over every filter row, no
 //!   column matrix) where that pays, else im2col + GEMM.
 //! * [`max_pool2d`]: a window scan, with the argmax kept only when a backward needs it.
