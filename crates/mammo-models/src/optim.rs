@@ -3,11 +3,12 @@
 //!
 //! burn's `Adam` / `AdamW` build each step from a dozen tensor operations, every one a serial
 //! pass over the parameter (60-65 ms of a ResNet-18 train step on 2 cores; fused: 9-11 ms).
-//! [`AdamConfig`] gives a [`ModuleOptimizer`] that on flex runs [`crate::kernels::cpu::adam_update`] instead:
-//! the same `f32` operations in the same order, so parameters and moments equal burn's bit
-//! for bit, in one parallel pass that writes in place. On other devices, or with the fused
-//! kernels off (`MAMMO_KERNELS=burn`), it runs burn's own optimiser. Its state is burn's
-//! [`AdamState`], so optimiser files saved by either load in the other.
+//! [`AdamConfig`] gives a [`ModuleOptimizer`] that on flex runs
+//! [`crate::kernels::cpu::adam_update`] instead: the same `f32` operations in the same order,
+//! so parameters and moments equal burn's bit for bit, in one parallel pass that writes in
+//! place. On other devices, or with the fused kernels off (`MAMMO_KERNELS=burn`), it runs
+//! burn's own optimiser. Its state is burn's [`AdamState`], so optimiser files saved by either
+//! load in the other.
 
 use burn::optim::{
     AdamState, AdamWConfig, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
