@@ -537,37 +537,24 @@ pub(super) fn dense_input_grad_with(
     d: Dense,
     direct: bool,
 ) -> Vec<f32> {
-    let g = d.window;
-    // The gradient of a stride-1 convolution is the full convolution of `dy` with the filters
-    // flipped and input and output channels swapped: padding `kh - 1 - pt` before and
-    // `kh - 1 - pb` after (the same across), which the padding may not exceed.
-    let (pb, pr) = (
-        (g.oh + g.kh - 1).saturating_sub(g.h + g.ph),
-        (g.ow + g.kw - 1).saturating_sub(g.w + g.pw),
-    );
-    let stride_1 = g.sh == 1 && g.sw == 1;
-    if direct && stride_1 && d.direct() && g.ph.max(pb) < g.kh && g.pw.max(pr) < g.kw {
-        let (c, co, kh, kw) = (d.c, d.co, g.kh, g.kw);
+    // At stride 1: the full convolution of `dy` with the filters flipped and input and output
+    // channels swapped.
+    if direct
+        && d.direct()
+        && let Some(window) = d.window.input_grad_window()
+    {
+        let (c, co, kh, kw) = (d.c, d.co, window.kh, window.kw);
         let filters = Packed::new(c, co, kh, kw, |ci, o, i, j| {
             weight[((o * c + ci) * kh + kh - 1 - i) * kw + kw - 1 - j]
         });
         if let Some(filters) = filters {
-            let geometry = Direct {
+            let flipped = Dense {
                 n: d.n,
                 c: co,
-                h: g.oh,
-                w: g.ow,
                 co: c,
-                kh,
-                kw,
-                sh: 1,
-                sw: 1,
-                pt: kh - 1 - g.ph,
-                pl: kw - 1 - g.pw,
-                oh: g.h,
-                ow: g.w,
+                window,
             };
-            return direct::conv(dy, &filters, geometry);
+            return direct::conv(dy, &filters, flipped.geometry());
         }
     }
     let (k, p, hw, taps) = (d.k(), d.p(), d.hw(), d.window.kh * d.window.kw);

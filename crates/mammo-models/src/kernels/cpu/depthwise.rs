@@ -62,6 +62,30 @@ impl Window {
         Self::valid(j, self.w, self.ow, self.sw, self.pw)
     }
 
+    /// The input gradient of this window, at stride 1, as a forward window over the output
+    /// gradient: the full convolution of `dy` with the kernel flipped, padding `k - 1 - p`
+    /// before and after (after: `k - 1` minus the forward's padding after), output the input's
+    /// size. `None` when strided, or when a padding reaches the kernel's size.
+    pub(super) fn input_grad_window(&self) -> Option<Window> {
+        let (pb, pr) = (
+            (self.oh + self.kh - 1).saturating_sub(self.h + self.ph),
+            (self.ow + self.kw - 1).saturating_sub(self.w + self.pw),
+        );
+        let fits = self.ph.max(pb) < self.kh && self.pw.max(pr) < self.kw;
+        (self.sh == 1 && self.sw == 1 && fits).then(|| Window {
+            h: self.oh,
+            w: self.ow,
+            kh: self.kh,
+            kw: self.kw,
+            sh: 1,
+            sw: 1,
+            ph: self.kh - 1 - self.ph,
+            pw: self.kw - 1 - self.pw,
+            oh: self.h,
+            ow: self.w,
+        })
+    }
+
     /// Input row of output row `o` at kernel row `i`, if inside the image.
     pub(super) fn in_row(&self, o: usize, i: usize) -> Option<usize> {
         let r = o * self.sh + i;
@@ -330,22 +354,8 @@ pub fn depthwise_input_grad(dy: &[f32], wt: &[f32], n: usize, c: usize, g: Windo
         dy.len() == n * c * plane_out && wt.len() == c * k,
         "depthwise_input_grad: shape mismatch"
     );
-    if g.sh == 1 && g.sw == 1 && g.ph < g.kh && g.pw < g.kw {
-        // At stride 1 the input gradient is the forward convolution of `dy` with the filter
-        // flipped, padded by `k - 1 - p` (the forward's register blocks, not a scatter of
-        // every tap into `dx`).
-        let flipped = Window {
-            h: g.oh,
-            w: g.ow,
-            kh: g.kh,
-            kw: g.kw,
-            sh: 1,
-            sw: 1,
-            ph: g.kh - 1 - g.ph,
-            pw: g.kw - 1 - g.pw,
-            oh: g.h,
-            ow: g.w,
-        };
+    if let Some(flipped) = g.input_grad_window() {
+        // The forward's register blocks over `dy`, not a scatter of every tap into `dx`.
         let wt: Vec<f32> = wt
             .chunks_exact(k)
             .flat_map(|w| w.iter().rev().copied())
