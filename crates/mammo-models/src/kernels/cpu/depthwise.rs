@@ -95,14 +95,14 @@ impl Window {
 
 impl Window {
     /// Length of one phase of a row: columns `p, p + sw, p + 2 sw, ...` (see [`split_phases`]).
-    pub(super) fn phase_len(&self) -> usize {
+    fn phase_len(&self) -> usize {
         self.w.div_ceil(self.sw)
     }
 
     /// For kernel column `j`: the phase of the input columns it reads and the offset from the
     /// output column to the index within that phase. Output column `q` reads input column
     /// `q * sw + j - pw = (q + offset) * sw + phase`.
-    pub(super) fn tap(&self, j: usize) -> (usize, isize) {
+    fn tap(&self, j: usize) -> (usize, isize) {
         let d = j as isize - self.pw as isize;
         let phase = d.rem_euclid(self.sw as isize);
         (phase as usize, (d - phase) / self.sw as isize)
