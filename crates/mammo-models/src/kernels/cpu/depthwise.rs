@@ -185,18 +185,13 @@ impl Window {
     }
 }
 
-/// The plane `x` (`[h, w]`) zero-padded (top `ph`, left `pw`, and on to whatever the output
-/// reads), each padded row split into its `sw` column phases: padded pixel `(rp, xc)` goes
-/// to `(rp * sw + xc % sw) * lp + xc / sw`, `lp` = [`Window::padded_phase_len`]. Every tap of
-/// every output is then in range, and a run of outputs reads a contiguous run. `buf` keeps
-/// its zeros from plane to plane of one geometry (only the image's pixels are written).
-fn pad_phases<'a>(x: &[f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
+/// Writes the plane `x` (`[h, w]`) into `buf` zero-padded (top `ph`, left `pw`, and on to
+/// whatever the output reads), each padded row split into its `sw` column phases: padded pixel
+/// `(rp, xc)` goes to `(rp * sw + xc % sw) * lp + xc / sw`, `lp` = [`Window::padded_phase_len`].
+/// Every tap of every output is then in range, and a run of outputs reads a contiguous run.
+/// Only the image's pixels are written: `buf` holds zeros elsewhere ([`with_padded`]).
+fn pad_phases(x: &[f32], g: &Window, buf: &mut [f32]) {
     let (hp, lp, sw) = (g.padded_rows(), g.padded_phase_len(), g.sw);
-    let len = hp * sw * lp;
-    if buf.len() != len {
-        buf.clear();
-        buf.resize(len, 0.0);
-    }
     for (r, row) in x.chunks_exact(g.w.max(1)).take(g.h).enumerate() {
         let rp = r + g.ph;
         if rp >= hp {
@@ -217,7 +212,28 @@ fn pad_phases<'a>(x: &[f32], g: &Window, buf: &'a mut Vec<f32>) -> &'a [f32] {
             }
         }
     }
-    buf
+}
+
+std::thread_local! {
+    /// A thread's padded plane ([`with_padded`]) and the geometry it was padded for (its
+    /// zeros are only valid for that geometry).
+    static PADDED: std::cell::Cell<(Vec<f32>, Option<Window>)> =
+        const { std::cell::Cell::new((Vec::new(), None)) };
+}
+
+/// Runs `f` on the plane `x` padded by [`pad_phases`] in this thread's buffer, which is
+/// zero-filled once per geometry, not once per plane or per rayon job (that memset was 5 % of
+/// EfficientNet-B0's forward). `f` must not pad another plane itself.
+fn with_padded<R>(x: &[f32], g: &Window, f: impl FnOnce(&[f32]) -> R) -> R {
+    let (mut buf, last) = PADDED.take();
+    if last != Some(*g) {
+        buf.clear();
+        buf.resize(g.padded_rows() * g.sw * g.padded_phase_len(), 0.0);
+    }
+    pad_phases(x, g, &mut buf);
+    let out = f(&buf);
+    PADDED.set((buf, Some(*g)));
+    out
 }
 
 multiversion! {
@@ -327,24 +343,11 @@ pub fn depthwise_forward(x: &[f32], wt: &[f32], n: usize, c: usize, g: Window) -
     }
     y.par_chunks_mut(plane_out).enumerate().for_each(|(p, y)| {
         let ch = p % c;
-        // This thread's padded plane, zero-filled once per geometry (not once per rayon
-        // job: that memset was 5 % of EfficientNet-B0's forward).
-        let (mut buf, last) = PADDED.take();
-        if last != Some(g) {
-            buf.clear();
-        }
-        let xpad = pad_phases(&x[p * plane_in..(p + 1) * plane_in], &g, &mut buf);
-        conv_plane(xpad, &wt[ch * k..(ch + 1) * k], y, g);
-        PADDED.set((buf, Some(g)));
+        with_padded(&x[p * plane_in..(p + 1) * plane_in], &g, |xpad| {
+            conv_plane(xpad, &wt[ch * k..(ch + 1) * k], y, g)
+        });
     });
     y
-}
-
-std::thread_local! {
-    /// A thread's padded plane for [`depthwise_forward`] and the geometry it was padded for
-    /// (its zeros are only valid for that geometry).
-    static PADDED: std::cell::Cell<(Vec<f32>, Option<Window>)> =
-        const { std::cell::Cell::new((Vec::new(), None)) };
 }
 
 /// Gradient of [`depthwise_forward`] with respect to its input.
@@ -399,19 +402,17 @@ pub fn depthwise_weight_grad(x: &[f32], dy: &[f32], n: usize, c: usize, g: Windo
     }
     let per_channel: Vec<Vec<f32>> = (0..c)
         .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |(xbuf, dybuf), ch| {
-                let mut acc = vec![0.0f64; k];
-                for b in 0..n {
-                    let p = b * c + ch;
-                    let xpad = pad_phases(&x[p * plane_in..(p + 1) * plane_in], &g, xbuf);
-                    let dypad = pad_rows(&dy[p * plane_out..(p + 1) * plane_out], &g, dybuf);
-                    conv_weight_grad_plane(xpad, dypad, &mut acc, g);
-                }
-                acc.into_iter().map(|v| v as f32).collect()
-            },
-        )
+        .map_init(Vec::new, |dybuf, ch| {
+            let mut acc = vec![0.0f64; k];
+            for b in 0..n {
+                let p = b * c + ch;
+                let dypad = pad_rows(&dy[p * plane_out..(p + 1) * plane_out], &g, dybuf);
+                with_padded(&x[p * plane_in..(p + 1) * plane_in], &g, |xpad| {
+                    conv_weight_grad_plane(xpad, dypad, &mut acc, g)
+                });
+            }
+            acc.into_iter().map(|v| v as f32).collect()
+        })
         .collect();
     per_channel.concat()
 }
