@@ -183,38 +183,24 @@ fn batch_norm_backward_matches_finite_differences() {
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let g64: Vec<f64> = gamma.iter().map(|&v| v as f64).collect();
         let b64: Vec<f64> = beta.iter().map(|&v| v as f64).collect();
+        // Each gradient against the central difference of the loss in that argument.
         let h = 1e-6;
-        for i in 0..x.len() {
-            let (mut up, mut dn) = (x64.clone(), x64.clone());
-            up[i] += h;
-            dn[i] -= h;
-            let want = (loss(&up, &g64, &b64) - loss(&dn, &g64, &b64)) / (2.0 * h);
-            assert!(
-                (dx[i] as f64 - want).abs() < 1e-4,
-                "{act:?} dx[{i}] {} vs {want}",
-                dx[i]
-            );
-        }
-        for ch in 0..c {
-            let (mut up, mut dn) = (g64.clone(), g64.clone());
-            up[ch] += h;
-            dn[ch] -= h;
-            let want = (loss(&x64, &up, &b64) - loss(&x64, &dn, &b64)) / (2.0 * h);
-            assert!(
-                (dg[ch] as f64 - want).abs() < 1e-4,
-                "{act:?} dgamma[{ch}] {} vs {want}",
-                dg[ch]
-            );
-            let (mut up, mut dn) = (b64.clone(), b64.clone());
-            up[ch] += h;
-            dn[ch] -= h;
-            let want = (loss(&x64, &g64, &up) - loss(&x64, &g64, &dn)) / (2.0 * h);
-            assert!(
-                (db[ch] as f64 - want).abs() < 1e-4,
-                "{act:?} dbeta[{ch}] {} vs {want}",
-                db[ch]
-            );
-        }
+        let check = |what: &str, grad: &[f32], at: &[f64], loss: &dyn Fn(&[f64]) -> f64| {
+            assert_eq!(grad.len(), at.len(), "{act:?} {what}: length");
+            for (i, &got) in grad.iter().enumerate() {
+                let (mut up, mut dn) = (at.to_vec(), at.to_vec());
+                up[i] += h;
+                dn[i] -= h;
+                let want = (loss(&up) - loss(&dn)) / (2.0 * h);
+                assert!(
+                    (got as f64 - want).abs() < 1e-4,
+                    "{act:?} {what}[{i}] {got} vs {want}"
+                );
+            }
+        };
+        check("dx", &dx, &x64, &|v| loss(v, &g64, &b64));
+        check("dgamma", &dg, &g64, &|v| loss(&x64, v, &b64));
+        check("dbeta", &db, &b64, &|v| loss(&x64, &g64, v));
     }
 }
 
