@@ -2,14 +2,15 @@
 //! registered model: inference logits, and for a training step the logits, the gradient of
 //! every parameter and of the input, and the updated batch-norm running statistics.
 //!
-//! Training-mode gradients of these deterministic models at 64 px are ill-conditioned in the
-//! deeper networks (batch norm over 8 values per channel in the last stage): burn's own
-//! gradients of resnet34/50/152 and tf_efficientnet_lite0 move by up to 5 % when the input is
-//! scaled by 1 + 1e-6. Gradients are therefore compared on [`GRADIENT_MODELS`], which are
-//! well-conditioned and between them run every fused path (ReLU, identity and SiLU after batch
-//! norm, MaxViT's pre-norm, the squeeze-excite sigmoid); on the others the training step's
-//! logits and running statistics are compared, with a slack of twice what the 1e-6 nudge
-//! moves them under burn's own ops.
+//! Training-mode gradients of the deeper deterministic models at 64 px are discontinuous at
+//! rounding scale: a ReLU input within rounding of zero takes the other branch when sums run in
+//! another order, and that moves the gradients below it by up to several percent (resnet34,
+//! resnet50, resnet152, tf_efficientnet_lite0; see `common::rounding_perturbations`). On
+//! [`GRADIENT_MODELS`], which are well-conditioned and between them run every fused path (ReLU,
+//! identity and SiLU after batch norm, MaxViT's pre-norm, the squeeze-excite sigmoid),
+//! everything is compared within the tolerances alone; on the others every quantity also gets
+//! a slack of twice the largest change of it under burn's own ops when the input or the weights
+//! are perturbed at rounding scale.
 //!
 //! One test function: the kernel switch is process-wide, so the two paths run in sequence.
 
@@ -19,10 +20,13 @@ use burn::module::Module;
 use burn::tensor::Device;
 use mammo_models::{Classifier, MODELS, kernels};
 
-use common::{det_input, det_model, max_abs_diff, train_step, values};
+use common::{
+    Perturb, Step, det_input, det_model, max_abs_diff, rounding_perturbations, rounding_slack,
+    train_step, values,
+};
 
-/// Models whose gradients are compared (see the module comment), within 1e-3 of the largest
-/// gradient: the reductions over a batch run in another order.
+/// Models compared without a rounding slack (see the module comment); gradients within 1e-3 of
+/// the largest one (the reductions over a batch run in another order).
 const GRADIENT_MODELS: [&str; 3] = ["resnet18", "efficientnet_b0", "maxvit_nano_rw_256"];
 
 /// `|a - b| <= tol * max(1, max |b|) + slack`.
@@ -32,7 +36,7 @@ fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32, slack: f32) {
     let diff = max_abs_diff(a, b);
     assert!(
         diff <= tol * scale + slack,
-        "{what}: max abs diff {diff} (scale {scale}, conditioning slack {slack})"
+        "{what}: max abs diff {diff} (scale {scale}, rounding slack {slack})"
     );
 }
 
@@ -57,30 +61,31 @@ fn fused_kernels_match_burn_ops_on_every_model() {
         );
 
         // Training step.
+        let flex = Device::flex();
         kernels::set_enabled(false);
-        let reference = train_step(name, &Device::flex(), 0.0, "kernels");
-        let nudged = train_step(name, &Device::flex(), 1e-6, "kernels-nudged");
-        kernels::set_enabled(true);
-        let fused = train_step(name, &Device::flex(), 0.0, "kernels");
-        let well_conditioned = GRADIENT_MODELS.contains(&name);
-        let slack = |a: &[f32], b: &[f32]| {
-            if well_conditioned {
-                0.0
-            } else {
-                2.0 * max_abs_diff(a, b)
-            }
+        let reference = train_step(name, &flex, Perturb::None, "kernels");
+        let perturbed: Vec<Step> = if GRADIENT_MODELS.contains(&name) {
+            Vec::new()
+        } else {
+            rounding_perturbations()
+                .into_iter()
+                .map(|p| train_step(name, &flex, p, "kernels-perturbed"))
+                .collect()
         };
+        kernels::set_enabled(true);
+        let fused = train_step(name, &flex, Perturb::None, "kernels");
+        let slack =
+            |pick: &dyn Fn(&Step) -> Vec<f32>, b: &[f32]| rounding_slack(&perturbed, pick, b);
         assert_close(
             &format!("{name} train logits"),
             &fused.logits,
             &reference.logits,
             1e-4,
-            slack(&nudged.logits, &reference.logits),
+            slack(&|s| s.logits.clone(), &reference.logits),
         );
         let mut running = 0;
         for (key, b) in &reference.state {
             let a = fused.state[key].try_to_vec::<f32>().unwrap();
-            let n = nudged.state[key].try_to_vec::<f32>().unwrap();
             let b = b.try_to_vec::<f32>().unwrap();
             if key.ends_with("running_mean") || key.ends_with("running_var") {
                 running += 1;
@@ -90,30 +95,33 @@ fn fused_kernels_match_burn_ops_on_every_model() {
                 &a,
                 &b,
                 1e-4,
-                slack(&n, &b),
+                slack(&|s| s.state[key].try_to_vec().unwrap(), &b),
             );
         }
         assert!(running > 0, "{name}: no batch norm state");
-        if !well_conditioned {
-            continue;
-        }
         assert_close(
             &format!("{name} input grad"),
             &fused.input_grad,
             &reference.input_grad,
             1e-3,
-            0.0,
+            slack(&|s| s.input_grad.clone(), &reference.input_grad),
         );
         assert_eq!(fused.param_grads.len(), reference.param_grads.len());
         let mut compared = 0;
-        for ((what, a), (_, b)) in fused.param_grads.iter().zip(&reference.param_grads) {
+        for (i, ((what, a), (_, b))) in fused
+            .param_grads
+            .iter()
+            .zip(&reference.param_grads)
+            .enumerate()
+        {
             assert_eq!(
                 a.is_empty(),
                 b.is_empty(),
                 "{name} {what}: gradient presence"
             );
             if !a.is_empty() {
-                assert_close(&format!("{name} {what} grad"), a, b, 1e-3, 0.0);
+                let s = slack(&|s| s.param_grads[i].1.clone(), b);
+                assert_close(&format!("{name} {what} grad"), a, b, 1e-3, s);
                 compared += 1;
             }
         }
