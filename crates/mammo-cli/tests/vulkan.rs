@@ -1,6 +1,7 @@
 //! The `mammo` binary on a Vulkan device (Mesa's lavapipe on CI): `--device` errors, a
 //! one-epoch `mammo train --device vulkan` against the same run on flex, `mammo explain` and a
-//! tiny `mammo gan train` on vulkan. The device-error test always runs; the vulkan run only
+//! tiny `mammo gan train` on vulkan, and `mammo experiment --device vulkan` against the same
+//! experiment on flex. The device-error test always runs; the vulkan runs only
 //! with `MAMMO_TEST_VULKAN=1` (see `mammo_models::TEST_VULKAN_ENV`).
 
 use std::path::Path;
@@ -161,5 +162,85 @@ fn train_explain_and_gan_on_vulkan() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("done:") && text.contains("FID"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `configs/demo.toml`'s pipeline at toy scale: phantom data, the original and processed
+/// stages, resnet18 at 64 px, LayerCAM explanations and the report.
+const TINY_EXPERIMENT: &str = r#"
+[experiment]
+name = "vulkan test"
+resolutions = [64]
+stages = ["original", "processed"]
+models = ["resnet18"]
+[phantom]
+patients = 12
+seed = 1
+prevalence = 0.5
+size = "200x260"
+conspicuity = "obvious"
+[train]
+folds = 2
+epochs = 1
+batch_size = 8
+lr = 1e-3
+[explain]
+method = "layercam"
+images = 4
+figures = 1
+"#;
+
+/// `mammo experiment --device vulkan` end to end (every step of the demo's plan on the
+/// device), and its Table 2 equal to the same experiment's on flex.
+#[test]
+fn experiment_on_vulkan_matches_flex() {
+    let Some(vk) = mammo_models::vulkan_for_tests() else {
+        return;
+    };
+    eprintln!("vulkan device: {vk}");
+    let dir = tempdir("vulkan-experiment");
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, TINY_EXPERIMENT).unwrap();
+    let run = |device: &str| {
+        let out = dir.join(format!("exp-{device}"));
+        let t = std::time::Instant::now();
+        let o = mammo(&[
+            "experiment",
+            "--config",
+            s(&config),
+            "--out",
+            s(&out),
+            "--device",
+            device,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "experiment on {device}: {}", stderr(&o));
+        eprintln!("experiment on {device}: {:.1} s", t.elapsed().as_secs_f64());
+        let csv = std::fs::read_to_string(out.join("report/table2_64.csv")).unwrap();
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let flex = run("flex");
+    let vulkan = run("vulkan");
+    assert_eq!(flex.len(), 2, "{flex:?}");
+    assert_eq!(flex.len(), vulkan.len());
+    let mut worst = 0f64;
+    for (a, b) in flex.iter().zip(&vulkan) {
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a[..3], b[..3], "row keys");
+        for (x, y) in a[3..].iter().zip(&b[3..]) {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => worst = worst.max((x - y).abs()),
+                _ => assert_eq!(x, y, "a non-numeric Table 2 cell"),
+            }
+        }
+    }
+    eprintln!("Table 2, vulkan vs flex: max |diff| {worst:.2e}");
+    assert!(
+        worst <= 1e-3,
+        "Table 2 differs by {worst}: flex {flex:?}, vulkan {vulkan:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
