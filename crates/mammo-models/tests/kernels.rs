@@ -21,7 +21,7 @@ use burn::tensor::Device;
 use mammo_models::{Classifier, MODELS, kernels};
 
 use common::{
-    Perturb, Step, det_input, det_model, max_abs_diff, rounding_perturbations, rounding_slack,
+    Perturb, Step, det_input, det_model, max_abs_diff, rounding_perturbed_steps, rounding_slack,
     train_step, values,
 };
 
@@ -67,10 +67,7 @@ fn fused_kernels_match_burn_ops_on_every_model() {
         let perturbed: Vec<Step> = if GRADIENT_MODELS.contains(&name) {
             Vec::new()
         } else {
-            rounding_perturbations()
-                .into_iter()
-                .map(|p| train_step(name, &flex, p, "kernels-perturbed"))
-                .collect()
+            rounding_perturbed_steps(name, &flex, "kernels-perturbed")
         };
         kernels::set_enabled(true);
         let fused = train_step(name, &flex, Perturb::None, "kernels");

@@ -25,7 +25,7 @@ use burn::tensor::Device;
 use mammo_models::{Classifier, VulkanTier, vulkan_for_tests_at, vulkan_test_models};
 
 use common::{
-    Perturb, Step, det_input, det_model, max_abs_diff, rounding_perturbations, rounding_slack,
+    Perturb, Step, det_input, det_model, max_abs_diff, rounding_perturbed_steps, rounding_slack,
     train_step, values,
 };
 
@@ -88,10 +88,7 @@ fn every_model_matches_flex_on_vulkan() {
         let perturbed: Vec<Step> = if conditioned {
             Vec::new()
         } else {
-            rounding_perturbations()
-                .into_iter()
-                .map(|p| train_step(name, &flex, p, "vulkan-perturbed"))
-                .collect()
+            rounding_perturbed_steps(name, &flex, "vulkan-perturbed")
         };
         let t2 = Instant::now();
         let got = train_step(name, &vk.device, Perturb::None, "vulkan-vk");

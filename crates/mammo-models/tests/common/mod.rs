@@ -210,6 +210,14 @@ pub fn rounding_perturbations() -> Vec<Perturb> {
         .collect()
 }
 
+/// `name`'s training steps on `device` under every [`rounding_perturbations`] entry.
+pub fn rounding_perturbed_steps(name: &str, device: &Device, tag: &str) -> Vec<Step> {
+    rounding_perturbations()
+        .into_iter()
+        .map(|p| train_step(name, device, p, tag))
+        .collect()
+}
+
 /// Twice the largest difference between `reference` and the same quantity of a perturbed step
 /// (0 without perturbed steps): the slack of a comparison on a model whose gradients are
 /// discontinuous at rounding scale (see [`rounding_perturbations`]).
