@@ -6,22 +6,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{TINY_GAN, browser, mammo, stderr, tempdir};
-
-/// The `[phantom]` and `[train]` sections every experiment here runs with: 12 phantom
-/// patients with obvious lesions, 2 folds of 1 epoch.
-const TINY_DATA_AND_TRAINING: &str = r#"
-[phantom]
-patients = 12
-seed = 1
-prevalence = 0.5
-conspicuity = "obvious"
-[train]
-folds = 2
-epochs = 1
-batch_size = 8
-lr = 1e-3
-"#;
+use common::{TINY_DATA_AND_TRAINING, TINY_GAN, browser, mammo, stderr, tempdir};
 
 /// `mammo experiment --config CONFIG --out OUT` and `extra`.
 fn experiment(config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

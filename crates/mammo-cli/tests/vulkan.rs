@@ -8,7 +8,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{TINY_GAN, mammo, phantom, preprocess, stderr, tempdir};
+use common::{TINY_DATA_AND_TRAINING, TINY_GAN, mammo, phantom, preprocess, stderr, tempdir};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -167,28 +167,21 @@ fn train_explain_and_gan_on_vulkan() {
 
 /// `configs/demo.toml`'s pipeline at toy scale: phantom data, the original and processed
 /// stages, resnet18 at 64 px, LayerCAM explanations and the report.
-const TINY_EXPERIMENT: &str = r#"
+fn tiny_experiment() -> String {
+    format!(
+        r#"
 [experiment]
 name = "vulkan test"
 resolutions = [64]
 stages = ["original", "processed"]
 models = ["resnet18"]
-[phantom]
-patients = 12
-seed = 1
-prevalence = 0.5
-size = "200x260"
-conspicuity = "obvious"
-[train]
-folds = 2
-epochs = 1
-batch_size = 8
-lr = 1e-3
-[explain]
+{TINY_DATA_AND_TRAINING}[explain]
 method = "layercam"
 images = 4
 figures = 1
-"#;
+"#
+    )
+}
 
 /// `mammo experiment --device vulkan` end to end (every step of the demo's plan on the
 /// device), and its Table 2 equal to the same experiment's on flex.
@@ -200,7 +193,7 @@ fn experiment_on_vulkan_matches_flex() {
     eprintln!("vulkan device: {vk}");
     let dir = tempdir("vulkan-experiment");
     let config = dir.join("tiny.toml");
-    std::fs::write(&config, TINY_EXPERIMENT).unwrap();
+    std::fs::write(&config, tiny_experiment()).unwrap();
     let run = |device: &str| {
         let out = dir.join(format!("exp-{device}"));
         let t = std::time::Instant::now();

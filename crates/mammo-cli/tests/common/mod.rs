@@ -118,6 +118,21 @@ pub fn tiny_run(dir: &Path) -> (PathBuf, PathBuf) {
     (data, run)
 }
 
+/// The `[phantom]` and `[train]` sections the test experiments run with: 12 phantom
+/// patients with obvious lesions, 2 folds of 1 epoch.
+pub const TINY_DATA_AND_TRAINING: &str = r#"
+[phantom]
+patients = 12
+seed = 1
+prevalence = 0.5
+conspicuity = "obvious"
+[train]
+folds = 2
+epochs = 1
+batch_size = 8
+lr = 1e-3
+"#;
+
 /// A GAN small enough to train in seconds on a CPU.
 pub const TINY_GAN: &str = r#"
 [generator]
