@@ -5,12 +5,12 @@
 //! Training-mode gradients of the deeper deterministic models at 64 px are discontinuous at
 //! rounding scale: a ReLU input within rounding of zero takes the other branch when sums run in
 //! another order, and that moves the gradients below it by up to several percent (resnet34,
-//! resnet50, resnet152, tf_efficientnet_lite0; see `common::rounding_perturbations`). On
-//! [`GRADIENT_MODELS`], which are well-conditioned and between them run every fused path (ReLU,
-//! identity and SiLU after batch norm, MaxViT's pre-norm, the squeeze-excite sigmoid),
-//! everything is compared within the tolerances alone; on the others every quantity also gets
-//! a slack of twice the largest change of it under burn's own ops when the input or the weights
-//! are perturbed at rounding scale.
+//! resnet50, resnet152, tf_efficientnet_lite0; see `common::rounding_perturbations`). The
+//! other three ([`WELL_CONDITIONED`]), which between them run every fused path (ReLU, identity
+//! and SiLU after batch norm, MaxViT's pre-norm, the squeeze-excite sigmoid), are compared
+//! within the tolerances alone; the deeper four with a slack on every quantity of twice its
+//! largest change under burn's own ops when the input or the weights are perturbed at rounding
+//! scale.
 //!
 //! One test function: the kernel switch is process-wide, so the two paths run in sequence.
 
@@ -27,7 +27,7 @@ use common::{
 
 /// Models compared without a rounding slack (see the module comment); gradients within 1e-3 of
 /// the largest one (the reductions over a batch run in another order).
-const GRADIENT_MODELS: [&str; 3] = ["resnet18", "efficientnet_b0", "maxvit_nano_rw_256"];
+const WELL_CONDITIONED: [&str; 3] = ["resnet18", "efficientnet_b0", "maxvit_nano_rw_256"];
 
 /// `|a - b| <= tol * max(1, max |b|) + slack`.
 fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32, slack: f32) {
@@ -64,7 +64,7 @@ fn fused_kernels_match_burn_ops_on_every_model() {
         let flex = Device::flex();
         kernels::set_enabled(false);
         let reference = train_step(name, &flex, Perturb::None, "kernels");
-        let perturbed: Vec<Step> = if GRADIENT_MODELS.contains(&name) {
+        let perturbed: Vec<Step> = if WELL_CONDITIONED.contains(&name) {
             Vec::new()
         } else {
             rounding_perturbed_steps(name, &flex, "kernels-perturbed")
