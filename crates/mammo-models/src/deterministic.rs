@@ -103,7 +103,14 @@ pub fn deterministic_state_dict<M: Module>(model: &M, norm_gain: f32) -> Vec<(St
 
 /// Overwrite every parameter and batch-norm statistic of `model` with deterministic values.
 pub fn fill_deterministic<M: Module>(model: &mut M, norm_gain: f32) {
-    let tensors = deterministic_state_dict(model, norm_gain)
+    let tensors = deterministic_state_dict(model, norm_gain);
+    fill_state_dict(model, tensors);
+}
+
+/// Overwrite every parameter and batch-norm statistic of `model` with `tensors` (timm keys,
+/// PyTorch layout, as [`deterministic_state_dict`] gives them), which must cover it exactly.
+pub fn fill_state_dict<M: Module>(model: &mut M, tensors: Vec<(String, TensorData)>) {
+    let tensors = tensors
         .into_iter()
         .map(|(key, data)| bridge::from_data(data, key, None))
         .collect();

@@ -122,28 +122,31 @@ pub fn det_model_perturbed(
     rel: f32,
     seed: u64,
 ) -> mammo_models::Model {
-    use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge};
-    use mammo_models::deterministic::{deterministic_state_dict, norm_gain, uniform};
+    use mammo_models::deterministic::{
+        deterministic_state_dict, fill_state_dict, norm_gain, uniform,
+    };
     let spec = mammo_models::spec(name).unwrap();
     let mut model = mammo_models::create_model(&test_config(name), device).unwrap();
     let tensors = deterministic_state_dict(&model, norm_gain(&spec.arch))
         .into_iter()
         .map(|(key, data)| {
-            let data = if key.ends_with("running_mean") || key.ends_with("running_var") {
-                data
-            } else {
-                let shape = data.shape().to_vec();
-                let v: Vec<f32> = data.try_to_vec().unwrap();
-                let u = uniform(&format!("perturb {seed} {key}"), v.len());
-                let v = v.iter().zip(u).map(|(x, u)| x * (1.0 + rel * u)).collect();
-                TensorData::new(v, shape)
-            };
-            bridge::from_data(data, key, None)
+            if is_running_stat(&key) {
+                return (key, data);
+            }
+            let shape = data.shape().to_vec();
+            let v: Vec<f32> = data.try_to_vec().unwrap();
+            let u = uniform(&format!("perturb {seed} {key}"), v.len());
+            let v = v.iter().zip(u).map(|(x, u)| x * (1.0 + rel * u)).collect();
+            (key, TensorData::new(v, shape))
         })
         .collect();
-    let result = model.apply(tensors, None, Some(Box::new(PyTorchToBurnAdapter)), true);
-    assert!(result.errors.is_empty() && result.missing.is_empty() && result.unused.is_empty());
+    fill_state_dict(&mut model, tensors);
     model
+}
+
+/// Whether a timm key names a batch norm's running mean or variance.
+pub fn is_running_stat(key: &str) -> bool {
+    key.ends_with("running_mean") || key.ends_with("running_var")
 }
 
 /// The deterministic `[2, 1, TEST_SIZE, TEST_SIZE]` test input, scaled.
@@ -210,8 +213,17 @@ pub fn rounding_perturbations() -> Vec<Perturb> {
         .collect()
 }
 
-/// `name`'s training steps on `device` under every [`rounding_perturbations`] entry.
+/// Models whose training steps are compared without a rounding slack: their gradients are
+/// continuous at rounding scale on the test input, and between them they run every fused path
+/// (ReLU, identity and SiLU after batch norm, MaxViT's pre-norm, the squeeze-excite sigmoid).
+pub const WELL_CONDITIONED: [&str; 3] = ["resnet18", "efficientnet_b0", "maxvit_nano_rw_256"];
+
+/// `name`'s training steps on `device` under every [`rounding_perturbations`] entry; none for
+/// the [`WELL_CONDITIONED`] models, which get no slack.
 pub fn rounding_perturbed_steps(name: &str, device: &Device, tag: &str) -> Vec<Step> {
+    if WELL_CONDITIONED.contains(&name) {
+        return Vec::new();
+    }
     rounding_perturbations()
         .into_iter()
         .map(|p| train_step(name, device, p, tag))
@@ -271,10 +283,7 @@ pub fn train_step(name: &str, device: &Device, perturb: Perturb, tag: &str) -> S
 fn assert_running_stats_moved(name: &str, state: &std::collections::BTreeMap<String, TensorData>) {
     use mammo_models::deterministic::{norm_gain, tensor_values};
     let gain = norm_gain(&mammo_models::spec(name).unwrap().arch);
-    let running: Vec<&String> = state
-        .keys()
-        .filter(|k| k.ends_with("running_mean") || k.ends_with("running_var"))
-        .collect();
+    let running: Vec<&String> = state.keys().filter(|k| is_running_stat(k)).collect();
     let stale: Vec<&&String> = running
         .iter()
         .filter(|k| {
